@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Turn one butcher disc directory into an ISO image or burn it onto a disc.
+set -euo pipefail
+
+prog=${0##*/}
+
+usage() {
+    cat <<EOF
+Usage: $prog DISC_DIR --iso FILE [--dry-run]
+       $prog DISC_DIR /dev/DEVICE [--dry-run]
+
+Verify DISC_DIR against its SHA256SUMS, then either write an ISO 9660 image
+(Rock Ridge + Joliet) to FILE, or burn DISC_DIR onto the disc in DEVICE
+(growisofs if installed, xorriso otherwise). Any data on a rewritable disc
+in DEVICE is overwritten.
+
+  --iso FILE   write an image file instead of burning
+  --dry-run    verify and print the imaging/burning command, do not run it
+  -h, --help   show this help
+
+Needs xorriso and sha256sum; growisofs is optional.
+EOF
+}
+
+die() { echo "$prog: $*" >&2; exit 1; }
+bad_usage() { echo "$prog: $*" >&2; echo "Try '$prog --help'." >&2; exit 2; }
+
+dir="" iso="" dev="" dry_run=0
+while (($#)); do
+    case $1 in
+        -h | --help) usage; exit 0 ;;
+        --dry-run) dry_run=1 ;;
+        --iso)
+            (($# >= 2)) || bad_usage "--iso needs a FILE argument"
+            iso=$2
+            shift
+            ;;
+        -*) bad_usage "unknown option: $1" ;;
+        *)
+            if [[ -z $dir ]]; then dir=$1
+            elif [[ -z $dev ]]; then dev=$1
+            else bad_usage "too many arguments"
+            fi
+            ;;
+    esac
+    shift
+done
+
+[[ -n $dir ]] || bad_usage "missing DISC_DIR"
+[[ -n $iso || -n $dev ]] || bad_usage "give either --iso FILE or a /dev/DEVICE"
+[[ -n $iso && -n $dev ]] && bad_usage "give either --iso FILE or a /dev/DEVICE, not both"
+# Guard against "burn.sh DIR out.iso" silently treating a file as a drive.
+[[ -z $dev || $dev == /dev/* ]] || bad_usage "DEVICE must be a /dev/ path (use --iso FILE for an image): $dev"
+[[ -d $dir ]] || bad_usage "not a directory: $dir"
+dir=$(realpath -- "$dir")
+if [[ -n $iso ]]; then
+    case $(realpath -m -- "$iso") in
+        "$dir"/*) bad_usage "the image must not be written inside DISC_DIR" ;;
+    esac
+fi
+
+command -v xorriso >/dev/null || die "xorriso is not installed"
+
+# Refuse to put a disc together whose contents do not match its checksums.
+[[ -f $dir/SHA256SUMS ]] || die "$dir/SHA256SUMS is missing"
+(cd "$dir" && sha256sum --check --quiet --strict SHA256SUMS) >&2 ||
+    die "checksum verification failed in $dir; not imaging it"
+
+# Volume id: BUTCHER_ + directory name, ISO 9660 d-characters only, max 32.
+name=$(basename "$dir" | tr '[:lower:]' '[:upper:]' | tr -c 'A-Z0-9_\n' '_')
+volid=BUTCHER_${name#BUTCHER_}
+volid=${volid:0:32}
+
+# UDF would be the natural format for files >= 4 GiB, but nothing here can
+# write it without root: xorriso cannot write UDF at all, and mkudffs only
+# formats an empty file system that must then be loop-mounted to be filled.
+# ISO level 3 instead stores big files as several extents (up to 400 GiB in
+# xorriso); Linux reads them, some other systems may not. For files below
+# 4 GiB the image is the same as with level 2, so level 3 is always used.
+# -r is Rock Ridge with files made readable by everyone and owned by root,
+# so the disc reads back on any machine; -joliet-long allows 103 chars
+# instead of 64 in Joliet (Windows) names, only longer names are truncated
+# there (the Rock Ridge names stay complete).
+opts=(-r -J -joliet-long -iso-level 3 -input-charset utf-8 -V "$volid")
+
+if [[ -n $(find "$dir" -type f -size +4294967294c -print -quit) ]]; then
+    echo "$prog: note: files >= 4 GiB are stored as multi-extent ISO 9660 files" >&2
+fi
+if [[ -n $(find "$dir" -name "$(printf '?%.0s' {1..104})*" -print -quit) ]]; then
+    echo "$prog: note: names over 103 characters are truncated in the Joliet tree" >&2
+fi
+
+if [[ -n $iso ]]; then
+    cmd=(xorriso -as mkisofs "${opts[@]}" -o "$iso" "$dir")
+elif command -v growisofs >/dev/null; then
+    # Debian's growisofs runs $GENISOIMAGE, upstream's $MKISOFS; point both
+    # at xorrisofs so the options above (e.g. -iso-level 3) mean the same.
+    # -dvd-compat closes the disc.
+    cmd=(env GENISOIMAGE=xorrisofs MKISOFS=xorrisofs
+        growisofs -dvd-compat -Z "$dev" "${opts[@]}" "$dir")
+else
+    # Like growisofs -Z: blank/format a rewritable disc if needed, write a
+    # single session and close the disc.
+    cmd=(xorriso -outdev "$dev" -blank as_needed -close on
+        -as mkisofs "${opts[@]}" "$dir" -- -commit -eject all)
+fi
+
+if ((dry_run)); then
+    printf '%q ' "${cmd[@]}"
+    echo
+    exit 0
+fi
+
+if [[ -n $dev ]]; then
+    # -print-size reports 2048-byte blocks.
+    blocks=$(xorriso -as mkisofs "${opts[@]}" -print-size "$dir" 2>/dev/null | tail -n 1)
+    size=$((blocks * 2048))
+fi
+"${cmd[@]}"
+[[ -n $iso ]] && size=$(stat -c %s -- "$iso")
+echo "image size: $size bytes ($(numfmt --to=iec-i --suffix=B "$size"))"

@@ -1,0 +1,193 @@
+//! The backup operation: ingest, pack, close discs, in that order, against the working
+//! catalogue in DEST.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::catalogue::Catalogue;
+use crate::crypt::Passphrase;
+use crate::disc::{DiscSize, DiscWriter};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{path_bytes, TMP_SUFFIX};
+use crate::ingest::{ingest, IngestOptions, IngestSummary};
+use crate::pack::{pack, PackOptions, PackSummary};
+use crate::progress::Progress;
+
+/// The name of the working catalogue inside DEST.
+pub const WORKING_CATALOGUE: &str = "catalogue.db";
+
+/// Everything a backup run needs.
+#[derive(Debug, Clone, Default)]
+pub struct BackupOptions {
+    /// The tree to back up.
+    pub source: PathBuf,
+    /// The folder that holds the working catalogue and the disc directories.
+    pub dest: PathBuf,
+    /// The working catalogue; default `DEST/catalogue.db`.
+    pub catalogue: Option<PathBuf>,
+    /// Passphrase; `None` writes unencrypted archives.
+    pub passphrase: Option<Passphrase>,
+    /// Archive size and compression.
+    pub pack: PackOptions,
+    /// Capacity of one disc.
+    pub disc_size: DiscSize,
+    /// Hashing options.
+    pub ingest: IngestOptions,
+}
+
+/// What a backup run did.
+#[derive(Debug, Clone, Default)]
+pub struct BackupSummary {
+    /// The snapshot id of this run.
+    pub snapshot: i64,
+    /// What ingest found.
+    pub ingest: IngestSummary,
+    /// What pack wrote.
+    pub pack: PackSummary,
+    /// Disc numbers written in this run.
+    pub discs: Vec<u32>,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+impl BackupSummary {
+    /// True when some path could not be backed up.
+    pub fn incomplete(&self) -> bool {
+        !self.ingest.skipped.is_empty() || !self.pack.changed.is_empty()
+    }
+}
+
+/// Backs up `opts.source` into `opts.dest`.
+pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
+    let started = Instant::now();
+    let src = fs::canonicalize(&opts.source)
+        .map_err(|e| Error::io("read the source", &opts.source, e))?;
+    let cat_path = opts
+        .catalogue
+        .clone()
+        .unwrap_or_else(|| opts.dest.join(WORKING_CATALOGUE));
+    let cat = open_dest(&opts.dest, &cat_path, opts.passphrase.is_some())?;
+    let _lock = lock_dest(&opts.dest)?;
+    remove_partials(&opts.dest)?;
+    check_encryption_matches(&cat, opts.passphrase.is_some())?;
+
+    let previous = cat.latest_complete()?.map(|s| s.id);
+    let snapshot = cat.begin_snapshot(path_bytes(&src))?;
+    let ingest_summary = ingest(&src, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let mut discs = DiscWriter::new(
+        &opts.dest,
+        &cat,
+        snapshot,
+        opts.disc_size,
+        opts.pack.archive_size,
+        opts.passphrase.as_ref(),
+    );
+    let pack_summary = pack(
+        &src,
+        &cat,
+        snapshot,
+        &mut discs,
+        &opts.pack,
+        opts.passphrase.as_ref(),
+        progress,
+    )?;
+    cat.finish_snapshot(
+        snapshot,
+        ingest_summary.files,
+        ingest_summary.bytes,
+        pack_summary.input_bytes,
+    )?;
+    discs.close_current()?;
+    Ok(BackupSummary {
+        snapshot: snapshot.0,
+        ingest: ingest_summary,
+        pack: pack_summary,
+        discs: discs.closed().to_vec(),
+        duration: started.elapsed(),
+    })
+}
+
+/// Opens the working catalogue, or creates DEST and a new catalogue. Refuses a DEST that holds
+/// other things.
+fn open_dest(dest: &Path, cat_path: &Path, _encrypted: bool) -> Result<Catalogue> {
+    if cat_path.exists() {
+        return Catalogue::open(cat_path);
+    }
+    match fs::read_dir(dest) {
+        Ok(mut it) => {
+            if it.next().is_some() {
+                return Err(Error::Usage(format!(
+                    "{} is not empty and holds no butcher catalogue ({WORKING_CATALOGUE}): \
+                     it is not a butcher backup; choose an empty or new folder",
+                    dest.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dest).ctx("create the destination", dest)?;
+        }
+        Err(e) => return Err(Error::io("read the destination", dest, e)),
+    }
+    probe_writable(dest)?;
+    Catalogue::create(cat_path)
+}
+
+fn probe_writable(dest: &Path) -> Result<()> {
+    let probe = dest.join(format!(".butcher-probe{TMP_SUFFIX}"));
+    fs::write(&probe, b"").ctx("write to the destination", dest)?;
+    fs::remove_file(&probe).ctx("write to the destination", dest)
+}
+
+/// An exclusive lock on DEST for the length of the run.
+fn lock_dest(dest: &Path) -> Result<fs::File> {
+    let path = dest.join(".butcher.lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .ctx("create the lock file", &path)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(_) => Err(Error::Usage(format!(
+            "another butcher run is using {}",
+            dest.display()
+        ))),
+    }
+}
+
+/// Removes files a killed run left half-written (`*.partial`) in DEST and its disc directories.
+fn remove_partials(dest: &Path) -> Result<()> {
+    for dir in std::iter::once(dest.to_path_buf()).chain(
+        crate::disc::find_disc_dirs(dest)?
+            .into_iter()
+            .map(|(_, p)| p),
+    ) {
+        for ent in fs::read_dir(&dir).ctx("read", &dir)? {
+            let ent = ent.ctx("read", &dir)?;
+            if ent
+                .file_name()
+                .as_encoded_bytes()
+                .ends_with(TMP_SUFFIX.as_bytes())
+            {
+                fs::remove_file(ent.path()).ctx("remove the partial file", &ent.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A backup set is encrypted or not from its first run on.
+fn check_encryption_matches(cat: &Catalogue, encrypted: bool) -> Result<()> {
+    if let Some(a) = cat.archives()?.first() {
+        if a.encrypted != encrypted {
+            return Err(Error::Usage(if a.encrypted {
+                "this backup set is encrypted: give the passphrase".to_string()
+            } else {
+                "this backup set is not encrypted: use --no-encryption".to_string()
+            }));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,409 @@
+//! The catalogue: one SQLite database that records snapshots, their entries, the content each
+//! file has, and where every piece of content lives (archive, disc). It is the only module that
+//! names rusqlite; every SQL string lives here next to the typed method that runs it.
+//!
+//! The working catalogue lives in DEST; a copy of it goes on every disc.
+
+mod rows;
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub use rows::{
+    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, Snapshot, SnapshotId,
+};
+
+use crate::error::{Error, Result};
+use crate::fsutil::now_ns;
+
+/// The format version of the disc layout and catalogue; see docs/format.md.
+pub const FORMAT_VERSION: u32 = 1;
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// An open catalogue.
+pub struct Catalogue {
+    conn: Connection,
+}
+
+impl Catalogue {
+    /// Creates a new catalogue at `path` for a new backup set.
+    pub fn create(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;")?;
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
+        let set_id = new_set_id(path);
+        for (k, v) in [
+            ("format_version", FORMAT_VERSION.to_string()),
+            ("backup_set_id", set_id),
+            ("created_ns", now_ns().to_string()),
+            ("butcher_version", env!("CARGO_PKG_VERSION").to_string()),
+        ] {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Catalogue { conn })
+    }
+
+    /// Opens an existing working catalogue, refusing one of a newer format.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;")?;
+        let cat = Catalogue { conn };
+        cat.check_version(&path.display().to_string())?;
+        Ok(cat)
+    }
+
+    /// Opens a catalogue copy held in memory (decrypted from a disc), read-only.
+    pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        let data = owned_data(bytes)?;
+        conn.deserialize(rusqlite::DatabaseName::Main, data, true)
+            .map_err(|e| Error::Damaged(format!("{what} is not a readable catalogue: {e}")))?;
+        let cat = Catalogue { conn };
+        cat.check_version(what)?;
+        Ok(cat)
+    }
+
+    fn check_version(&self, what: &str) -> Result<()> {
+        let v: u32 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::Damaged(format!("{what} is not a readable catalogue: {e}")))?;
+        if v > FORMAT_VERSION {
+            return Err(Error::Usage(format!(
+                "{what} has format version {v}, newer than this butcher understands \
+                 ({FORMAT_VERSION}); use a newer butcher"
+            )));
+        }
+        if v == 0 {
+            return Err(Error::Damaged(format!("{what} is not a butcher catalogue")));
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` answers "ok".
+    pub fn integrity_ok(&self) -> Result<bool> {
+        let s: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(s == "ok")
+    }
+
+    /// The whole database as bytes, for the copy that goes on a disc.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        Ok(self.conn.serialize(rusqlite::DatabaseName::Main)?.to_vec())
+    }
+
+    /// A value from the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The identifier of the backup set this catalogue belongs to.
+    pub fn backup_set_id(&self) -> Result<String> {
+        self.meta("backup_set_id")?
+            .ok_or_else(|| Error::Damaged("catalogue has no backup_set_id".into()))
+    }
+
+    /// Starts a snapshot of `source`.
+    pub fn begin_snapshot(&self, source: &[u8]) -> Result<SnapshotId> {
+        self.conn.execute(
+            "INSERT INTO snapshots (started_ns, status, source) VALUES (?1, 'running', ?2)",
+            params![now_ns(), source],
+        )?;
+        Ok(SnapshotId(self.conn.last_insert_rowid()))
+    }
+
+    /// Records the entries of a snapshot (and the contents they name) in one transaction.
+    pub fn insert_entries(&self, snapshot: SnapshotId, entries: &[Entry]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO entries (snapshot_id, path, kind, size, mtime_ns, mode, sha256,
+                                      link_target, inode, ctime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut content = tx.prepare(
+                "INSERT INTO contents (sha256, size) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?;
+            for e in entries {
+                ins.execute(params![
+                    snapshot.0,
+                    e.path,
+                    e.kind.as_str(),
+                    e.size as i64,
+                    e.mtime_ns,
+                    e.mode,
+                    e.sha256,
+                    e.link_target,
+                    e.inode as i64,
+                    e.ctime_ns
+                ])?;
+                if let Some(sha) = &e.sha256 {
+                    content.execute(params![sha, e.size as i64])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a snapshot complete with its totals.
+    pub fn finish_snapshot(
+        &self,
+        id: SnapshotId,
+        files: u64,
+        bytes: u64,
+        new_bytes: u64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE snapshots SET status = 'complete', finished_ns = ?2, files = ?3, bytes = ?4,
+                    new_bytes = ?5 WHERE id = ?1",
+            params![id.0, now_ns(), files as i64, bytes as i64, new_bytes as i64],
+        )?;
+        Ok(())
+    }
+
+    /// All snapshots, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, started_ns, finished_ns, status, source, files, bytes, new_bytes
+             FROM snapshots ORDER BY id",
+        )?;
+        let rows = st.query_map([], rows::snapshot)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest complete snapshot, if any.
+    pub fn latest_complete(&self) -> Result<Option<Snapshot>> {
+        Ok(self.snapshots()?.into_iter().rev().find(|s| s.complete))
+    }
+
+    /// Every entry of a snapshot, sorted by path bytes.
+    pub fn entries(&self, snapshot: SnapshotId) -> Result<Vec<Entry>> {
+        let mut st = self.conn.prepare(
+            "SELECT path, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns
+             FROM entries WHERE snapshot_id = ?1 ORDER BY path",
+        )?;
+        let rows = st.query_map([snapshot.0], rows::entry)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Contents a snapshot needs that no archive holds whole yet, in path order, each with the
+    /// first path that has it (the tar member name) and the pieces already stored.
+    pub fn pending_contents(&self, snapshot: SnapshotId) -> Result<Vec<PendingContent>> {
+        let mut st = self.conn.prepare(
+            "SELECT c.sha256, c.size, MIN(e.path),
+                    (SELECT COUNT(*) FROM pieces p WHERE p.sha256 = c.sha256),
+                    (SELECT COALESCE(SUM(length), 0) FROM pieces p WHERE p.sha256 = c.sha256)
+             FROM entries e JOIN contents c ON c.sha256 = e.sha256
+             WHERE e.snapshot_id = ?1 AND e.kind = 'file' AND c.pieces IS NULL
+             GROUP BY c.sha256 ORDER BY MIN(e.path)",
+        )?;
+        let rows = st.query_map([snapshot.0], rows::pending)?;
+        let mut out: Vec<PendingContent> = rows.collect::<rusqlite::Result<_>>()?;
+        // The tar header of the first path carries its mode and mtime.
+        let mut meta = self
+            .conn
+            .prepare("SELECT mode, mtime_ns FROM entries WHERE snapshot_id = ?1 AND path = ?2")?;
+        for p in &mut out {
+            let (mode, mtime): (u32, i64) =
+                meta.query_row(params![snapshot.0, p.path], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            p.mode = mode;
+            p.mtime_ns = mtime;
+        }
+        Ok(out)
+    }
+
+    /// The number the next disc gets (discs are numbered from 1 across all runs).
+    pub fn next_disc_number(&self) -> Result<u32> {
+        let n: Option<u32> = self
+            .conn
+            .query_row("SELECT MAX(number) FROM discs", [], |r| r.get(0))?;
+        Ok(n.unwrap_or(0) + 1)
+    }
+
+    /// The id the next archive gets.
+    pub fn next_archive_id(&self) -> Result<ArchiveId> {
+        let n: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(id) FROM archives", [], |r| r.get(0))?;
+        Ok(ArchiveId(n.unwrap_or(0) + 1))
+    }
+
+    /// Records a new open disc.
+    pub fn open_disc(&self, number: u32, snapshot: SnapshotId) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO discs (number, snapshot_id, status) VALUES (?1, ?2, 'open')",
+            params![number, snapshot.0],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a disc closed with the bytes it holds (its catalogue copy excluded).
+    pub fn close_disc(&self, number: u32, bytes: u64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE discs SET status = 'closed', bytes = ?2, closed_ns = ?3 WHERE number = ?1",
+            params![number, bytes as i64, now_ns()],
+        )?;
+        Ok(())
+    }
+
+    /// All discs, by number.
+    pub fn discs(&self) -> Result<Vec<Disc>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT number, snapshot_id, status, bytes FROM discs ORDER BY number")?;
+        let rows = st.query_map([], |r| {
+            Ok(Disc {
+                number: r.get(0)?,
+                snapshot: SnapshotId(r.get(1)?),
+                closed: r.get::<_, String>(2)? == "closed",
+                bytes: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a finished archive and the pieces it holds, in one transaction. `completed`
+    /// lists contents whose last piece this archive holds, with their piece count; `discarded`
+    /// lists contents whose stored pieces must be forgotten (the file changed while read).
+    pub fn record_archive(
+        &self,
+        archive: &Archive,
+        pieces: &[Piece],
+        completed: &[(String, u32)],
+        discarded: &[String],
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO archives (id, name, disc, snapshot_id, compression, encrypted, size,
+                                   sha256, created_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                archive.id.0,
+                archive.name,
+                archive.disc,
+                archive.snapshot.0,
+                archive.compression,
+                archive.encrypted,
+                archive.size as i64,
+                archive.sha256,
+                now_ns()
+            ],
+        )?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO pieces (sha256, piece, archive_id, member, offset, length)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for p in pieces {
+                ins.execute(params![
+                    p.sha256,
+                    p.piece,
+                    archive.id.0,
+                    p.member,
+                    p.offset as i64,
+                    p.length as i64
+                ])?;
+            }
+            let mut done = tx.prepare("UPDATE contents SET pieces = ?2 WHERE sha256 = ?1")?;
+            for (sha, n) in completed {
+                done.execute(params![sha, n])?;
+            }
+            let mut forget = tx.prepare("DELETE FROM pieces WHERE sha256 = ?1")?;
+            for sha in discarded {
+                forget.execute([sha])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All archives, by id.
+    pub fn archives(&self) -> Result<Vec<Archive>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, name, disc, snapshot_id, compression, encrypted, size, sha256
+             FROM archives ORDER BY id",
+        )?;
+        let rows = st.query_map([], rows::archive)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The pieces of a content, in order.
+    pub fn pieces(&self, sha256: &str) -> Result<Vec<Piece>> {
+        let mut st = self.conn.prepare(
+            "SELECT sha256, piece, archive_id, member, offset, length
+             FROM pieces WHERE sha256 = ?1 ORDER BY piece",
+        )?;
+        let rows = st.query_map([sha256], rows::piece)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether every piece of a content is stored (`contents.pieces` is set).
+    pub fn content_complete(&self, sha256: &str) -> Result<bool> {
+        let n: Option<Option<i64>> = self
+            .conn
+            .query_row(
+                "SELECT pieces FROM contents WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(matches!(n, Some(Some(_))))
+    }
+
+    /// Bytes used by the database file (page count times page size).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+}
+
+/// A backup set id: 32 hex digits from the clock, the process and the path, hashed.
+fn new_set_id(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(now_ns().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(crate::fsutil::path_bytes(path));
+    let mut seed = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut seed);
+    }
+    h.update(seed);
+    crate::fsutil::hex(&h.finalize()[..16])
+}
+
+fn owned_data(bytes: &[u8]) -> Result<rusqlite::serialize::OwnedData> {
+    // SAFETY: the buffer comes from sqlite3_malloc64, is fully initialised by the copy below,
+    // and ownership passes to SQLite through OwnedData (freed with sqlite3_free).
+    unsafe {
+        let ptr = rusqlite::ffi::sqlite3_malloc64(bytes.len().max(1) as u64) as *mut u8;
+        let ptr = std::ptr::NonNull::new(ptr)
+            .ok_or_else(|| Error::Catalogue("out of memory loading a catalogue".into()))?;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.as_ptr(), bytes.len());
+        Ok(rusqlite::serialize::OwnedData::from_raw_nonnull(
+            ptr,
+            bytes.len(),
+        ))
+    }
+}

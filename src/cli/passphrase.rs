@@ -1,0 +1,59 @@
+//! Where the passphrase comes from: `--passphrase`, `--passphrase-file`, `BUTCHER_PASSPHRASE`,
+//! or a prompt without echo on a terminal.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use butcher::Passphrase;
+
+/// Passphrase options shared by every subcommand that reads or writes archives.
+#[derive(Debug, clap::Args)]
+pub struct PassArgs {
+    /// The passphrase (visible to other users in the process list: prefer the alternatives).
+    #[arg(long, value_name = "P", conflicts_with = "passphrase_file")]
+    pub passphrase: Option<String>,
+    /// Read the passphrase from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// How to ask when nothing else gives a passphrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Ask once.
+    Once,
+    /// Ask twice and compare (a new backup set).
+    Twice,
+}
+
+/// Resolves the passphrase: flag, file, environment, then prompt on a terminal.
+pub fn resolve(args: &PassArgs, ask: Ask) -> Result<Passphrase> {
+    if let Some(p) = &args.passphrase {
+        return Ok(Passphrase::new(p.clone())?);
+    }
+    if let Some(f) = &args.passphrase_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the passphrase file {}", f.display()))?;
+        let line = text.lines().next().unwrap_or("");
+        return Passphrase::new(line).with_context(|| format!("in {}", f.display()));
+    }
+    if let Ok(p) = std::env::var("BUTCHER_PASSPHRASE") {
+        return Ok(Passphrase::new(p).context("BUTCHER_PASSPHRASE")?);
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        bail!(
+            "no passphrase: give --passphrase-file FILE, set BUTCHER_PASSPHRASE, \
+             run on a terminal to be asked, or use --no-encryption for a backup"
+        );
+    }
+    let first = rpassword::prompt_password("Passphrase: ").context("cannot read the passphrase")?;
+    if ask == Ask::Twice {
+        let again = rpassword::prompt_password("Passphrase again: ")
+            .context("cannot read the passphrase")?;
+        if again != first {
+            bail!("the two passphrases differ; nothing was written");
+        }
+    }
+    Ok(Passphrase::new(first)?)
+}

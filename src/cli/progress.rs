@@ -1,0 +1,168 @@
+//! Progress on stderr: indicatif bars on a terminal, a plain line every few seconds otherwise,
+//! nothing with `--quiet`. Warnings are always shown.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use butcher::{Progress, Stage};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+enum Mode {
+    Quiet,
+    Bars,
+    Plain,
+}
+
+struct Current {
+    stage: Stage,
+    total_bytes: u64,
+    total_items: u64,
+    started: Instant,
+    last_line: Instant,
+    bar: Option<ProgressBar>,
+}
+
+/// The CLI's implementation of the library's progress trait.
+pub struct CliProgress {
+    mode: Mode,
+    bytes: AtomicU64,
+    items: AtomicU64,
+    current: Mutex<Option<Current>>,
+}
+
+impl CliProgress {
+    /// Bars when stderr is a terminal, plain lines otherwise, nothing when `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        let mode = if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bars
+        } else {
+            Mode::Plain
+        };
+        CliProgress {
+            mode,
+            bytes: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+            current: Mutex::new(None),
+        }
+    }
+
+    /// Prints a message line unless quiet (clearing around a bar).
+    pub fn say(&self, msg: &str) {
+        match self.mode {
+            Mode::Quiet => {}
+            _ => self.println(msg),
+        }
+    }
+
+    fn println(&self, msg: &str) {
+        let cur = self.current.lock().expect("progress lock");
+        match cur.as_ref().and_then(|c| c.bar.as_ref()) {
+            Some(bar) => bar.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+
+    fn plain_line(&self, c: &Current) {
+        let done = self.bytes.load(Ordering::Relaxed);
+        let items = self.items.load(Ordering::Relaxed);
+        let secs = c.started.elapsed().as_secs_f64().max(0.001);
+        let pct = if c.total_bytes > 0 {
+            format!(" ({:.0}%)", done as f64 * 100.0 / c.total_bytes as f64)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "butcher: {}: {} of {}{pct}, {} of {} files, {}/s",
+            c.stage.name(),
+            super::human_bytes(done),
+            super::human_bytes(c.total_bytes),
+            items,
+            c.total_items,
+            super::human_bytes((done as f64 / secs) as u64)
+        );
+    }
+}
+
+impl Progress for CliProgress {
+    fn start(&self, stage: Stage, total_bytes: u64, total_items: u64) {
+        self.bytes.store(0, Ordering::Relaxed);
+        self.items.store(0, Ordering::Relaxed);
+        let bar = match self.mode {
+            Mode::Bars => {
+                let b =
+                    ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+                    )
+                    .expect("invariant: the template is valid")
+                    .progress_chars("=> "),
+                );
+                b.set_prefix(stage.name());
+                Some(b)
+            }
+            _ => None,
+        };
+        let now = Instant::now();
+        *self.current.lock().expect("progress lock") = Some(Current {
+            stage,
+            total_bytes,
+            total_items,
+            started: now,
+            last_line: now,
+            bar,
+        });
+    }
+
+    fn advance(&self, bytes: u64, items: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let done_items = self.items.fetch_add(items, Ordering::Relaxed) + items;
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Bars => {
+                if let Ok(cur) = self.current.try_lock() {
+                    if let Some(bar) = cur.as_ref().and_then(|c| c.bar.as_ref()) {
+                        bar.set_position(self.bytes.load(Ordering::Relaxed));
+                        if items > 0 {
+                            let total = cur.as_ref().map(|c| c.total_items).unwrap_or(0);
+                            bar.set_message(format!("{done_items}/{total} files"));
+                        }
+                    }
+                }
+            }
+            Mode::Plain => {
+                if let Ok(mut cur) = self.current.try_lock() {
+                    if let Some(c) = cur.as_mut() {
+                        if c.last_line.elapsed() >= PLAIN_EVERY {
+                            c.last_line = Instant::now();
+                            self.plain_line(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        let cur = self.current.lock().expect("progress lock").take();
+        if let Some(c) = cur {
+            if let Some(bar) = c.bar {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.println(&format!("butcher: warning: {message}"));
+    }
+
+    fn note(&self, message: &str) {
+        self.say(&format!("butcher: {message}"));
+    }
+}

@@ -1,0 +1,232 @@
+//! Disc stage: places archives into `DEST/disc-NNNN` directories no larger than a disc, and
+//! closes each disc with an encrypted copy of the catalogue, a README for a stranger and
+//! `SHA256SUMS` (written last: a disc directory without it is not finished).
+
+mod readme;
+pub mod size;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use size::DiscSize;
+
+use crate::catalogue::{Catalogue, SnapshotId};
+use crate::crypt::{encrypt_bytes, Passphrase};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{hex, sync_dir, write_atomic, TMP_SUFFIX};
+
+/// Sector size used to account for file-system allocation on a disc.
+const SECTOR: u64 = 2048;
+
+/// Room kept free below which a disc is closed rather than given a tiny archive.
+fn min_useful_room(archive_size: u64) -> u64 {
+    (archive_size / 16).max(32 * 1024)
+}
+
+/// The name of the disc directory with this number.
+pub fn disc_dir_name(number: u32) -> String {
+    format!("disc-{number:04}")
+}
+
+/// The file name of the catalogue copy on a disc.
+pub fn catalogue_copy_name(encrypted: bool) -> &'static str {
+    if encrypted {
+        "catalogue.db.gpg"
+    } else {
+        "catalogue.db"
+    }
+}
+
+fn sectors(bytes: u64) -> u64 {
+    bytes.div_ceil(SECTOR) * SECTOR
+}
+
+struct OpenDisc {
+    number: u32,
+    dir: PathBuf,
+    /// Bytes of the archives, each rounded up to whole sectors.
+    used: u64,
+    /// (file name, sha256) of every archive on it.
+    files: Vec<(String, String)>,
+}
+
+/// Fills disc directories one after another.
+pub struct DiscWriter<'a> {
+    dest: PathBuf,
+    cat: &'a Catalogue,
+    snapshot: SnapshotId,
+    disc_size: u64,
+    archive_size: u64,
+    passphrase: Option<&'a Passphrase>,
+    current: Option<OpenDisc>,
+    closed: Vec<u32>,
+}
+
+impl<'a> DiscWriter<'a> {
+    /// Prepares to write discs into `dest`, numbering on from the catalogue.
+    pub fn new(
+        dest: &Path,
+        cat: &'a Catalogue,
+        snapshot: SnapshotId,
+        disc_size: DiscSize,
+        archive_size: u64,
+        passphrase: Option<&'a Passphrase>,
+    ) -> Self {
+        DiscWriter {
+            dest: dest.to_path_buf(),
+            cat,
+            snapshot,
+            disc_size: disc_size.bytes(),
+            archive_size,
+            passphrase,
+            current: None,
+            closed: Vec::new(),
+        }
+    }
+
+    /// Bytes usable on a disc: the disc size less 0.5 % kept for the disc file system.
+    pub fn capacity(&self) -> u64 {
+        self.disc_size - self.disc_size / 200
+    }
+
+    /// Numbers of the discs closed by this writer.
+    pub fn closed(&self) -> &[u32] {
+        &self.closed
+    }
+
+    /// The number of the open disc.
+    pub fn current_number(&self) -> Option<u32> {
+        self.current.as_ref().map(|d| d.number)
+    }
+
+    /// Bytes reserved for what closing a disc adds: catalogue copy, README, SHA256SUMS.
+    fn closing_reserve(&self, archives: usize) -> Result<u64> {
+        let cat = self.cat.size_bytes()?;
+        let catalogue = sectors(cat + cat / 8 + 64 * 1024);
+        let readme = sectors(readme::MAX_LEN as u64);
+        let sums = sectors(100 * (archives as u64 + 4));
+        Ok(catalogue + readme + sums)
+    }
+
+    /// The bytes the next archive file may take on the open disc (opening one if needed).
+    /// When less than is useful remains, the open disc is closed and a new one opened.
+    pub fn room_for_archive(&mut self) -> Result<u64> {
+        for _ in 0..2 {
+            if self.current.is_none() {
+                self.open_next()?;
+            }
+            let d = self.current.as_ref().expect("invariant: a disc was opened");
+            let reserve = self.closing_reserve(d.files.len() + 1)?;
+            let room = self.capacity().saturating_sub(d.used + reserve);
+            if room >= min_useful_room(self.archive_size) {
+                return Ok(room);
+            }
+            if d.files.is_empty() {
+                return Err(Error::Usage(format!(
+                    "the disc size ({} bytes) is too small: a disc needs room for at least \
+                     one archive besides its catalogue copy ({} bytes)",
+                    self.disc_size,
+                    reserve + min_useful_room(self.archive_size)
+                )));
+            }
+            self.close_current()?;
+        }
+        unreachable!("a fresh disc either has room or is refused")
+    }
+
+    fn open_next(&mut self) -> Result<()> {
+        let number = self.cat.next_disc_number()?;
+        let dir = self.dest.join(disc_dir_name(number));
+        fs::create_dir(&dir).ctx("create the disc directory", &dir)?;
+        sync_dir(&self.dest)?;
+        self.cat.open_disc(number, self.snapshot)?;
+        self.current = Some(OpenDisc {
+            number,
+            dir,
+            used: 0,
+            files: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// The temporary and final path of an archive on the open disc.
+    pub fn archive_paths(&self, name: &str) -> (PathBuf, PathBuf) {
+        let d = self.current.as_ref().expect("invariant: a disc is open");
+        (d.dir.join(format!("{name}{TMP_SUFFIX}")), d.dir.join(name))
+    }
+
+    /// Accounts for an archive now on the open disc.
+    pub fn add_archive(&mut self, name: &str, size: u64, sha256: &str) {
+        let d = self.current.as_mut().expect("invariant: a disc is open");
+        d.used += sectors(size);
+        d.files.push((name.to_string(), sha256.to_string()));
+    }
+
+    /// Closes the open disc, if any: catalogue copy, README, then SHA256SUMS.
+    pub fn close_current(&mut self) -> Result<Option<u32>> {
+        let Some(d) = self.current.take() else {
+            return Ok(None);
+        };
+        self.cat.close_disc(d.number, d.used)?;
+        let plain = self.cat.to_bytes()?;
+        let copy = match self.passphrase {
+            Some(p) => encrypt_bytes(&plain, p)?,
+            None => plain,
+        };
+        let copy_name = catalogue_copy_name(self.passphrase.is_some());
+        write_atomic(&d.dir, copy_name, &copy)?;
+        let set_id = self.cat.backup_set_id()?;
+        let text = readme::render(d.number, &set_id, self.passphrase.is_some());
+        write_atomic(&d.dir, readme::NAME, text.as_bytes())?;
+
+        let mut sums = String::new();
+        for (name, sha) in &d.files {
+            sums.push_str(&format!("{sha}  {name}\n"));
+        }
+        sums.push_str(&format!("{}  {copy_name}\n", hex(&Sha256::digest(&copy))));
+        sums.push_str(&format!(
+            "{}  {}\n",
+            hex(&Sha256::digest(text.as_bytes())),
+            readme::NAME
+        ));
+        write_atomic(&d.dir, SUMS_NAME, sums.as_bytes())?;
+
+        let total = d.used
+            + sectors(copy.len() as u64)
+            + sectors(text.len() as u64)
+            + sectors(sums.len() as u64);
+        if total > self.disc_size {
+            return Err(Error::Damaged(format!(
+                "{} holds {total} bytes, more than the disc size {}: this is a bug in butcher",
+                d.dir.display(),
+                self.disc_size
+            )));
+        }
+        self.closed.push(d.number);
+        Ok(Some(d.number))
+    }
+}
+
+/// The name of the checksum file on every disc.
+pub const SUMS_NAME: &str = "SHA256SUMS";
+
+/// Disc directories (`disc-NNNN`) directly inside `dir`, by number.
+pub fn find_disc_dirs(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
+    let mut out = Vec::new();
+    for ent in fs::read_dir(dir).ctx("read", dir)? {
+        let ent = ent.ctx("read", dir)?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(num) = name.strip_prefix("disc-") {
+            if let Ok(n) = num.parse::<u32>() {
+                if ent.path().is_dir() {
+                    out.push((n, ent.path()));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

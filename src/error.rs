@@ -1,0 +1,92 @@
+//! The library's error type: every variant carries what the user needs to act on it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop a butcher operation.
+#[derive(Debug)]
+pub enum Error {
+    /// An I/O operation on a path failed.
+    Io {
+        /// What was being done, e.g. "read", "create".
+        op: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The catalogue could not be read or written.
+    Catalogue(String),
+    /// The passphrase does not decrypt the given file.
+    WrongPassphrase(PathBuf),
+    /// Encryption or decryption failed for a reason other than the passphrase.
+    Crypto(String),
+    /// The user asked for something that cannot be done; the message says why and what to do.
+    Usage(String),
+    /// Data on disc does not match what the catalogue promises.
+    Damaged(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the operation and path.
+    pub fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// True when the error means the disc ran out of space.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.raw_os_error() == Some(28))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { op, path, source } => {
+                write!(f, "cannot {op} {}: {source}", path.display())
+            }
+            Error::Catalogue(m) => write!(f, "catalogue: {m}"),
+            Error::WrongPassphrase(p) => write!(
+                f,
+                "wrong passphrase: it does not decrypt {} (check the passphrase and try again)",
+                p.display()
+            ),
+            Error::Crypto(m) => write!(f, "{m}"),
+            Error::Usage(m) => write!(f, "{m}"),
+            Error::Damaged(m) => write!(f, "damaged: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Catalogue(e.to_string())
+    }
+}
+
+/// Adds an operation and a path to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}

@@ -1,0 +1,111 @@
+//! Small file-system helpers shared by the stages: raw path bytes, durable writes, times.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, FileTimes};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{IoContext, Result};
+
+/// The raw bytes of a path (paths are kept byte-exact, UTF-8 or not).
+pub fn path_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+/// A path from raw bytes.
+pub fn bytes_path(b: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(b))
+}
+
+/// Nanoseconds since the epoch, now.
+pub fn now_ns() -> i64 {
+    system_time_ns(SystemTime::now())
+}
+
+/// Nanoseconds since the epoch of a `SystemTime` (negative before 1970).
+pub fn system_time_ns(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}
+
+/// The `SystemTime` of nanoseconds since the epoch.
+pub fn ns_system_time(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+/// Sets the modification time of a file or directory (not following a final symlink is not
+/// needed: callers never pass symlinks).
+pub fn set_mtime(path: &Path, mtime_ns: i64) -> Result<()> {
+    let f = File::open(path).ctx("open", path)?;
+    f.set_times(FileTimes::new().set_modified(ns_system_time(mtime_ns)))
+        .ctx("set the modification time of", path)
+}
+
+/// Writes `data` to `dir/name` durably: a temporary name, fsync, rename, fsync of the directory.
+/// A crash leaves either no file or the whole file under `name`, never a partial one.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let dst = dir.join(name);
+    let mut f = File::create(&tmp).ctx("create", &tmp)?;
+    f.write_all(data).ctx("write", &tmp)?;
+    f.sync_all().ctx("sync", &tmp)?;
+    drop(f);
+    fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
+    sync_dir(dir)
+}
+
+/// The suffix of files being written; such a file is never part of a finished backup.
+pub const TMP_SUFFIX: &str = ".partial";
+
+/// Flushes a directory's entries to stable storage.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("sync directory", dir)
+}
+
+/// True when `dir` does not exist or is an empty directory.
+pub fn is_missing_or_empty(dir: &Path) -> io::Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut it) => Ok(it.next().is_none()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Joins a catalogue path (relative, `/`-separated bytes) onto a root.
+pub fn join_rel(root: &Path, rel: &[u8]) -> PathBuf {
+    root.join(bytes_path(rel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_and_times() {
+        assert_eq!(hex(&[0, 15, 16, 255]), "000f10ff");
+        for ns in [0i64, 1, 1_500_000_000_123_456_789, -5_000_000_001] {
+            assert_eq!(system_time_ns(ns_system_time(ns)), ns);
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Ingest stage: walks the source tree, hashes regular files (sha256, in parallel) and records a
+//! snapshot's entries in the catalogue. Reads SRC and the previous snapshot; writes `entries`
+//! and `contents` rows.
+//!
+//! A file whose size, mtime, inode and ctime match the previous snapshot keeps its recorded hash
+//! and is not read again (unless `rehash` is set).
+
+mod hash;
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::catalogue::{Catalogue, Entry, Kind, SnapshotId};
+use crate::error::{Error, Result};
+use crate::fsutil::path_bytes;
+use crate::progress::{Progress, Stage};
+
+pub use hash::hash_file;
+
+/// What the ingest stage should do.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Read every file even when its metadata says it is unchanged.
+    pub rehash: bool,
+    /// Paths (relative, as bytes) to leave out, with everything below them.
+    pub exclude: Option<globset::GlobSet>,
+}
+
+/// What the ingest stage found.
+#[derive(Debug, Clone, Default)]
+pub struct IngestSummary {
+    /// Regular files recorded.
+    pub files: u64,
+    /// Directories recorded.
+    pub dirs: u64,
+    /// Symlinks recorded.
+    pub symlinks: u64,
+    /// Bytes of the regular files recorded.
+    pub bytes: u64,
+    /// Files read and hashed in this run.
+    pub hashed_files: u64,
+    /// Bytes read and hashed in this run.
+    pub hashed_bytes: u64,
+    /// Files not read again because their metadata matched the previous snapshot.
+    pub unchanged_files: u64,
+    /// Bytes of those files.
+    pub unchanged_bytes: u64,
+    /// Paths that could not be backed up, with the reason.
+    pub skipped: Vec<String>,
+    /// Files whose content differs from the previous snapshot although size and mtime match.
+    pub silent_changes: Vec<String>,
+}
+
+/// Walks `src`, hashes what needs hashing and records the entries of `snapshot`.
+pub fn ingest(
+    src: &Path,
+    cat: &Catalogue,
+    snapshot: SnapshotId,
+    previous: Option<SnapshotId>,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestSummary> {
+    check_source(src)?;
+    let mut summary = IngestSummary::default();
+    let mut entries = walk(src, opts, &mut summary, progress)?;
+    let prev = match previous {
+        Some(id) => previous_files(cat, id)?,
+        None => HashMap::new(),
+    };
+    reuse_hashes(&mut entries, &prev, opts.rehash, &mut summary);
+    hash_files(src, &mut entries, &mut summary, progress);
+    if opts.rehash {
+        find_silent_changes(&entries, &prev, &mut summary, progress);
+    }
+    for e in &entries {
+        match e.kind {
+            Kind::File => {
+                summary.files += 1;
+                summary.bytes += e.size;
+            }
+            Kind::Dir => summary.dirs += 1,
+            Kind::Symlink => summary.symlinks += 1,
+        }
+    }
+    cat.insert_entries(snapshot, &entries)?;
+    Ok(summary)
+}
+
+fn check_source(src: &Path) -> Result<()> {
+    let md = fs::metadata(src).map_err(|e| Error::io("read the source", src, e))?;
+    if !md.is_dir() {
+        return Err(Error::Usage(format!(
+            "the source {} is not a directory",
+            src.display()
+        )));
+    }
+    fs::read_dir(src).map_err(|e| Error::io("read the source", src, e))?;
+    Ok(())
+}
+
+fn walk(
+    src: &Path,
+    opts: &IngestOptions,
+    summary: &mut IngestSummary,
+    progress: &dyn Progress,
+) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    let mut it = walkdir::WalkDir::new(src)
+        .follow_links(false)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(item) = it.next() {
+        let dent = match item {
+            Ok(d) => d,
+            Err(e) => {
+                let p = e.path().unwrap_or(src).to_path_buf();
+                let msg = format!("{}: {}", p.display(), io_reason(&e));
+                progress.warn(&format!("skipped {msg}"));
+                summary.skipped.push(msg);
+                continue;
+            }
+        };
+        let rel = dent
+            .path()
+            .strip_prefix(src)
+            .expect("invariant: walkdir yields paths below its root");
+        let rel_bytes = path_bytes(rel).to_vec();
+        if let Some(ex) = &opts.exclude {
+            if ex.is_match(rel) {
+                if dent.file_type().is_dir() {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+        }
+        match entry_of(dent.path(), rel_bytes) {
+            Ok(Some(e)) => out.push(e),
+            Ok(None) => {
+                let msg = format!(
+                    "{}: not a file, directory or symlink",
+                    dent.path().display()
+                );
+                progress.warn(&format!("skipped {msg}"));
+                summary.skipped.push(msg);
+            }
+            Err(e) => {
+                let msg = format!("{}: {e}", dent.path().display());
+                progress.warn(&format!("skipped {msg}"));
+                summary.skipped.push(msg);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn io_reason(e: &walkdir::Error) -> String {
+    match e.io_error() {
+        Some(io) => io.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// The catalogue entry for one path; `None` for FIFOs, sockets and devices.
+fn entry_of(path: &Path, rel: Vec<u8>) -> std::io::Result<Option<Entry>> {
+    let md = fs::symlink_metadata(path)?;
+    let ft = md.file_type();
+    let kind = if ft.is_file() {
+        Kind::File
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_symlink() {
+        Kind::Symlink
+    } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
+        return Ok(None);
+    } else {
+        return Ok(None);
+    };
+    let link_target = match kind {
+        Kind::Symlink => Some(path_bytes(&fs::read_link(path)?).to_vec()),
+        _ => None,
+    };
+    Ok(Some(Entry {
+        path: rel,
+        kind,
+        size: if kind == Kind::File { md.len() } else { 0 },
+        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+        mode: md.mode() & 0o7777,
+        sha256: None,
+        link_target,
+        inode: md.ino(),
+        ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+    }))
+}
+
+fn previous_files(cat: &Catalogue, id: SnapshotId) -> Result<HashMap<Vec<u8>, Entry>> {
+    Ok(cat
+        .entries(id)?
+        .into_iter()
+        .filter(|e| e.kind == Kind::File)
+        .map(|e| (e.path.clone(), e))
+        .collect())
+}
+
+fn same_metadata(a: &Entry, b: &Entry) -> bool {
+    a.size == b.size && a.mtime_ns == b.mtime_ns && a.inode == b.inode && a.ctime_ns == b.ctime_ns
+}
+
+fn reuse_hashes(
+    entries: &mut [Entry],
+    prev: &HashMap<Vec<u8>, Entry>,
+    rehash: bool,
+    summary: &mut IngestSummary,
+) {
+    if rehash {
+        return;
+    }
+    for e in entries.iter_mut().filter(|e| e.kind == Kind::File) {
+        if let Some(p) = prev.get(&e.path) {
+            if same_metadata(e, p) && p.sha256.is_some() {
+                e.sha256 = p.sha256.clone();
+                summary.unchanged_files += 1;
+                summary.unchanged_bytes += e.size;
+            }
+        }
+    }
+}
+
+fn hash_files(
+    src: &Path,
+    entries: &mut Vec<Entry>,
+    summary: &mut IngestSummary,
+    progress: &dyn Progress,
+) {
+    let (total_bytes, total_files) = entries
+        .iter()
+        .filter(|e| e.kind == Kind::File && e.sha256.is_none())
+        .fold((0u64, 0u64), |(b, n), e| (b + e.size, n + 1));
+    progress.start(Stage::Hash, total_bytes, total_files);
+    let results: Vec<(usize, std::result::Result<hash::Hashed, String>)> = entries
+        .par_iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == Kind::File && e.sha256.is_none())
+        .map(|(i, e)| {
+            let path = crate::fsutil::join_rel(src, &e.path);
+            (
+                i,
+                hash::hash_stable(&path, progress).map_err(|err| err.to_string()),
+            )
+        })
+        .collect();
+    progress.finish();
+    let mut drop_idx = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(h) => {
+                let e = &mut entries[i];
+                summary.hashed_files += 1;
+                summary.hashed_bytes += h.size;
+                if h.unstable {
+                    let msg = format!(
+                        "{}: changed while it was read; the last read is backed up",
+                        crate::fsutil::join_rel(src, &e.path).display()
+                    );
+                    progress.warn(&msg);
+                    summary.skipped.push(msg);
+                }
+                e.size = h.size;
+                e.mtime_ns = h.mtime_ns;
+                e.sha256 = Some(h.sha256);
+            }
+            Err(msg) => {
+                progress.warn(&format!("skipped {msg}"));
+                summary.skipped.push(msg);
+                drop_idx.push(i);
+            }
+        }
+    }
+    for i in drop_idx.into_iter().rev() {
+        entries.remove(i);
+    }
+}
+
+fn find_silent_changes(
+    entries: &[Entry],
+    prev: &HashMap<Vec<u8>, Entry>,
+    summary: &mut IngestSummary,
+    progress: &dyn Progress,
+) {
+    for e in entries.iter().filter(|e| e.kind == Kind::File) {
+        if let Some(p) = prev.get(&e.path) {
+            if p.size == e.size && p.mtime_ns == e.mtime_ns && p.sha256 != e.sha256 {
+                let msg = format!(
+                    "{}: content changed but size and mtime did not (silent corruption?)",
+                    String::from_utf8_lossy(&e.path)
+                );
+                progress.warn(&msg);
+                summary.silent_changes.push(msg);
+            }
+        }
+    }
+}

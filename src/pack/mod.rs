@@ -1,0 +1,331 @@
+//! Pack stage: reads from the catalogue the contents a snapshot needs that no archive holds yet,
+//! and writes them into tar archives (compressed, encrypted) placed on discs by [`crate::disc`].
+//! Each finished archive is recorded in the catalogue in one transaction with its pieces, so an
+//! interrupted run never leaves the catalogue pointing at an archive that is not whole.
+
+pub(crate) mod plan;
+mod writer;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::{Archive, Catalogue, PendingContent, Piece, SnapshotId};
+use crate::crypt::Passphrase;
+use crate::disc::DiscWriter;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{hex, join_rel, sync_dir};
+use crate::progress::{Progress, Stage};
+use plan::{plan_archive, Queued, Slice};
+
+/// How archives are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// bzip2 -9 (`.tar.bz2`).
+    #[default]
+    Bzip2,
+    /// zstd level 3 (`.tar.zst`).
+    Zstd,
+    /// Plain tar (`.tar`).
+    None,
+}
+
+impl Compression {
+    /// The value of `archives.compression`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Bzip2 => "bzip2",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+
+    /// The file-name extension after `.tar`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Bzip2 => ".bz2",
+            Compression::Zstd => ".zst",
+            Compression::None => "",
+        }
+    }
+}
+
+impl FromStr for Compression {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "bzip2" => Ok(Compression::Bzip2),
+            "zstd" => Ok(Compression::Zstd),
+            "none" => Ok(Compression::None),
+            other => Err(Error::Usage(format!(
+                "unknown compression {other:?} (use bzip2, zstd or none)"
+            ))),
+        }
+    }
+}
+
+/// The file name of an archive: `aNNNNNN.tar[.bz2|.zst][.gpg]`.
+pub fn archive_name(id: i64, compression: Compression, encrypted: bool) -> String {
+    format!(
+        "a{id:06}.tar{}{}",
+        compression.extension(),
+        if encrypted { ".gpg" } else { "" }
+    )
+}
+
+/// The tar member name of piece `piece` (1-based) of a split content whose first path is `path`.
+pub fn piece_member(path: &[u8], piece: u32) -> Vec<u8> {
+    let mut m = path.to_vec();
+    m.extend_from_slice(format!(".butcher-piece-{piece:06}").as_bytes());
+    m
+}
+
+/// What the pack stage should do.
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    /// Input bytes per archive (larger contents are split).
+    pub archive_size: u64,
+    /// Compression of every archive.
+    pub compression: Compression,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            archive_size: 1 << 30,
+            compression: Compression::Bzip2,
+        }
+    }
+}
+
+/// What the pack stage wrote.
+#[derive(Debug, Clone, Default)]
+pub struct PackSummary {
+    /// Archives written.
+    pub archives: u64,
+    /// Content bytes stored.
+    pub input_bytes: u64,
+    /// Bytes of archive files written.
+    pub output_bytes: u64,
+    /// Contents that changed between hashing and packing and so were not stored.
+    pub changed: Vec<String>,
+}
+
+struct Job {
+    content: PendingContent,
+    next_piece: u32,
+    split: bool,
+    hasher: Option<Sha256>,
+}
+
+/// Packs every content `snapshot` needs that is not stored yet.
+pub fn pack(
+    src: &Path,
+    cat: &Catalogue,
+    snapshot: SnapshotId,
+    discs: &mut DiscWriter<'_>,
+    opts: &PackOptions,
+    passphrase: Option<&Passphrase>,
+    progress: &dyn Progress,
+) -> Result<PackSummary> {
+    let pending = cat.pending_contents(snapshot)?;
+    let total: u64 = pending.iter().map(|p| p.size - p.bytes_done).sum();
+    progress.start(Stage::Pack, total, pending.len() as u64);
+    let mut jobs: Vec<Job> = pending
+        .into_iter()
+        .map(|c| Job {
+            next_piece: c.pieces_done + 1,
+            split: c.pieces_done > 0,
+            hasher: None,
+            content: c,
+        })
+        .collect();
+    let mut queue: Vec<Queued> = jobs
+        .iter()
+        .map(|j| Queued {
+            size: j.content.size,
+            offset: j.content.bytes_done,
+            name_len: j.content.path.len() as u64,
+        })
+        .collect();
+    let mut summary = PackSummary::default();
+    let mut start = 0;
+    while start < queue.len() {
+        let room = discs.room_for_archive()?;
+        let plan = plan_archive(&queue, start, room, opts.archive_size);
+        if plan.is_empty() {
+            discs.close_current()?;
+            continue;
+        }
+        write_one(
+            src,
+            cat,
+            snapshot,
+            discs,
+            opts,
+            passphrase,
+            &mut jobs,
+            &queue,
+            &plan,
+            &mut summary,
+            progress,
+        )?;
+        for s in &plan {
+            queue[s.index].offset += s.len;
+        }
+        while start < queue.len()
+            && queue[start].offset == queue[start].size
+            && plan.iter().any(|s| s.index >= start)
+        {
+            start += 1;
+        }
+    }
+    progress.finish();
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_one(
+    src: &Path,
+    cat: &Catalogue,
+    snapshot: SnapshotId,
+    discs: &mut DiscWriter<'_>,
+    opts: &PackOptions,
+    passphrase: Option<&Passphrase>,
+    jobs: &mut [Job],
+    queue: &[Queued],
+    plan: &[Slice],
+    summary: &mut PackSummary,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let id = cat.next_archive_id()?;
+    let name = archive_name(id.0, opts.compression, passphrase.is_some());
+    let (tmp, dst) = discs.archive_paths(&name);
+    // Prepare hashers (resuming a split content hashes the part stored earlier first).
+    for s in plan {
+        let job = &mut jobs[s.index];
+        if job.hasher.is_none() {
+            job.hasher = Some(prefix_hasher(src, &job.content, s.offset)?);
+        }
+        if s.offset == 0 && s.len < job.content.size {
+            job.split = true;
+        }
+    }
+    let mut taken: Vec<(usize, Sha256)> = plan
+        .iter()
+        .map(|s| {
+            (
+                s.index,
+                jobs[s.index]
+                    .hasher
+                    .take()
+                    .expect("invariant: hasher prepared"),
+            )
+        })
+        .collect();
+    let mut specs: Vec<writer::MemberSpec<'_>> = Vec::with_capacity(plan.len());
+    for (s, (_, h)) in plan.iter().zip(taken.iter_mut()) {
+        let job = &jobs[s.index];
+        let name = if job.split {
+            piece_member(&job.content.path, job.next_piece)
+        } else {
+            job.content.path.clone()
+        };
+        specs.push(writer::MemberSpec {
+            name,
+            source: join_rel(src, &job.content.path),
+            offset: s.offset,
+            len: s.len,
+            mode: job.content.mode,
+            mtime_ns: job.content.mtime_ns,
+            hasher: h,
+            short: false,
+        });
+    }
+    let written = writer::write_archive(&tmp, &mut specs, opts.compression, passphrase, progress)?;
+    let names: Vec<Vec<u8>> = specs.iter().map(|m| m.name.clone()).collect();
+    drop(specs);
+    fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
+    sync_dir(
+        dst.parent()
+            .expect("invariant: archive paths have a parent"),
+    )?;
+
+    let mut pieces = Vec::new();
+    let mut completed = Vec::new();
+    let mut discarded = Vec::new();
+    for ((s, (index, hasher)), member) in plan.iter().zip(taken).zip(names) {
+        let job = &mut jobs[index];
+        let piece = job.next_piece;
+        job.next_piece += 1;
+        let last = s.offset + s.len == job.content.size;
+        pieces.push(Piece {
+            sha256: job.content.sha256.clone(),
+            piece,
+            archive: id,
+            member,
+            offset: s.offset,
+            length: s.len,
+        });
+        if !last {
+            job.hasher = Some(hasher);
+            continue;
+        }
+        if hex(&hasher.finalize()) == job.content.sha256 {
+            completed.push((job.content.sha256.clone(), piece));
+        } else {
+            let path = join_rel(src, &job.content.path);
+            let msg = format!(
+                "{}: changed after it was hashed; not stored in this run",
+                path.display()
+            );
+            progress.warn(&msg);
+            summary.changed.push(msg);
+            discarded.push(job.content.sha256.clone());
+        }
+        let _ = &queue[index];
+    }
+    pieces.retain(|p| !discarded.contains(&p.sha256));
+    let archive = Archive {
+        id,
+        name: name.clone(),
+        disc: discs.current_number().expect("invariant: a disc is open"),
+        snapshot,
+        compression: opts.compression.as_str().to_string(),
+        encrypted: passphrase.is_some(),
+        size: written.size,
+        sha256: written.sha256.clone(),
+    };
+    cat.record_archive(&archive, &pieces, &completed, &discarded)?;
+    discs.add_archive(&name, written.size, &written.sha256);
+    summary.archives += 1;
+    summary.input_bytes += plan.iter().map(|s| s.len).sum::<u64>();
+    summary.output_bytes += written.size;
+    progress.advance(0, completed.len() as u64);
+    Ok(())
+}
+
+/// A hasher that has already seen the first `offset` bytes of the content's file.
+fn prefix_hasher(src: &Path, c: &PendingContent, offset: u64) -> Result<Sha256> {
+    let mut h = Sha256::new();
+    if offset == 0 {
+        return Ok(h);
+    }
+    let path = join_rel(src, &c.path);
+    let f = fs::File::open(&path).ctx("read", &path)?;
+    let mut r = std::io::Read::take(f, offset);
+    std::io::copy(&mut r, &mut h).ctx("read", &path)?;
+    Ok(h)
+}
+
+/// Contents written per snapshot, for summaries.
+pub fn stored_bytes_by_snapshot(cat: &Catalogue) -> Result<HashMap<i64, u64>> {
+    let mut m = HashMap::new();
+    for a in cat.archives()? {
+        *m.entry(a.snapshot.0).or_insert(0) += a.size;
+    }
+    Ok(m)
+}

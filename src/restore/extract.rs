@@ -1,0 +1,165 @@
+//! Reading one archive: decrypt, decompress, untar, and write the wanted members into the
+//! staging directory (named by content hash, never by member name).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::Archive;
+use crate::crypt::{DecryptReader, Passphrase};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::hex;
+use crate::progress::Progress;
+
+/// A member restore wants from an archive.
+#[derive(Debug, Clone)]
+pub(crate) struct Wanted {
+    pub sha256: String,
+    pub offset: u64,
+    pub length: u64,
+    /// The content is this one member (not split): its hash can be checked while writing.
+    pub whole: bool,
+}
+
+/// What reading one archive gave.
+#[derive(Debug, Default)]
+pub(crate) struct Got {
+    /// Members written to staging (by member name).
+    pub members: Vec<Vec<u8>>,
+    /// Whole contents whose hash did not match (sha256).
+    pub bad: Vec<String>,
+    /// The archive file's bytes differ from what was recorded when it was written.
+    pub file_changed: bool,
+}
+
+/// The staging file of a content.
+pub(crate) fn stage_path(stage: &Path, sha256: &str) -> PathBuf {
+    stage.join(sha256)
+}
+
+struct HashReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn decompress<'a>(r: Box<dyn Read + 'a>, compression: &str) -> Result<Box<dyn Read + 'a>> {
+    Ok(match compression {
+        "bzip2" => Box::new(bzip2::read::MultiBzDecoder::new(r)),
+        "zstd" => Box::new(
+            zstd::stream::read::Decoder::new(r)
+                .map_err(|e| Error::Damaged(format!("zstd: {e}")))?,
+        ),
+        "none" => r,
+        other => return Err(Error::Damaged(format!("unknown compression {other:?}"))),
+    })
+}
+
+/// Reads `path` (archive `a`) and writes the wanted members into `stage`.
+pub(crate) fn read_archive(
+    path: &Path,
+    a: &Archive,
+    passphrase: Option<&Passphrase>,
+    wanted: &HashMap<Vec<u8>, Wanted>,
+    stage: &Path,
+    progress: &dyn Progress,
+) -> Result<Got> {
+    let file = File::open(path).ctx("open", path)?;
+    let mut raw = HashReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+    };
+    let mut got = Got::default();
+    {
+        let plain: Box<dyn Read + '_> = if a.encrypted {
+            let p = passphrase.ok_or_else(|| {
+                Error::Usage("the backup is encrypted: give the passphrase".into())
+            })?;
+            Box::new(DecryptReader::new(&mut raw, p, path)?)
+        } else {
+            Box::new(&mut raw)
+        };
+        let mut data = decompress(plain, &a.compression)?;
+        {
+            let mut tar = tar::Archive::new(&mut data);
+            let entries = tar.entries().map_err(|e| damaged(path, e))?;
+            for entry in entries {
+                let mut entry = entry.map_err(|e| damaged(path, e))?;
+                let name = entry.path_bytes().into_owned();
+                let Some(w) = wanted.get(&name) else { continue };
+                if entry.header().entry_type() != tar::EntryType::Regular
+                    || entry.size() != w.length
+                {
+                    return Err(damaged(path, "a member does not match the catalogue"));
+                }
+                if write_member(&mut entry, w, stage, progress).map_err(|e| damaged(path, e))? {
+                    got.members.push(name);
+                } else {
+                    got.bad.push(w.sha256.clone());
+                }
+            }
+        }
+        // Read to the end so the OpenPGP integrity check (MDC) runs.
+        io::copy(&mut data, &mut io::sink()).map_err(|e| damaged(path, e))?;
+    }
+    io::copy(&mut raw, &mut io::sink()).ctx("read", path)?;
+    got.file_changed = hex(&raw.hasher.finalize()) != a.sha256;
+    Ok(got)
+}
+
+fn damaged(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Damaged(format!("{}: {e}", path.display()))
+}
+
+/// Writes one member into its staging file; false when a whole content's hash is wrong.
+fn write_member(
+    entry: &mut impl Read,
+    w: &Wanted,
+    stage: &Path,
+    progress: &dyn Progress,
+) -> io::Result<bool> {
+    let path = stage_path(stage, &w.sha256);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)?;
+    f.seek(SeekFrom::Start(w.offset))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = entry.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        f.write_all(&buf[..k])?;
+        if w.whole {
+            h.update(&buf[..k]);
+        }
+        n += k as u64;
+        progress.advance(k as u64, 0);
+    }
+    if n != w.length {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "member is short",
+        ));
+    }
+    if w.whole && hex(&h.finalize()) != w.sha256 {
+        drop(f);
+        std::fs::remove_file(&path)?;
+        return Ok(false);
+    }
+    Ok(true)
+}

@@ -1,0 +1,154 @@
+//! Where restore reads from: a folder of disc directories, a single disc (directory or mounted
+//! disc), and extra folders; which catalogue copy to trust.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::catalogue::Catalogue;
+use crate::crypt::{decrypt_file, Passphrase};
+use crate::disc::{catalogue_copy_name, find_disc_dirs};
+use crate::error::{Error, IoContext, Result};
+
+/// A directory that looks like one disc: it holds a catalogue copy.
+#[derive(Debug, Clone)]
+pub struct DiscDir {
+    /// Disc number from the directory name, when it is `disc-NNNN`.
+    pub number: Option<u32>,
+    /// The directory.
+    pub path: PathBuf,
+}
+
+/// Every disc directory reachable from `roots`: each root is a disc itself or a folder of
+/// `disc-NNNN` directories.
+pub fn disc_dirs(roots: &[PathBuf]) -> Result<Vec<DiscDir>> {
+    let mut out = Vec::new();
+    for root in roots {
+        let md = fs::metadata(root).ctx("read", root)?;
+        if !md.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is not a directory",
+                root.display()
+            )));
+        }
+        if has_catalogue(root) {
+            let number = root
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("disc-"))
+                .and_then(|n| n.parse().ok());
+            out.push(DiscDir {
+                number,
+                path: root.clone(),
+            });
+        }
+        for (n, p) in find_disc_dirs(root)? {
+            out.push(DiscDir {
+                number: Some(n),
+                path: p,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A disc directory holds a catalogue copy and SHA256SUMS (the working catalogue in DEST has
+/// no SHA256SUMS beside it, so DEST itself is never taken for a disc).
+fn has_catalogue(dir: &Path) -> bool {
+    dir.join(crate::disc::SUMS_NAME).is_file()
+        && (dir.join(catalogue_copy_name(true)).is_file()
+            || dir.join(catalogue_copy_name(false)).is_file())
+}
+
+/// Whether the discs in `dirs` are encrypted (their catalogue copy is).
+pub fn encrypted(dirs: &[DiscDir]) -> Option<bool> {
+    dirs.iter().find_map(|d| {
+        if d.path.join(catalogue_copy_name(true)).is_file() {
+            Some(true)
+        } else if d.path.join(catalogue_copy_name(false)).is_file() {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+/// Opens the newest readable catalogue copy among `dirs` (highest disc number first). A copy
+/// that cannot be read is reported through `warn` and the next one is tried; a wrong
+/// passphrase stops at once.
+pub fn open_catalogue(
+    dirs: &[DiscDir],
+    passphrase: Option<&Passphrase>,
+    warn: &dyn Fn(&str),
+) -> Result<(Catalogue, PathBuf)> {
+    let mut order: Vec<&DiscDir> = dirs.iter().collect();
+    order.sort_by_key(|d| std::cmp::Reverse(d.number.unwrap_or(u32::MAX)));
+    let mut last_err = None;
+    for d in order {
+        let (path, bytes) = if d.path.join(catalogue_copy_name(true)).is_file() {
+            let path = d.path.join(catalogue_copy_name(true));
+            let Some(p) = passphrase else {
+                return Err(Error::Usage(
+                    "the backup is encrypted: give the passphrase".to_string(),
+                ));
+            };
+            match decrypt_file(&path, p) {
+                Ok(b) => (path, b),
+                Err(e @ Error::WrongPassphrase(_)) => return Err(e),
+                Err(e) => {
+                    warn(&format!(
+                        "{}: {e}; trying another disc's copy",
+                        path.display()
+                    ));
+                    last_err = Some(e);
+                    continue;
+                }
+            }
+        } else if d.path.join(catalogue_copy_name(false)).is_file() {
+            let path = d.path.join(catalogue_copy_name(false));
+            let bytes = fs::read(&path).ctx("read", &path)?;
+            (path, bytes)
+        } else {
+            continue;
+        };
+        let what = path.display().to_string();
+        match Catalogue::from_bytes(&bytes, &what).and_then(|c| check_sound(c, &what)) {
+            Ok(c) => return Ok((c, path)),
+            Err(e @ Error::Usage(_)) => return Err(e),
+            Err(e) => {
+                warn(&format!("{e}; trying another disc's copy"));
+                last_err = Some(e);
+            }
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        Error::Usage("no butcher disc found (no catalogue.db.gpg or catalogue.db)".to_string())
+    }))
+}
+
+fn check_sound(c: Catalogue, what: &str) -> Result<Catalogue> {
+    if c.integrity_ok()? {
+        Ok(c)
+    } else {
+        Err(Error::Damaged(format!("{what} fails its integrity check")))
+    }
+}
+
+/// Archive file name -> path, over every disc directory.
+pub fn archive_files(dirs: &[DiscDir]) -> Result<HashMap<String, PathBuf>> {
+    let mut out = HashMap::new();
+    for d in dirs {
+        for ent in fs::read_dir(&d.path).ctx("read", &d.path)? {
+            let ent = ent.ctx("read", &d.path)?;
+            if let Some(name) = ent.file_name().to_str() {
+                if name.starts_with('a')
+                    && name.contains(".tar")
+                    && !name.ends_with(crate::fsutil::TMP_SUFFIX)
+                {
+                    out.entry(name.to_string()).or_insert(ent.path());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
