@@ -224,7 +224,7 @@ mod tests {
             Err(Error::WrongPassphrase(_)) => {}
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("wrong passphrase accepted"),
-        }
+        };
     }
 
     #[test]

@@ -4,7 +4,10 @@
 pub const NAME: &str = "README.txt";
 
 /// Upper bound of the rendered README's length, for disc space planning.
-pub const MAX_LEN: usize = 8192;
+pub const MAX_LEN: usize = 16384;
+
+/// The exact by-hand restore script, carried on every disc.
+const SCRIPT: &str = include_str!("../../scripts/restore-by-hand.sh");
 
 /// The README text for disc `number` of backup set `set_id`.
 pub fn render(number: u32, set_id: &str, encrypted: bool) -> String {
@@ -38,10 +41,14 @@ Quick restore of everything (needs all discs; copy each disc to a folder disc-NN
   This gives the newest version of every file, but files deleted between backups come back
   and duplicate files appear once.
 
-Exact restore of one snapshot: get the catalogue with
-  {decrypt} {cat} > catalogue.sqlite
-and follow docs/restore-by-hand.md of butcher (the table entries lists every path of every
-snapshot with its sha256; table pieces says which archive member holds each content).
+Exact restore of one snapshot (needs sqlite3): save the script between the lines below as
+restore-by-hand.sh and run
+  PASSFILE=FILE bash restore-by-hand.sh DISCS TARGET [SNAPSHOT]
+where DISCS holds copies of all discs as disc-0001, disc-0002, ... and FILE holds the
+passphrase on its first line. The same procedure, explained, is docs/restore-by-hand.md of
+butcher; the format is docs/format.md.
+------------------------------------------------------------------------------------------
+{SCRIPT}------------------------------------------------------------------------------------------
 ",
         version = crate::catalogue::FORMAT_VERSION,
     )

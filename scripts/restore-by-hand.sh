@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Restore one snapshot of a butcher backup exactly, without butcher.
+# Needs: bash, coreutils, sed, gpg, tar, bzip2 and/or zstd, sqlite3.
+#
+#   PASSFILE=FILE bash restore-by-hand.sh DISCS TARGET [SNAPSHOT]
+#
+# DISCS holds the disc directories disc-0001, disc-0002, ... (copied from the discs).
+# TARGET must be empty or not exist. PASSFILE names a file whose first line is the
+# passphrase (not needed for an unencrypted backup). SNAPSHOT is a snapshot id
+# (default: the newest complete one).
+set -euo pipefail
+DISCS=$1 TARGET=$2 SNAP=${3:-}
+mkdir -p "$TARGET"
+STAGE="$TARGET/.by-hand-stage"
+mkdir "$STAGE"
+
+decrypt() {   # decrypt FILE: plaintext of FILE on stdout
+  case "$1" in
+    *.gpg) gpg --batch --quiet --pinentry-mode loopback --passphrase-file "$PASSFILE" -d "$1" ;;
+    *) cat "$1" ;;
+  esac
+}
+unhex() {     # unhex VAR HEX: set VAR to the bytes HEX spells (any bytes but NUL)
+  local esc
+  esc=$(printf '%s' "$2" | sed 's/../\\x&/g')
+  printf -v "$1" '%b' "$esc"
+}
+
+# 1. The catalogue: the copy on the highest-numbered disc describes everything.
+CAT=$(ls -d "$DISCS"/disc-*/catalogue.db* | sort | tail -n 1)
+DB="$STAGE/catalogue.sqlite"
+decrypt "$CAT" > "$DB"
+q() { sqlite3 -batch -noheader -separator ' ' "$DB" "$1"; }
+[ -n "$SNAP" ] || SNAP=$(q "SELECT max(id) FROM snapshots WHERE status = 'complete'")
+echo "restoring snapshot $SNAP from $CAT"
+
+# 2. Unpack every archive the snapshot needs, each into a directory of its own.
+q "SELECT DISTINCT a.id, a.disc, a.name, a.compression
+   FROM entries e JOIN pieces p ON p.sha256 = e.sha256 JOIN archives a ON a.id = p.archive_id
+   WHERE e.snapshot_id = $SNAP AND e.kind = 'file' ORDER BY a.id" |
+while read -r id disc name comp; do
+  file="$DISCS/$(printf 'disc-%04d' "$disc")/$name"
+  mkdir "$STAGE/$id"
+  case "$comp" in
+    bzip2) decrypt "$file" | bzip2 -dc | tar -x -C "$STAGE/$id" ;;
+    zstd)  decrypt "$file" | zstd -dcq | tar -x -C "$STAGE/$id" ;;
+    none)  decrypt "$file" | tar -x -C "$STAGE/$id" ;;
+  esac
+done
+
+# 3. Directories (modes and times are set at the end).
+q "SELECT hex(path) FROM entries WHERE snapshot_id = $SNAP AND kind = 'dir'" |
+while read -r hp; do
+  unhex p "$hp"; mkdir -p -- "$TARGET/$p"
+done
+
+# 4. Files: join the pieces of each content in order, then mode and mtime.
+q "SELECT hex(e.path), printf('%o', e.mode), e.mtime_ns / 1000000000,
+          printf('%09d', e.mtime_ns % 1000000000), p.archive_id, hex(p.member), p.piece,
+          c.pieces
+   FROM entries e JOIN contents c ON c.sha256 = e.sha256 JOIN pieces p ON p.sha256 = e.sha256
+   WHERE e.snapshot_id = $SNAP AND e.kind = 'file' ORDER BY e.path, p.piece" |
+while read -r hp mode sec nsec id hm piece pieces; do
+  unhex p "$hp"; unhex m "$hm"
+  part="$STAGE/joining"
+  [ "$piece" -gt 1 ] || : > "$part"
+  cat -- "$STAGE/$id/$m" >> "$part"
+  if [ "$piece" -eq "$pieces" ]; then
+    mv -- "$part" "$TARGET/$p"
+    touch -m -d "@$sec.$nsec" -- "$TARGET/$p"
+    chmod "$mode" -- "$TARGET/$p"
+  fi
+done
+
+# 5. Symlinks.
+q "SELECT hex(path), hex(link_target) FROM entries WHERE snapshot_id = $SNAP AND kind = 'symlink'" |
+while read -r hp ht; do
+  unhex p "$hp"; unhex t "$ht"; ln -s -- "$t" "$TARGET/$p"
+done
+
+# 6. Check every file's sha256 against the catalogue.
+q "SELECT sha256, hex(path) FROM entries WHERE snapshot_id = $SNAP AND kind = 'file'" |
+while read -r sum hp; do
+  unhex p "$hp"
+  got=$(sha256sum < "$TARGET/$p"); got=${got%% *}
+  [ "$got" = "$sum" ] || { echo "MISMATCH: $p" >&2; exit 1; }
+done
+
+# 7. Directory modes and times, children before parents (descending byte order).
+q "SELECT hex(path), printf('%o', mode), mtime_ns / 1000000000, printf('%09d', mtime_ns % 1000000000)
+   FROM entries WHERE snapshot_id = $SNAP AND kind = 'dir' ORDER BY path DESC" |
+while read -r hp mode sec nsec; do
+  unhex p "$hp"
+  touch -m -d "@$sec.$nsec" -- "$TARGET/$p"
+  chmod "$mode" -- "$TARGET/$p"
+done
+rm -rf -- "$STAGE"
+echo "restored snapshot $SNAP into $TARGET; every file's sha256 checked"
