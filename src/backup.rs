@@ -61,6 +61,7 @@ impl BackupSummary {
 /// Backs up `opts.source` into `opts.dest`.
 pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
     let started = Instant::now();
+    check_sizes(opts)?;
     let src = fs::canonicalize(&opts.source)
         .map_err(|e| Error::io("read the source", &opts.source, e))?;
     let cat_path = opts
@@ -106,6 +107,24 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         discs: discs.closed().to_vec(),
         duration: started.elapsed(),
     })
+}
+
+/// The smallest disc size accepted: room for a catalogue copy, a README and some archives.
+pub const MIN_DISC_BYTES: u64 = 256 * 1024;
+
+fn check_sizes(opts: &BackupOptions) -> Result<()> {
+    if opts.disc_size.bytes() < MIN_DISC_BYTES {
+        return Err(Error::Usage(format!(
+            "the disc size ({} bytes) is too small: use at least {MIN_DISC_BYTES} bytes",
+            opts.disc_size.bytes()
+        )));
+    }
+    if opts.pack.archive_size < 4096 {
+        return Err(Error::Usage(
+            "the archive size is too small: use at least 4K".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Opens the working catalogue, or creates DEST and a new catalogue. Refuses a DEST that holds

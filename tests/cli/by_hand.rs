@@ -1,0 +1,129 @@
+//! The by-hand procedure of docs/restore-by-hand.md, run with the real tools, and the checks a
+//! stranger would make on the discs.
+
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::common::{assert_trees_equal, disc_dirs, require_tool, run, run_ok, TestEnv};
+use crate::util::{archives, backup, hostile_env, pass_file, DISC};
+
+const BEGIN: &str = "<!-- restore-by-hand.sh begins";
+const END: &str = "<!-- restore-by-hand.sh ends -->";
+
+fn repo_file(rel: &str) -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+}
+
+/// The bash block of the guide, exactly as a reader would copy it.
+fn guide_script() -> String {
+    let doc = repo_file("docs/restore-by-hand.md");
+    let start = doc.find(BEGIN).expect("guide has the begin marker");
+    let rest = &doc[start..];
+    let open = rest
+        .find("```bash\n")
+        .expect("a bash block follows the marker")
+        + 8;
+    let close = rest
+        .find("```\n<!-- restore-by-hand.sh ends")
+        .expect("end of block");
+    assert!(rest.contains(END));
+    rest[open..close].to_string()
+}
+
+#[test]
+fn guide_carries_the_script_verbatim() {
+    assert_eq!(guide_script(), repo_file("scripts/restore-by-hand.sh"));
+}
+
+fn tools_present() -> bool {
+    ["bash", "gpg", "tar", "bzip2", "sqlite3", "sha256sum"]
+        .iter()
+        .all(|t| require_tool(t))
+}
+
+fn decrypt(env: &TestEnv, file: &Path, pass: &Path, out: &Path) {
+    let f = fs::File::create(out).unwrap();
+    run_ok(
+        env.cmd("gpg")
+            .args(["--batch", "--quiet", "--pinentry-mode", "loopback"])
+            .arg("--passphrase-file")
+            .arg(pass)
+            .arg("-d")
+            .arg(file)
+            .stdout(Stdio::from(f)),
+    );
+}
+
+#[test]
+fn by_hand_restore_and_disc_checks_with_real_tools() {
+    if !tools_present() {
+        return;
+    }
+    let (env, _) = hostile_env();
+    backup(&env, &[]);
+    let pass = pass_file(&env);
+    let discs = disc_dirs(&env.dest());
+    assert!(discs.len() >= 2);
+    for d in &discs {
+        let out = run(env
+            .cmd("sha256sum")
+            .arg("-c")
+            .arg("SHA256SUMS")
+            .current_dir(d));
+        assert!(
+            out.status.success(),
+            "sha256sum -c failed in {}: {:?}",
+            d.display(),
+            out
+        );
+        let size: u64 = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len().div_ceil(2048) * 2048)
+            .sum();
+        assert!(size <= DISC, "{} takes {size} bytes > {DISC}", d.display());
+        let readme = fs::read_to_string(d.join("README.txt")).unwrap();
+        assert!(readme.contains(&repo_file("scripts/restore-by-hand.sh")));
+        // gpg decrypts the catalogue copy and sqlite3 finds it sound.
+        let db = env.path("copy.sqlite");
+        decrypt(&env, &d.join("catalogue.db.gpg"), &pass, &db);
+        let out = run_ok(env.cmd("sqlite3").arg(&db).arg("PRAGMA integrity_check"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    }
+    // gpg decrypts every archive into a tar stream that bzip2 and tar accept.
+    for a in archives(&env.dest()) {
+        let out = env.path("a.tar.bz2");
+        decrypt(&env, &a, &pass, &out);
+        let listing = run(env.cmd("tar").arg("-tjf").arg(&out));
+        assert!(listing.status.success(), "tar cannot list {}", a.display());
+    }
+    run_ok(
+        env.cmd("bash")
+            .arg("-c")
+            .arg(guide_script())
+            .arg("restore-by-hand.sh")
+            .arg(env.dest())
+            .arg(env.target())
+            .env("PASSFILE", &pass),
+    );
+    assert_trees_equal(env.src(), env.target());
+}
+
+#[test]
+fn a_wrong_passphrase_file_makes_the_script_fail() {
+    if !tools_present() {
+        return;
+    }
+    let env = TestEnv::new().with_passphrase("right");
+    crate::common::tree::make_small_tree(&env.src());
+    backup(&env, &[]);
+    let wrong = env.path("wrong");
+    fs::write(&wrong, "wrong\n").unwrap();
+    let out = run(env
+        .cmd("bash")
+        .arg(env!("CARGO_MANIFEST_DIR").to_string() + "/scripts/restore-by-hand.sh")
+        .arg(env.dest())
+        .arg(env.target())
+        .env("PASSFILE", &wrong));
+    assert!(!out.status.success());
+}

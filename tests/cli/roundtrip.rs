@@ -1,0 +1,157 @@
+//! Backup then restore gives back the same tree.
+
+use std::fs;
+
+use crate::common::{assert_trees_equal, disc_dirs, TestEnv};
+use crate::util::{archives, backup, hostile_env, ARCHIVE, DISC};
+
+#[test]
+fn hostile_tree_round_trip_over_several_archives_and_discs() {
+    let (env, facts) = hostile_env();
+    assert!(
+        facts.total_file_bytes > 8 * ARCHIVE,
+        "tree too small for the test"
+    );
+    let out = backup(&env, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("snapshot 1"), "no summary: {stderr}");
+
+    let discs = disc_dirs(&env.dest());
+    assert!(
+        discs.len() >= 2,
+        "expected several discs, got {}",
+        discs.len()
+    );
+    let archives = archives(&env.dest());
+    assert!(
+        archives.len() >= 8,
+        "expected several archives, got {}",
+        archives.len()
+    );
+    for a in &archives {
+        let name = a.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.ends_with(".tar.bz2.gpg"), "{name}");
+        assert!(name.is_ascii() && name.len() <= 24, "{name}");
+    }
+    // Identical contents are stored once: the archives hold less than the tree.
+    let stored: u64 = archives
+        .iter()
+        .map(|a| fs::metadata(a).unwrap().len())
+        .sum();
+    assert!(
+        stored < facts.total_file_bytes,
+        "{stored} >= {}",
+        facts.total_file_bytes
+    );
+
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+    ]);
+    assert_trees_equal(env.src(), env.target());
+}
+
+#[test]
+fn every_disc_but_the_last_is_filled_close_to_full() {
+    let (env, _) = hostile_env();
+    backup(&env, &[]);
+    let discs = disc_dirs(&env.dest());
+    assert!(discs.len() >= 2);
+    for d in &discs[..discs.len() - 1] {
+        let used: u64 = crate::util::disc_files(d)
+            .iter()
+            .map(|f| fs::metadata(f).unwrap().len())
+            .sum();
+        assert!(used <= DISC, "{} holds {used} > {DISC}", d.display());
+        // The room left must be less than what closing reserves plus one useful archive.
+        assert!(
+            used * 10 >= DISC * 7,
+            "{} holds only {used} of {DISC}",
+            d.display()
+        );
+    }
+}
+
+fn round_trip_with(compression: &str, encrypted: bool) {
+    let env = TestEnv::new().with_passphrase("pw");
+    crate::common::tree::make_small_tree(&env.src());
+    let mut extra = vec!["--compression", compression];
+    if !encrypted {
+        extra.push("--no-encryption");
+    }
+    backup(&env, &extra);
+    let ext = match compression {
+        "bzip2" => ".tar.bz2",
+        "zstd" => ".tar.zst",
+        _ => ".tar",
+    };
+    for a in archives(&env.dest()) {
+        let name = a.file_name().unwrap().to_string_lossy().to_string();
+        let want = format!("{ext}{}", if encrypted { ".gpg" } else { "" });
+        assert!(name.ends_with(&want), "{name} does not end with {want}");
+    }
+    let copy = if encrypted {
+        "catalogue.db.gpg"
+    } else {
+        "catalogue.db"
+    };
+    assert!(disc_dirs(&env.dest())[0].join(copy).is_file());
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+    ]);
+    assert_trees_equal(env.src(), env.target());
+}
+
+#[test]
+fn zstd_round_trip() {
+    round_trip_with("zstd", true);
+}
+
+#[test]
+fn uncompressed_unencrypted_round_trip() {
+    round_trip_with("none", false);
+}
+
+#[test]
+fn restore_of_a_subset_with_path_globs() {
+    let env = TestEnv::new().with_passphrase("pw");
+    let src = env.src();
+    fs::create_dir_all(src.join("photos/2019")).unwrap();
+    fs::create_dir_all(src.join("docs")).unwrap();
+    fs::write(src.join("photos/2019/a.jpg"), b"jpeg a").unwrap();
+    fs::write(src.join("photos/b.jpg"), b"jpeg b").unwrap();
+    fs::write(src.join("docs/c.txt"), b"text c").unwrap();
+    backup(&env, &[]);
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+        "--path".as_ref(),
+        "photos/2019".as_ref(),
+        "--path".as_ref(),
+        "docs/*.txt".as_ref(),
+    ]);
+    let t = env.target();
+    assert_eq!(fs::read(t.join("photos/2019/a.jpg")).unwrap(), b"jpeg a");
+    assert_eq!(fs::read(t.join("docs/c.txt")).unwrap(), b"text c");
+    assert!(!t.join("photos/b.jpg").exists());
+}
+
+#[test]
+fn passphrase_from_file_and_flag() {
+    let env = TestEnv::new();
+    crate::common::tree::make_small_tree(&env.src());
+    let pf = crate::util::pass_file(&env);
+    let pf_arg = format!("--passphrase-file={}", pf.display());
+    backup(&env, &[&pf_arg]);
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+        format!("--passphrase={}", crate::util::PASS).as_ref(),
+    ]);
+    assert_trees_equal(env.src(), env.target());
+}

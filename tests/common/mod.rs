@@ -1,0 +1,433 @@
+//! Shared harness for the integration tests.
+//!
+//! Include it from any test file with `mod common;`. Everything here is
+//! self-contained (std + `tempfile`) and does not use the library API of the
+//! crate under test: the binary is driven through its command line only.
+#![allow(dead_code, unused_imports)]
+
+pub mod compare;
+pub mod tree;
+
+pub use compare::{assert_trees_equal, compare_trees};
+pub use tree::{make_hostile_tree, make_small_tree, Rng, TreeFacts};
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Environment variable that turns a missing external tool into a test failure.
+pub const REQUIRE_TOOLS_ENV: &str = "BUTCHER_REQUIRE_TOOLS";
+/// Environment variable the binary reads the passphrase from.
+pub const PASSPHRASE_ENV: &str = "BUTCHER_PASSPHRASE";
+
+/// A throwaway working area for one test.
+///
+/// Layout of the temporary directory:
+///
+/// * `src/`    — created; put the tree to back up here
+/// * `dest/`   — not created; the backup destination
+/// * `target/` — not created; the restore destination
+/// * `gnupg/`  — created with mode 0700; used as `GNUPGHOME` for every
+///   command started through this value
+///
+/// On drop the whole directory is made writable again (read-only dirs and
+/// files from the hostile tree) so `TempDir` can delete it, and a gpg-agent
+/// that may have been started for the throwaway `GNUPGHOME` is stopped.
+pub struct TestEnv {
+    temp: tempfile::TempDir,
+    envs: Vec<(OsString, OsString)>,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let temp = tempfile::Builder::new()
+            .prefix("butcher-test-")
+            .tempdir()
+            .expect("cannot create temporary directory");
+        let root = temp.path();
+        fs::create_dir(root.join("src")).expect("cannot create src dir");
+        let gnupg = root.join("gnupg");
+        fs::create_dir(&gnupg).expect("cannot create gnupg home");
+        fs::set_permissions(&gnupg, fs::Permissions::from_mode(0o700))
+            .expect("cannot chmod gnupg home");
+        TestEnv {
+            temp,
+            envs: Vec::new(),
+        }
+    }
+
+    /// Sets `BUTCHER_PASSPHRASE` for every command started from now on.
+    pub fn with_passphrase(mut self, passphrase: impl AsRef<OsStr>) -> Self {
+        self.set_env(PASSPHRASE_ENV, passphrase);
+        self
+    }
+
+    /// Sets an extra environment variable for every command started from now on.
+    pub fn with_env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.set_env(key, value);
+        self
+    }
+
+    /// Like [`TestEnv::with_env`], on a borrowed value. Replaces an earlier value.
+    pub fn set_env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
+        let key = key.as_ref().to_os_string();
+        self.envs.retain(|(k, _)| *k != key);
+        self.envs.push((key, value.as_ref().to_os_string()));
+    }
+
+    /// Removes a variable set with [`TestEnv::set_env`] / the builders.
+    pub fn unset_env(&mut self, key: impl AsRef<OsStr>) {
+        let key = key.as_ref();
+        self.envs.retain(|(k, _)| k.as_os_str() != key);
+    }
+
+    /// The temporary directory itself.
+    pub fn root(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// `root()/rel`.
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn src(&self) -> PathBuf {
+        self.path("src")
+    }
+
+    pub fn dest(&self) -> PathBuf {
+        self.path("dest")
+    }
+
+    pub fn target(&self) -> PathBuf {
+        self.path("target")
+    }
+
+    pub fn gnupg_home(&self) -> PathBuf {
+        self.path("gnupg")
+    }
+
+    /// Path of the binary under test.
+    pub fn butcher_exe() -> &'static Path {
+        Path::new(env!("CARGO_BIN_EXE_butcher"))
+    }
+
+    /// A `Command` for the binary, configured like [`TestEnv::cmd`]. Use it
+    /// when a test needs to set stdin or other things itself.
+    pub fn butcher_command(&self) -> Command {
+        self.cmd(Self::butcher_exe())
+    }
+
+    /// Runs the binary with `args` and returns its output, whatever the exit
+    /// code. Stdin is null, the working directory is `root()`.
+    pub fn butcher<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args = collect_args(args);
+        let mut cmd = self.butcher_command();
+        cmd.args(&args);
+        run(&mut cmd)
+    }
+
+    /// Runs the binary and panics (showing stdout and stderr) unless it exits with 0.
+    pub fn butcher_ok<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.butcher_command();
+        cmd.args(collect_args(args));
+        run_ok(&mut cmd)
+    }
+
+    /// Runs the binary, panics unless it exits with exactly `code`, and
+    /// returns its stderr (lossily decoded).
+    pub fn butcher_fails<I, S>(&self, args: I, code: i32) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.butcher_command();
+        cmd.args(collect_args(args));
+        let out = run(&mut cmd);
+        if out.status.code() != Some(code) {
+            panic!(
+                "expected exit code {code}, got {}\n{}",
+                describe_status(&out),
+                describe_run(&cmd, &out)
+            );
+        }
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// A `Command` for `program` (gpg, tar, sqlite3, bash, ...) with
+    /// `GNUPGHOME` set to [`TestEnv::gnupg_home`], all inherited `BUTCHER_*`
+    /// variables removed, the variables set through the builders added,
+    /// stdin null and the working directory set to `root()`.
+    ///
+    /// The child runs in a new session without a controlling terminal, so a
+    /// program that tries to prompt on `/dev/tty` fails at once instead of
+    /// waiting for input.
+    pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        for (key, _) in std::env::vars_os() {
+            if key.as_bytes().starts_with(b"BUTCHER_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("GNUPGHOME", self.gnupg_home());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd.current_dir(self.root());
+        cmd.stdin(Stdio::null());
+        detach_from_terminal(&mut cmd);
+        cmd
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let gnupg = self.gnupg_home();
+        let gpg_used = fs::read_dir(&gnupg)
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false);
+        if gpg_used {
+            if let Some(gpgconf) = find_tool("gpgconf") {
+                let _ = Command::new(gpgconf)
+                    .args(["--kill", "all"])
+                    .env("GNUPGHOME", &gnupg)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        make_writable(self.temp.path());
+    }
+}
+
+fn collect_args<I, S>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    args.into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect()
+}
+
+/// Puts the child into a new session so it has no controlling terminal.
+fn detach_from_terminal(cmd: &mut Command) {
+    extern "C" {
+        fn setsid() -> i32;
+    }
+    // SAFETY: setsid() is async-signal-safe and only affects the child
+    // between fork and exec. Its failure (already a group leader) is harmless.
+    unsafe {
+        cmd.pre_exec(|| {
+            setsid();
+            Ok(())
+        });
+    }
+}
+
+/// Runs `cmd` to completion, capturing stdout and stderr.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", describe_command(cmd)))
+}
+
+/// Runs `cmd` and panics (showing stdout and stderr) unless it exits with 0.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    if !out.status.success() {
+        panic!(
+            "command failed with {}\n{}",
+            describe_status(&out),
+            describe_run(cmd, &out)
+        );
+    }
+    out
+}
+
+fn describe_status(out: &Output) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (out.status.code(), out.status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        (None, None) => format!("{}", out.status),
+    }
+}
+
+/// The command line, as a shell-like string for messages.
+pub fn describe_command(cmd: &Command) -> String {
+    let mut s = format!("{:?}", cmd.get_program());
+    for arg in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&format!("{arg:?}"));
+    }
+    s
+}
+
+fn describe_run(cmd: &Command, out: &Output) -> String {
+    format!(
+        "command: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
+        describe_command(cmd),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Looks `name` up like a shell would: a name containing `/` is taken as a
+/// path, otherwise every directory of `PATH` is searched for an executable
+/// regular file.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let is_exe = |p: &Path| {
+        fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return is_exe(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(name))
+        .find(|p| is_exe(p))
+}
+
+/// True if `name` is on `PATH`. If it is not: panics when
+/// `BUTCHER_REQUIRE_TOOLS=1`, otherwise prints a skip notice to stderr and
+/// returns false. Use as `if !require_tool("gpg") { return; }`.
+pub fn require_tool(name: &str) -> bool {
+    if find_tool(name).is_some() {
+        return true;
+    }
+    if std::env::var_os(REQUIRE_TOOLS_ENV).is_some_and(|v| v == "1") {
+        panic!("required tool {name} is missing ({REQUIRE_TOOLS_ENV}=1)");
+    }
+    eprintln!("skipping: {name} not installed");
+    false
+}
+
+/// Best effort: gives the owner rwx on every directory and rw on every
+/// regular file under `path` (symlinks are never followed), so the tree can
+/// be deleted or modified. Errors are ignored.
+pub fn make_writable(path: &Path) {
+    let Ok(md) = fs::symlink_metadata(path) else {
+        return;
+    };
+    let ft = md.file_type();
+    let mode = md.permissions().mode() & 0o7777;
+    if ft.is_dir() {
+        if mode & 0o700 != 0o700 {
+            let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode | 0o700));
+        }
+        if let Ok(entries) = fs::read_dir(path) {
+            for entry in entries.flatten() {
+                make_writable(&entry.path());
+            }
+        }
+    } else if ft.is_file() && mode & 0o600 != 0o600 {
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode | 0o600));
+    }
+}
+
+/// All entries below `root` (not `root` itself) as paths relative to it,
+/// sorted by their raw bytes. Symlinks are listed, never followed. Panics on
+/// I/O errors.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    fn rec(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+        let dir = root.join(rel);
+        let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read dir {dir:?}: {e}"));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|e| panic!("cannot read dir {dir:?}: {e}"));
+            let child = rel.join(entry.file_name());
+            let is_dir = entry
+                .file_type()
+                .unwrap_or_else(|e| panic!("cannot stat {:?}: {e}", entry.path()))
+                .is_dir();
+            out.push(child.clone());
+            if is_dir {
+                rec(root, &child, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    rec(root, Path::new(""), &mut out);
+    out.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    out
+}
+
+/// Absolute paths of all regular files below `root`, sorted.
+pub fn list_files(root: &Path) -> Vec<PathBuf> {
+    walk(root)
+        .into_iter()
+        .map(|rel| root.join(rel))
+        .filter(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+        .collect()
+}
+
+/// The `disc-NNNN` subdirectories of `dest`, in disc-number order. Panics
+/// if `dest` cannot be read.
+pub fn disc_dirs(dest: &Path) -> Vec<PathBuf> {
+    let entries =
+        fs::read_dir(dest).unwrap_or_else(|e| panic!("cannot read dest dir {dest:?}: {e}"));
+    let mut discs: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot read dest dir {dest:?}: {e}"));
+        let name = entry.file_name();
+        let Some(digits) = name.as_bytes().strip_prefix(b"disc-") else {
+            continue;
+        };
+        if digits.len() < 4 || !digits.iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let number = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(u64::MAX);
+        discs.push((number, entry.path()));
+    }
+    discs.sort();
+    discs.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Sum of the sizes of all regular files at or below `path` (symlinks are
+/// not followed). Panics on I/O errors.
+pub fn dir_size_bytes(path: impl AsRef<Path>) -> u64 {
+    let path = path.as_ref();
+    let md = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("cannot stat {path:?}: {e}"));
+    if md.is_file() {
+        return md.len();
+    }
+    if !md.is_dir() {
+        return 0;
+    }
+    list_files(path)
+        .iter()
+        .map(|p| {
+            fs::symlink_metadata(p)
+                .unwrap_or_else(|e| panic!("cannot stat {p:?}: {e}"))
+                .len()
+        })
+        .sum()
+}
