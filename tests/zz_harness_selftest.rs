@@ -120,6 +120,18 @@ fn butcher_help_runs() {
 }
 
 #[test]
+fn butcher_accepts_mixed_argument_types() {
+    let env = TestEnv::new();
+    let src = env.src();
+    let out = env.butcher([os("--help"), os(&src)]);
+    assert!(out.status.code().is_some());
+    let out = env.butcher(["--help".as_ref(), src.as_os_str()]);
+    assert!(out.status.code().is_some());
+    let out = env.butcher(vec![String::from("--help")]);
+    assert!(out.status.code().is_some());
+}
+
+#[test]
 #[should_panic(expected = "expected exit code 97")]
 fn butcher_fails_panics_on_other_exit_code() {
     let env = TestEnv::new();

@@ -39,7 +39,7 @@ pub fn resolve(args: &PassArgs, ask: Ask) -> Result<Passphrase> {
         return Passphrase::new(line).with_context(|| format!("in {}", f.display()));
     }
     if let Ok(p) = std::env::var("BUTCHER_PASSPHRASE") {
-        return Ok(Passphrase::new(p).context("BUTCHER_PASSPHRASE")?);
+        return Passphrase::new(p).context("BUTCHER_PASSPHRASE");
     }
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         bail!(

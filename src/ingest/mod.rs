@@ -9,7 +9,7 @@ mod hash;
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -175,9 +175,8 @@ fn entry_of(path: &Path, rel: Vec<u8>) -> std::io::Result<Option<Entry>> {
         Kind::Dir
     } else if ft.is_symlink() {
         Kind::Symlink
-    } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
-        return Ok(None);
     } else {
+        // FIFOs, sockets and devices have no content to keep.
         return Ok(None);
     };
     let link_target = match kind {

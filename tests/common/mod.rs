@@ -219,6 +219,12 @@ impl Drop for TestEnv {
     }
 }
 
+/// Owned `OsString` from anything string- or path-like, for building
+/// argument lists of mixed types: `env.butcher_ok([os("backup"), os(env.src())])`.
+pub fn os(s: impl AsRef<OsStr>) -> OsString {
+    s.as_ref().to_os_string()
+}
+
 fn collect_args<I, S>(args: I) -> Vec<OsString>
 where
     I: IntoIterator<Item = S>,
