@@ -9,7 +9,7 @@ use crate::catalogue::Catalogue;
 use crate::crypt::Passphrase;
 use crate::disc::{DiscSize, DiscWriter};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{path_bytes, TMP_SUFFIX};
+use crate::fsutil::{hex, path_bytes, unhex, TMP_SUFFIX};
 use crate::ingest::{ingest, IngestOptions, IngestSummary};
 use crate::pack::{pack, PackOptions, PackSummary};
 use crate::progress::Progress;
@@ -71,7 +71,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let cat = open_dest(&opts.dest, &cat_path, opts.passphrase.is_some())?;
     let _lock = lock_dest(&opts.dest)?;
     remove_partials(&opts.dest)?;
-    check_encryption_matches(&cat, opts.passphrase.is_some())?;
+    check_passphrase(&cat, opts.passphrase.as_ref())?;
 
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
@@ -84,6 +84,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         opts.pack.archive_size,
         opts.passphrase.as_ref(),
     );
+    if let Some(n) = discs.resume_open_disc()? {
+        progress.note(&format!(
+            "continuing disc-{n:04}, left open by an interrupted run"
+        ));
+    }
     let pack_summary = pack(
         &src,
         &cat,
@@ -197,16 +202,43 @@ fn remove_partials(dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A backup set is encrypted or not from its first run on.
-fn check_encryption_matches(cat: &Catalogue, encrypted: bool) -> Result<()> {
-    if let Some(a) = cat.archives()?.first() {
-        if a.encrypted != encrypted {
-            return Err(Error::Usage(if a.encrypted {
-                "this backup set is encrypted: give the passphrase".to_string()
-            } else {
-                "this backup set is not encrypted: use --no-encryption".to_string()
-            }));
+/// Text encrypted into the meta key `passphrase_check` to recognise the passphrase later.
+const CHECK_TEXT: &[u8] = b"butcher passphrase check";
+
+/// A backup set is encrypted or not, with one passphrase, from its first run on: the first run
+/// records which (meta keys `encrypted` and `passphrase_check`), later runs must match.
+fn check_passphrase(cat: &Catalogue, passphrase: Option<&Passphrase>) -> Result<()> {
+    let recorded = match cat.meta("encrypted")? {
+        Some(v) => v == "1",
+        None => {
+            cat.set_meta("encrypted", if passphrase.is_some() { "1" } else { "0" })?;
+            if let Some(p) = passphrase {
+                let check = crate::crypt::encrypt_bytes(CHECK_TEXT, p)?;
+                cat.set_meta("passphrase_check", &hex(&check))?;
+            }
+            return Ok(());
+        }
+    };
+    match (recorded, passphrase) {
+        (true, None) => Err(Error::Usage(
+            "this backup set is encrypted: give its passphrase".to_string(),
+        )),
+        (false, Some(_)) => Err(Error::Usage(
+            "this backup set is not encrypted: use --no-encryption".to_string(),
+        )),
+        (false, None) => Ok(()),
+        (true, Some(p)) => {
+            let stored = cat.meta("passphrase_check")?.unwrap_or_default();
+            let bytes = unhex(&stored).ok_or_else(|| {
+                Error::Damaged("catalogue meta passphrase_check is not hex".into())
+            })?;
+            match crate::crypt::decrypt_bytes(&bytes, p) {
+                Ok(plain) if plain == CHECK_TEXT => Ok(()),
+                Ok(_) | Err(Error::WrongPassphrase(_)) => Err(Error::Usage(
+                    "wrong passphrase: it is not the passphrase of this backup set".to_string(),
+                )),
+                Err(e) => Err(e),
+            }
         }
     }
-    Ok(())
 }

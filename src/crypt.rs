@@ -194,6 +194,16 @@ pub fn encrypt_bytes(plain: &[u8], passphrase: &Passphrase) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Decrypts a whole buffer.
+pub fn decrypt_bytes(cipher: &[u8], passphrase: &Passphrase) -> Result<Vec<u8>> {
+    let what = Path::new("the passphrase check");
+    let mut r = DecryptReader::new(cipher, passphrase, what)?;
+    let mut out = Vec::new();
+    r.read_to_end(&mut out)
+        .map_err(|e| Error::Damaged(format!("{}: {e}", what.display())))?;
+    Ok(out)
+}
+
 /// Decrypts a whole encrypted file into memory.
 pub fn decrypt_file(path: &Path, passphrase: &Passphrase) -> Result<Vec<u8>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;

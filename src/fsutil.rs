@@ -92,6 +92,17 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Bytes from lowercase or uppercase hex; `None` when it is not hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Joins a catalogue path (relative, `/`-separated bytes) onto a root.
 pub fn join_rel(root: &Path, rel: &[u8]) -> PathBuf {
     root.join(bytes_path(rel))
@@ -104,6 +115,9 @@ mod tests {
     #[test]
     fn hex_and_times() {
         assert_eq!(hex(&[0, 15, 16, 255]), "000f10ff");
+        assert_eq!(unhex("000f10FF"), Some(vec![0, 15, 16, 255]));
+        assert_eq!(unhex("0g"), None);
+        assert_eq!(unhex("abc"), None);
         for ns in [0i64, 1, 1_500_000_000_123_456_789, -5_000_000_001] {
             assert_eq!(system_time_ns(ns_system_time(ns)), ns);
         }

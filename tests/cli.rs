@@ -8,6 +8,8 @@ mod bad_input;
 mod burn;
 #[path = "cli/by_hand.rs"]
 mod by_hand;
+#[path = "cli/golden.rs"]
+mod golden;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/util.rs"]

@@ -262,6 +262,36 @@ impl Catalogue {
         Ok(())
     }
 
+    /// Sets a value in the meta table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets disc `number` and its archives, whose files are lost: their pieces are deleted
+    /// and the contents they completed become pending again, so a later run stores them anew.
+    pub fn forget_disc(&self, number: u32) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE contents SET pieces = NULL WHERE sha256 IN
+               (SELECT p.sha256 FROM pieces p JOIN archives a ON a.id = p.archive_id
+                WHERE a.disc = ?1)",
+            [number],
+        )?;
+        tx.execute(
+            "DELETE FROM pieces WHERE archive_id IN (SELECT id FROM archives WHERE disc = ?1)",
+            [number],
+        )?;
+        tx.execute("DELETE FROM archives WHERE disc = ?1", [number])?;
+        tx.execute("DELETE FROM discs WHERE number = ?1", [number])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// All discs, by number.
     pub fn discs(&self) -> Result<Vec<Disc>> {
         let mut st = self

@@ -26,7 +26,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  everything done
   1  an error stopped the run (the message says what to do)
-  2  the command line is wrong
+  2  the command line or what it names is wrong (e.g. TARGET not empty, DEST not a backup)
   3  finished, but some files were skipped (backup) or not restored (restore)
   4  verification found damage";
 
@@ -80,7 +80,7 @@ fn exit_code_of(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
         if let Some(be) = cause.downcast_ref::<butcher::Error>() {
             return match be {
-                butcher::Error::Usage(_) => ExitCode::Error,
+                butcher::Error::Usage(_) => ExitCode::Usage,
                 butcher::Error::Damaged(_) => ExitCode::Damage,
                 _ => ExitCode::Error,
             };

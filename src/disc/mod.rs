@@ -2,7 +2,7 @@
 //! closes each disc with an encrypted copy of the catalogue, a README for a stranger and
 //! `SHA256SUMS` (written last: a disc directory without it is not finished).
 
-mod readme;
+pub mod readme;
 pub mod size;
 
 use std::fs;
@@ -86,6 +86,48 @@ impl<'a> DiscWriter<'a> {
         }
     }
 
+    /// Takes up the disc an interrupted run left open: its recorded archives stay, files on it
+    /// that the catalogue does not know (written just before the interruption) are removed.
+    /// When its directory is gone, its archives are forgotten so their contents are packed
+    /// again. Returns the number of the disc taken up, if any.
+    pub fn resume_open_disc(&mut self) -> Result<Option<u32>> {
+        let Some(open) = self.cat.discs()?.into_iter().find(|d| !d.closed) else {
+            return Ok(None);
+        };
+        let dir = self.dest.join(disc_dir_name(open.number));
+        let archives: Vec<_> = self
+            .cat
+            .archives()?
+            .into_iter()
+            .filter(|a| a.disc == open.number)
+            .collect();
+        if !dir.is_dir() {
+            if archives.is_empty() {
+                fs::create_dir(&dir).ctx("create the disc directory", &dir)?;
+            } else {
+                self.cat.forget_disc(open.number)?;
+                return Ok(None);
+            }
+        }
+        let known: std::collections::HashSet<&str> =
+            archives.iter().map(|a| a.name.as_str()).collect();
+        for ent in fs::read_dir(&dir).ctx("read", &dir)? {
+            let ent = ent.ctx("read", &dir)?;
+            let name = ent.file_name();
+            if !known.contains(name.to_string_lossy().as_ref()) {
+                fs::remove_file(ent.path()).ctx("remove the unrecorded file", &ent.path())?;
+            }
+        }
+        sync_dir(&dir)?;
+        self.current = Some(OpenDisc {
+            number: open.number,
+            used: archives.iter().map(|a| sectors(a.size)).sum(),
+            files: archives.into_iter().map(|a| (a.name, a.sha256)).collect(),
+            dir,
+        });
+        Ok(Some(open.number))
+    }
+
     /// Bytes usable on a disc: the disc size less 0.5 % kept for the disc file system.
     pub fn capacity(&self) -> u64 {
         self.disc_size - self.disc_size / 200
@@ -139,9 +181,10 @@ impl<'a> DiscWriter<'a> {
     fn open_next(&mut self) -> Result<()> {
         let number = self.cat.next_disc_number()?;
         let dir = self.dest.join(disc_dir_name(number));
+        // The row first: a crash after it leaves an open disc that the next run takes up.
+        self.cat.open_disc(number, self.snapshot)?;
         fs::create_dir(&dir).ctx("create the disc directory", &dir)?;
         sync_dir(&self.dest)?;
-        self.cat.open_disc(number, self.snapshot)?;
         self.current = Some(OpenDisc {
             number,
             dir,

@@ -17,6 +17,16 @@ pub fn render(number: u32, set_id: &str, encrypted: bool) -> String {
     } else {
         "cat"
     };
+    let example = if encrypted {
+        "aNNNNNN.tar.bz2.gpg"
+    } else {
+        "aNNNNNN.tar.bz2"
+    };
+    let how = if encrypted {
+        "encrypted with your passphrase (OpenPGP, .gpg)"
+    } else {
+        "not encrypted"
+    };
     format!(
         "\
 butcher backup disc {number:04}
@@ -26,15 +36,15 @@ This disc holds part of a backup made with butcher. You can restore it without b
 with bash, gpg (GnuPG), tar, bzip2 or zstd, and sqlite3.
 
 Files on this disc
-  aNNNNNN.tar.bz2.gpg  archives: tar, compressed (.bz2 bzip2, .zst zstd, none if just .tar),
-                       encrypted with your passphrase (.gpg; no .gpg means not encrypted)
+  {example:<20} archives: tar, compressed (.bz2 bzip2, .zst zstd, none if just .tar),
+                       {how}
   {cat:<20} the catalogue (SQLite) of every snapshot and of all discs up to this one
   SHA256SUMS           checksums: run  sha256sum -c SHA256SUMS  in this directory
   README.txt           this file
 
 Quick restore of everything (needs all discs; copy each disc to a folder disc-NNNN):
   1. For every archive on every disc, oldest first:
-       {decrypt} aNNNNNN.tar.bz2.gpg | bzip2 -d | tar -x -C OUT
+       {decrypt} {example} | bzip2 -d | tar -x -C OUT
      (use zstd -d for .zst, nothing for plain .tar)
   2. Files larger than one archive were split: NAME.butcher-piece-000001, -000002, ...
      Join them in name order:  cat NAME.butcher-piece-* > NAME
@@ -54,6 +64,24 @@ butcher; the format is docs/format.md.
     )
 }
 
+/// The disc number and backup set id from the first two lines of a disc's README.
+pub fn parse_header(text: &str) -> Option<(u32, String)> {
+    let mut lines = text.lines();
+    let number = lines
+        .next()?
+        .strip_prefix("butcher backup disc ")?
+        .trim()
+        .parse()
+        .ok()?;
+    let set = lines
+        .next()?
+        .strip_prefix("backup set ")?
+        .split(',')
+        .next()?
+        .trim();
+    Some((number, set.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -63,6 +91,11 @@ mod tests {
             assert!(t.len() < super::MAX_LEN);
             assert!(t.is_ascii());
             assert!(t.contains("disc 0012"));
+            assert_eq!(
+                super::parse_header(&t),
+                Some((12, "0123456789abcdef0123456789abcdef".to_string()))
+            );
+            assert_eq!(t.contains("aNNNNNN.tar.bz2.gpg"), enc);
         }
     }
 }

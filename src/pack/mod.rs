@@ -116,6 +116,9 @@ pub struct PackSummary {
 
 struct Job {
     content: PendingContent,
+    /// The member name (or piece-name prefix): the first path, or for a content an interrupted
+    /// run began to split, the name its stored pieces already have.
+    member_base: Vec<u8>,
     next_piece: u32,
     split: bool,
     hasher: Option<Sha256>,
@@ -134,15 +137,20 @@ pub fn pack(
     let pending = cat.pending_contents(snapshot)?;
     let total: u64 = pending.iter().map(|p| p.size - p.bytes_done).sum();
     progress.start(Stage::Pack, total, pending.len() as u64);
-    let mut jobs: Vec<Job> = pending
-        .into_iter()
-        .map(|c| Job {
+    let mut jobs = Vec::with_capacity(pending.len());
+    for c in pending {
+        let member_base = match c.pieces_done {
+            0 => c.path.clone(),
+            _ => stored_member_base(cat, &c.sha256)?,
+        };
+        jobs.push(Job {
             next_piece: c.pieces_done + 1,
             split: c.pieces_done > 0,
             hasher: None,
+            member_base,
             content: c,
-        })
-        .collect();
+        });
+    }
     let mut queue: Vec<Queued> = jobs
         .iter()
         .map(|j| Queued {
@@ -155,11 +163,12 @@ pub fn pack(
     let mut start = 0;
     while start < queue.len() {
         let room = discs.room_for_archive()?;
-        let plan = plan_archive(&queue, start, room, opts.archive_size);
+        let mut plan = plan_archive(&queue, start, room, opts.archive_size);
         if plan.is_empty() {
             discs.close_current()?;
             continue;
         }
+        let names = member_names(&mut jobs, &mut plan);
         write_one(
             src,
             cat,
@@ -168,20 +177,20 @@ pub fn pack(
             opts,
             passphrase,
             &mut jobs,
-            &queue,
             &plan,
+            names,
             &mut summary,
             progress,
         )?;
-        for s in &plan {
-            queue[s.index].offset += s.len;
-        }
-        while start < queue.len()
-            && queue[start].offset == queue[start].size
-            && plan.iter().any(|s| s.index >= start)
-        {
-            start += 1;
-        }
+        // Plans take queue items in order, so everything before the last slice is done, and
+        // the last slice's item is done when its last byte went in.
+        let last = plan.last().expect("invariant: plan is not empty");
+        queue[last.index].offset += last.len;
+        start = if queue[last.index].offset == queue[last.index].size {
+            last.index + 1
+        } else {
+            last.index
+        };
     }
     progress.finish();
     Ok(summary)
@@ -196,8 +205,8 @@ fn write_one(
     opts: &PackOptions,
     passphrase: Option<&Passphrase>,
     jobs: &mut [Job],
-    queue: &[Queued],
     plan: &[Slice],
+    names: Vec<Vec<u8>>,
     summary: &mut PackSummary,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -210,30 +219,17 @@ fn write_one(
         if job.hasher.is_none() {
             job.hasher = Some(prefix_hasher(src, &job.content, s.offset)?);
         }
-        if s.offset == 0 && s.len < job.content.size {
-            job.split = true;
-        }
     }
     let mut taken: Vec<(usize, Sha256)> = plan
         .iter()
         .map(|s| {
-            (
-                s.index,
-                jobs[s.index]
-                    .hasher
-                    .take()
-                    .expect("invariant: hasher prepared"),
-            )
+            let h = jobs[s.index].hasher.take();
+            (s.index, h.expect("invariant: hasher prepared"))
         })
         .collect();
     let mut specs: Vec<writer::MemberSpec<'_>> = Vec::with_capacity(plan.len());
-    for (s, (_, h)) in plan.iter().zip(taken.iter_mut()) {
+    for ((s, (_, h)), name) in plan.iter().zip(taken.iter_mut()).zip(names) {
         let job = &jobs[s.index];
-        let name = if job.split {
-            piece_member(&job.content.path, job.next_piece)
-        } else {
-            job.content.path.clone()
-        };
         specs.push(writer::MemberSpec {
             name,
             source: join_rel(src, &job.content.path),
@@ -242,7 +238,6 @@ fn write_one(
             mode: job.content.mode,
             mtime_ns: job.content.mtime_ns,
             hasher: h,
-            short: false,
         });
     }
     let written = writer::write_archive(&tmp, &mut specs, opts.compression, passphrase, progress)?;
@@ -286,7 +281,6 @@ fn write_one(
             summary.changed.push(msg);
             discarded.push(job.content.sha256.clone());
         }
-        let _ = &queue[index];
     }
     pieces.retain(|p| !discarded.contains(&p.sha256));
     let archive = Archive {
@@ -306,6 +300,45 @@ fn write_one(
     summary.output_bytes += written.size;
     progress.advance(0, completed.len() as u64);
     Ok(())
+}
+
+/// Tar member names for a plan, marking contents that start being split. A plan is cut short
+/// before a name already used in it (a file really named like a piece of a split file), so
+/// every member name in an archive is unique.
+fn member_names(jobs: &mut [Job], plan: &mut Vec<Slice>) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = Vec::with_capacity(plan.len());
+    for (k, s) in plan.iter().enumerate() {
+        let job = &jobs[s.index];
+        let split = job.split || s.len < job.content.size;
+        let name = if split {
+            piece_member(&job.member_base, job.next_piece)
+        } else {
+            job.member_base.clone()
+        };
+        if names.contains(&name) {
+            plan.truncate(k);
+            break;
+        }
+        names.push(name);
+    }
+    for s in plan.iter() {
+        let job = &mut jobs[s.index];
+        job.split = job.split || s.len < job.content.size;
+    }
+    names
+}
+
+/// The piece-name prefix of a content whose first pieces are stored.
+fn stored_member_base(cat: &Catalogue, sha256: &str) -> Result<Vec<u8>> {
+    let first = cat.pieces(sha256)?.into_iter().next();
+    let member = first.map(|p| p.member).unwrap_or_default();
+    let suffix = piece_member(b"", 1);
+    match member.strip_suffix(suffix.as_slice()) {
+        Some(base) if !base.is_empty() => Ok(base.to_vec()),
+        _ => Err(Error::Damaged(format!(
+            "the first stored piece of content {sha256} is not named like a piece"
+        ))),
+    }
 }
 
 /// A hasher that has already seen the first `offset` bytes of the content's file.

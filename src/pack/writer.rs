@@ -22,8 +22,6 @@ pub(crate) struct MemberSpec<'h> {
     pub mode: u32,
     pub mtime_ns: i64,
     pub hasher: &'h mut Sha256,
-    /// Set when the source no longer has `len` bytes at `offset` (it shrank).
-    pub short: bool,
 }
 
 /// The archive file as written.
@@ -186,22 +184,20 @@ fn append_member<W: Write>(
         inner: f.take(m.len),
         remaining: m.len,
         hasher: m.hasher,
-        short: false,
         progress,
     };
     let name = crate::fsutil::bytes_path(&m.name);
     tar.append_data(&mut header, name, &mut reader)
         .ctx("archive", &m.source)?;
-    m.short = reader.short;
     Ok(())
 }
 
-/// Yields exactly `remaining` bytes: the source's, then zeros if it shrank (flagged `short`).
+/// Yields exactly `remaining` bytes: the source's, then zeros if it shrank. The zeros are not
+/// hashed, so a shrunken file fails its hash check and is not recorded as stored.
 struct ExactReader<'h, 'p, R> {
     inner: R,
     remaining: u64,
     hasher: &'h mut Sha256,
-    short: bool,
     progress: &'p dyn Progress,
 }
 
@@ -215,7 +211,6 @@ impl<R: Read> Read for ExactReader<'_, '_, R> {
             .min(self.remaining.min(usize::MAX as u64) as usize);
         let mut n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
-            self.short = true;
             buf[..want].fill(0);
             n = want;
         } else {

@@ -84,7 +84,7 @@ pub fn restore(
     check_target(&opts.target)?;
     let mut roots = vec![opts.source.clone()];
     roots.extend(opts.more_discs.iter().cloned());
-    let mut dirs = source::disc_dirs(&roots)?;
+    let dirs = source::disc_dirs(&roots)?;
     if dirs.is_empty() {
         return Err(Error::Usage(format!(
             "{} holds no butcher disc (no disc-NNNN directory and no catalogue copy)",
@@ -93,6 +93,7 @@ pub fn restore(
     }
     let (cat, _copy) =
         source::open_catalogue(&dirs, opts.passphrase.as_ref(), &|m| progress.warn(m))?;
+    let mut dirs = source::same_set(dirs, &cat.backup_set_id()?, &|m| progress.warn(m));
     let snapshot = pick_snapshot(&cat, opts.snapshot)?;
     let globs = select::globs(&opts.paths)?;
     let entries = select::select(cat.entries(snapshot)?, globs.as_ref())?;

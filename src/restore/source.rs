@@ -13,8 +13,10 @@ use crate::error::{Error, IoContext, Result};
 /// A directory that looks like one disc: it holds a catalogue copy.
 #[derive(Debug, Clone)]
 pub struct DiscDir {
-    /// Disc number from the directory name, when it is `disc-NNNN`.
+    /// Disc number from its README (or the directory name `disc-NNNN`).
     pub number: Option<u32>,
+    /// Backup set id from its README.
+    pub set_id: Option<String>,
     /// The directory.
     pub path: PathBuf,
 }
@@ -32,24 +34,43 @@ pub fn disc_dirs(roots: &[PathBuf]) -> Result<Vec<DiscDir>> {
             )));
         }
         if has_catalogue(root) {
-            let number = root
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("disc-"))
-                .and_then(|n| n.parse().ok());
-            out.push(DiscDir {
-                number,
-                path: root.clone(),
-            });
+            out.push(describe(root, None));
         }
         for (n, p) in find_disc_dirs(root)? {
-            out.push(DiscDir {
-                number: Some(n),
-                path: p,
-            });
+            if has_catalogue(&p) {
+                out.push(describe(&p, Some(n)));
+            }
         }
     }
     Ok(out)
+}
+
+/// Reads a disc's number and set id from its README, falling back on the directory name.
+fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
+    let header = fs::read_to_string(dir.join(crate::disc::readme::NAME))
+        .ok()
+        .and_then(|t| crate::disc::readme::parse_header(&t));
+    DiscDir {
+        number: header.as_ref().map(|h| h.0).or(named),
+        set_id: header.map(|h| h.1),
+        path: dir.to_path_buf(),
+    }
+}
+
+/// Keeps the discs of backup set `set_id`, reporting the others through `warn`.
+pub fn same_set(dirs: Vec<DiscDir>, set_id: &str, warn: &dyn Fn(&str)) -> Vec<DiscDir> {
+    dirs.into_iter()
+        .filter(|d| match &d.set_id {
+            Some(s) if s != set_id => {
+                warn(&format!(
+                    "{} belongs to another backup set ({s}); ignoring it",
+                    d.path.display()
+                ));
+                false
+            }
+            _ => true,
+        })
+        .collect()
 }
 
 /// A disc directory holds a catalogue copy and SHA256SUMS (the working catalogue in DEST has
@@ -82,7 +103,7 @@ pub fn open_catalogue(
     warn: &dyn Fn(&str),
 ) -> Result<(Catalogue, PathBuf)> {
     let mut order: Vec<&DiscDir> = dirs.iter().collect();
-    order.sort_by_key(|d| std::cmp::Reverse(d.number.unwrap_or(u32::MAX)));
+    order.sort_by_key(|d| std::cmp::Reverse(d.number.unwrap_or(0)));
     let mut last_err = None;
     for d in order {
         let (path, bytes) = if d.path.join(catalogue_copy_name(true)).is_file() {
@@ -106,8 +127,15 @@ pub fn open_catalogue(
             }
         } else if d.path.join(catalogue_copy_name(false)).is_file() {
             let path = d.path.join(catalogue_copy_name(false));
-            let bytes = fs::read(&path).ctx("read", &path)?;
-            (path, bytes)
+            match fs::read(&path) {
+                Ok(b) => (path, b),
+                Err(e) => {
+                    let e = Error::io("read", &path, e);
+                    warn(&format!("{e}; trying another disc's copy"));
+                    last_err = Some(e);
+                    continue;
+                }
+            }
         } else {
             continue;
         };

@@ -63,7 +63,7 @@ fn source_that_is_a_file_is_refused() {
     fs::write(&f, "x").unwrap();
     let err = env.butcher_fails(
         ["backup".as_ref(), f.as_os_str(), env.dest().as_os_str()],
-        1,
+        2,
     );
     assert!(err.contains("not a directory"), "{err}");
 }
@@ -116,7 +116,7 @@ fn dest_that_is_not_a_backup_is_refused_and_left_alone() {
             env.src().as_os_str(),
             env.dest().as_os_str(),
         ],
-        1,
+        2,
     );
     assert!(err.contains("not a butcher backup"), "{err}");
     let names: Vec<_> = fs::read_dir(env.dest())
@@ -139,7 +139,7 @@ fn target_not_empty_is_refused_writing_nothing() {
             env.dest().as_os_str(),
             env.target().as_os_str(),
         ],
-        1,
+        2,
     );
     assert!(err.contains("not empty"), "{err}");
     let names: Vec<_> = fs::read_dir(env.target())
@@ -175,7 +175,7 @@ fn restore_from_a_folder_without_discs_is_an_error() {
             env.dest().as_os_str(),
             env.target().as_os_str(),
         ],
-        1,
+        2,
     );
     assert!(err.contains("no butcher disc"), "{err}");
 }
@@ -203,8 +203,37 @@ fn bad_sizes_are_usage_errors() {
             "--disc-size".as_ref(),
             "10K".as_ref(),
         ],
-        1,
+        2,
     );
     assert!(err.contains("too small"), "{err}");
     assert!(!env.dest().join("disc-0001").exists());
+}
+
+#[test]
+fn a_later_run_with_another_passphrase_is_refused() {
+    let mut env = TestEnv::new().with_passphrase(PASS);
+    crate::common::tree::make_small_tree(&env.src());
+    backup(&env, &[]);
+    fs::write(env.src().join("new.txt"), "new").unwrap();
+    env.set_env("BUTCHER_PASSPHRASE", "another passphrase");
+    let err = env.butcher_fails(
+        [
+            "backup".as_ref(),
+            env.src().as_os_str(),
+            env.dest().as_os_str(),
+        ],
+        2,
+    );
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert!(!env.dest().join("disc-0002").exists());
+    let err = env.butcher_fails(
+        [
+            "backup".as_ref(),
+            env.src().as_os_str(),
+            env.dest().as_os_str(),
+            "--no-encryption".as_ref(),
+        ],
+        2,
+    );
+    assert!(err.contains("encrypted"), "{err}");
 }

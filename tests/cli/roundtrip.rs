@@ -155,3 +155,57 @@ fn passphrase_from_file_and_flag() {
     ]);
     assert_trees_equal(env.src(), env.target());
 }
+
+#[test]
+fn a_disc_left_open_by_an_interrupted_run_is_finished_by_the_next() {
+    if !crate::common::require_tool("sqlite3") {
+        return;
+    }
+    let (env, _) = crate::util::hostile_env();
+    backup(&env, &[]);
+    let discs = disc_dirs(&env.dest());
+    let last = discs.last().unwrap().clone();
+    let number: u32 = last
+        .to_string_lossy()
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // As a killed run leaves it: the disc still open, not closed, and an archive file written
+    // but never recorded.
+    for f in ["SHA256SUMS", "README.txt", "catalogue.db.gpg"] {
+        fs::remove_file(last.join(f)).unwrap();
+    }
+    fs::write(last.join("a999999.tar.bz2.gpg"), "stray").unwrap();
+    crate::common::run_ok(
+        env.cmd("sqlite3")
+            .arg(env.dest().join("catalogue.db"))
+            .arg(format!(
+                "UPDATE discs SET status = 'open' WHERE number = {number}"
+            )),
+    );
+    fs::write(env.src().join("added after the crash.txt"), "more").unwrap();
+    backup(&env, &[]);
+    assert!(
+        last.join("SHA256SUMS").is_file(),
+        "the open disc was not finished"
+    );
+    assert!(
+        !last.join("a999999.tar.bz2.gpg").exists(),
+        "stray file kept"
+    );
+    let out = crate::common::run(
+        env.cmd("sha256sum")
+            .arg("-c")
+            .arg("SHA256SUMS")
+            .current_dir(&last),
+    );
+    assert!(out.status.success());
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+    ]);
+    assert_trees_equal(env.src(), env.target());
+}

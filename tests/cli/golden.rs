@@ -1,0 +1,140 @@
+//! The golden test of the on-disc format: a fixed tree backed up without encryption or
+//! compression gives byte-identical archives, the same names and the same catalogue schema.
+//! Any change here is a format change: bump FORMAT_VERSION, update docs/format.md and rewrite
+//! tests/golden/format-v1.txt (run with BUTCHER_BLESS=1 to write it).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use crate::common::{disc_dirs, TestEnv};
+
+const GOLDEN: &str = "tests/golden/format-v1.txt";
+
+fn fixed_tree(src: &Path) {
+    fs::create_dir_all(src.join("dir/empty")).unwrap();
+    fs::write(src.join("a.txt"), "alpha\n").unwrap();
+    fs::write(src.join("dup.txt"), "alpha\n").unwrap();
+    let big: Vec<u8> = (0..150_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(src.join("dir/big.bin"), big).unwrap();
+    fs::write(src.join("dir/empty.txt"), "").unwrap();
+    std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
+    for f in ["a.txt", "dup.txt", "dir/big.bin", "dir/empty.txt"] {
+        let file = fs::File::options().write(true).open(src.join(f)).unwrap();
+        file.set_times(fs::FileTimes::new().set_modified(t))
+            .unwrap();
+    }
+}
+
+fn describe(dest: &Path) -> String {
+    let mut out = String::new();
+    let db = rusqlite::Connection::open(dest.join("catalogue.db")).unwrap();
+    let v: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    writeln!(
+        out,
+        "format version {} (user_version {v})",
+        butcher::FORMAT_VERSION
+    )
+    .unwrap();
+    writeln!(out, "-- schema").unwrap();
+    let mut st = db
+        .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        .unwrap();
+    for sql in st.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        writeln!(out, "{}", sql.unwrap()).unwrap();
+    }
+    writeln!(out, "-- meta keys").unwrap();
+    let mut st = db.prepare("SELECT key FROM meta ORDER BY key").unwrap();
+    for k in st.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        writeln!(out, "{}", k.unwrap()).unwrap();
+    }
+    writeln!(out, "-- pieces (sha256 piece archive member offset length)").unwrap();
+    let mut st = db
+        .prepare("SELECT sha256, piece, archive_id, CAST(member AS TEXT), offset, length FROM pieces ORDER BY archive_id, member")
+        .unwrap();
+    let rows = st
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {} {} {} {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?
+            ))
+        })
+        .unwrap();
+    for r in rows {
+        writeln!(out, "{}", r.unwrap()).unwrap();
+    }
+    writeln!(out, "-- discs").unwrap();
+    for d in disc_dirs(dest) {
+        let mut names: Vec<String> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        writeln!(
+            out,
+            "{}: {}",
+            d.file_name().unwrap().to_string_lossy(),
+            names.join(" ")
+        )
+        .unwrap();
+        for n in names.iter().filter(|n| n.starts_with('a')) {
+            let bytes = fs::read(d.join(n)).unwrap();
+            let sum = {
+                use sha2::Digest;
+                butcher::fsutil::hex(&sha2::Sha256::digest(&bytes))
+            };
+            writeln!(out, "  {n} {} bytes sha256 {sum}", bytes.len()).unwrap();
+            let mut ar = tar::Archive::new(&bytes[..]);
+            for e in ar.entries().unwrap() {
+                let e = e.unwrap();
+                let h = e.header();
+                writeln!(
+                    out,
+                    "    {} size {} mode {:o} mtime {} type {:?}",
+                    String::from_utf8_lossy(&e.path_bytes()),
+                    h.size().unwrap(),
+                    h.mode().unwrap(),
+                    h.mtime().unwrap(),
+                    h.entry_type()
+                )
+                .unwrap();
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn format_v1_is_unchanged() {
+    let env = TestEnv::new();
+    fixed_tree(&env.src());
+    env.butcher_ok([
+        "backup".as_ref(),
+        env.src().as_os_str(),
+        env.dest().as_os_str(),
+        "--no-encryption".as_ref(),
+        "--compression=none".as_ref(),
+        "--archive-size=64K".as_ref(),
+        "--disc-size=1M".as_ref(),
+    ]);
+    let got = describe(&env.dest());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    if std::env::var_os("BUTCHER_BLESS").is_some() {
+        fs::write(&path, &got).unwrap();
+    }
+    let want = fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        got, want,
+        "the on-disc format changed (see the comment at the top of this file)"
+    );
+}
