@@ -34,6 +34,8 @@ pub struct BackupOptions {
     pub disc_size: DiscSize,
     /// Hashing options.
     pub ingest: IngestOptions,
+    /// Work out what the run would write, and write nothing.
+    pub dry_run: bool,
 }
 
 /// What a backup run did.
@@ -49,6 +51,9 @@ pub struct BackupSummary {
     pub discs: Vec<u32>,
     /// Wall time.
     pub duration: Duration,
+    /// A dry run: `pack` holds estimates (content bytes before compression) and `discs` the
+    /// numbers the run would write; nothing was written.
+    pub dry_run: bool,
 }
 
 impl BackupSummary {
@@ -62,6 +67,9 @@ impl BackupSummary {
 pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
     let started = Instant::now();
     check_sizes(opts)?;
+    if opts.dry_run {
+        return dry_run(opts, progress, started);
+    }
     let src = fs::canonicalize(&opts.source)
         .map_err(|e| Error::io("read the source", &opts.source, e))?;
     let cat_path = opts
@@ -111,7 +119,72 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         pack: pack_summary,
         discs: discs.closed().to_vec(),
         duration: started.elapsed(),
+        dry_run: false,
     })
+}
+
+/// Ingests into an in-memory copy of the catalogue and estimates what packing would write.
+fn dry_run(
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+    started: Instant,
+) -> Result<BackupSummary> {
+    let src = fs::canonicalize(&opts.source)
+        .map_err(|e| Error::io("read the source", &opts.source, e))?;
+    let cat_path = opts
+        .catalogue
+        .clone()
+        .unwrap_or_else(|| opts.dest.join(WORKING_CATALOGUE));
+    let cat = if cat_path.exists() {
+        let bytes = fs::read(&cat_path).ctx("read", &cat_path)?;
+        Catalogue::from_bytes_writable(&bytes, &cat_path.display().to_string())?
+    } else {
+        if !crate::fsutil::is_missing_or_empty(&opts.dest)
+            .ctx("read the destination", &opts.dest)?
+        {
+            return Err(not_a_backup(&opts.dest));
+        }
+        Catalogue::create_in_memory()?
+    };
+    check_passphrase(&cat, opts.passphrase.as_ref())?;
+    let previous = cat.latest_complete()?.map(|s| s.id);
+    let snapshot = cat.begin_snapshot(path_bytes(&src))?;
+    let ingest_summary = ingest(&src, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let pending = cat.pending_contents(snapshot)?;
+    let bytes: u64 = pending.iter().map(|p| p.size - p.bytes_done).sum();
+    let archive_size = opts.pack.archive_size;
+    let archives = bytes
+        .div_ceil(archive_size)
+        .max(pending.len().min(1) as u64);
+    // A disc holds its capacity less about 3 % for its catalogue copy and closing reserve.
+    let per_disc = opts.disc_size.bytes() / 200 * 194;
+    let disc_count = if bytes == 0 {
+        0
+    } else {
+        bytes.div_ceil(per_disc.max(1)) as u32
+    };
+    let first = cat.next_disc_number()?;
+    Ok(BackupSummary {
+        snapshot: snapshot.0,
+        ingest: ingest_summary,
+        pack: PackSummary {
+            archives,
+            input_bytes: bytes,
+            output_bytes: bytes,
+            changed: Vec::new(),
+        },
+        discs: (first..first + disc_count).collect(),
+        duration: started.elapsed(),
+        dry_run: true,
+    })
+}
+
+fn not_a_backup(dest: &Path) -> Error {
+    Error::Usage(format!(
+        "{} is not empty and holds no butcher catalogue ({WORKING_CATALOGUE}): \
+         it is not a butcher backup; choose an empty or new folder",
+        dest.display()
+    ))
 }
 
 /// The smallest disc size accepted: room for a catalogue copy, a README and some archives.
@@ -141,11 +214,7 @@ fn open_dest(dest: &Path, cat_path: &Path, _encrypted: bool) -> Result<Catalogue
     match fs::read_dir(dest) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(Error::Usage(format!(
-                    "{} is not empty and holds no butcher catalogue ({WORKING_CATALOGUE}): \
-                     it is not a butcher backup; choose an empty or new folder",
-                    dest.display()
-                )));
+                return Err(not_a_backup(dest));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

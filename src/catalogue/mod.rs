@@ -32,6 +32,15 @@ impl Catalogue {
     pub fn create(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;")?;
+        Self::init(conn, path)
+    }
+
+    /// Creates a new catalogue in memory (for a dry run: nothing is written).
+    pub fn create_in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?, Path::new("memory"))
+    }
+
+    fn init(conn: Connection, path: &Path) -> Result<Self> {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
@@ -65,9 +74,18 @@ impl Catalogue {
 
     /// Opens a catalogue copy held in memory (decrypted from a disc), read-only.
     pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Self> {
+        Self::from_bytes_mode(bytes, what, true)
+    }
+
+    /// Opens a copy of a catalogue in memory that can be changed without touching any file.
+    pub fn from_bytes_writable(bytes: &[u8], what: &str) -> Result<Self> {
+        Self::from_bytes_mode(bytes, what, false)
+    }
+
+    fn from_bytes_mode(bytes: &[u8], what: &str, read_only: bool) -> Result<Self> {
         let mut conn = Connection::open_in_memory()?;
         let data = owned_data(bytes)?;
-        conn.deserialize(rusqlite::DatabaseName::Main, data, true)
+        conn.deserialize(rusqlite::DatabaseName::Main, data, read_only)
             .map_err(|e| Error::Damaged(format!("{what} is not a readable catalogue: {e}")))?;
         let cat = Catalogue { conn };
         cat.check_version(what)?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use butcher::pack::PackOptions;
-use butcher::{BackupOptions, Compression, DiscSize};
+use butcher::{BackupOptions, BackupSummary, Compression, DiscSize};
 
 use super::passphrase::{resolve, Ask, PassArgs};
 use super::progress::CliProgress;
@@ -34,6 +34,22 @@ pub struct Args {
     /// The working catalogue (default DEST/catalogue.db).
     #[arg(long, value_name = "FILE")]
     catalogue: Option<PathBuf>,
+    /// Leave out paths matching this pattern (gitignore syntax, relative to SRC; repeatable).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Leave out paths matching the patterns in this file (gitignore syntax; repeatable).
+    #[arg(long, value_name = "FILE")]
+    exclude_from: Vec<PathBuf>,
+    /// Read every file, even those whose size, mtime, inode and ctime are unchanged, and report
+    /// files whose content changed while size and mtime did not.
+    #[arg(long)]
+    rehash: bool,
+    /// Show what the run would do and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -67,7 +83,11 @@ fn options(a: &Args) -> Result<BackupOptions> {
             compression,
         },
         disc_size,
-        ingest: Default::default(),
+        ingest: butcher::ingest::IngestOptions {
+            rehash: a.rehash,
+            exclude: butcher::ingest::exclusions(&a.src, &a.exclude, &a.exclude_from)?,
+        },
+        dry_run: a.dry_run,
     })
 }
 
@@ -82,25 +102,14 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
             a.dest.display()
         )
     })?;
-    let secs = s.duration.as_secs_f64().max(0.001);
-    let discs = match (s.discs.first(), s.discs.last()) {
-        (Some(f), Some(l)) if f == l => format!("disc-{f:04}"),
-        (Some(f), Some(l)) => format!("disc-{f:04} to disc-{l:04}"),
-        _ => "no new disc".to_string(),
-    };
-    progress.say(&format!(
-        "butcher: snapshot {}: {} files, {} read, {} unchanged files not read, {} written in {} archives, {discs}, {:.1}s, {}/s",
-        s.snapshot,
-        s.ingest.files,
-        human_bytes(s.ingest.hashed_bytes),
-        s.ingest.unchanged_files,
-        human_bytes(s.pack.output_bytes),
-        s.pack.archives,
-        secs,
-        human_bytes((s.ingest.bytes as f64 / secs) as u64),
-    ));
-    if s.pack.archives == 0 {
-        progress.say("butcher: nothing new to store: no archive and no disc written");
+    if a.json {
+        println!("{}", json(&s));
+    }
+    for line in summary_lines(&s) {
+        progress.say(&line);
+    }
+    for m in &s.ingest.silent_changes {
+        eprintln!("butcher: WARNING: {m}");
     }
     if s.incomplete() {
         for m in s.ingest.skipped.iter().chain(&s.pack.changed) {
@@ -109,4 +118,76 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
         return Ok(ExitCode::Incomplete);
     }
     Ok(ExitCode::Ok)
+}
+
+fn disc_range(discs: &[u32]) -> String {
+    match (discs.first(), discs.last()) {
+        (Some(f), Some(l)) if f == l => format!("disc-{f:04}"),
+        (Some(f), Some(l)) => format!("disc-{f:04} to disc-{l:04}"),
+        _ => "no new disc".to_string(),
+    }
+}
+
+fn summary_lines(s: &BackupSummary) -> Vec<String> {
+    let secs = s.duration.as_secs_f64().max(0.001);
+    let i = &s.ingest;
+    let mut out = vec![format!(
+        "butcher: {}snapshot {}: {} files ({}), {} read and hashed, {} unchanged files ({}) not read",
+        if s.dry_run { "dry run, " } else { "" },
+        s.snapshot,
+        i.files,
+        human_bytes(i.bytes),
+        human_bytes(i.hashed_bytes),
+        i.unchanged_files,
+        human_bytes(i.unchanged_bytes),
+    )];
+    if s.dry_run {
+        out.push(format!(
+            "butcher: would store {} of new content (before compression) in about {} archives on {}; nothing written",
+            human_bytes(s.pack.input_bytes),
+            s.pack.archives,
+            disc_range(&s.discs)
+        ));
+    } else if s.pack.archives == 0 {
+        out.push("butcher: nothing new to store: no archive and no disc written".to_string());
+    } else {
+        out.push(format!(
+            "butcher: stored {} of new content as {} in {} archives, {}; {:.1}s, {}/s",
+            human_bytes(s.pack.input_bytes),
+            human_bytes(s.pack.output_bytes),
+            s.pack.archives,
+            disc_range(&s.discs),
+            secs,
+            human_bytes((i.bytes as f64 / secs) as u64),
+        ));
+    }
+    out
+}
+
+fn json(s: &BackupSummary) -> String {
+    let i = &s.ingest;
+    let discs: Vec<String> = s.discs.iter().map(|d| d.to_string()).collect();
+    format!(
+        "{{\"snapshot\":{},\"dry_run\":{},\"files\":{},\"dirs\":{},\"symlinks\":{},\"bytes\":{},\
+         \"hashed_files\":{},\"hashed_bytes\":{},\"unchanged_files\":{},\"unchanged_bytes\":{},\
+         \"skipped\":{},\"silent_changes\":{},\"archives\":{},\"new_bytes\":{},\
+         \"written_bytes\":{},\"discs\":[{}],\"seconds\":{:.3}}}",
+        s.snapshot,
+        s.dry_run,
+        i.files,
+        i.dirs,
+        i.symlinks,
+        i.bytes,
+        i.hashed_files,
+        i.hashed_bytes,
+        i.unchanged_files,
+        i.unchanged_bytes,
+        i.skipped.len() + s.pack.changed.len(),
+        i.silent_changes.len(),
+        s.pack.archives,
+        s.pack.input_bytes,
+        s.pack.output_bytes,
+        discs.join(","),
+        s.duration.as_secs_f64()
+    )
 }

@@ -60,6 +60,20 @@ impl CliProgress {
         }
     }
 
+    /// Runs `f` with any progress bar hidden (for a prompt).
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        let bar = self
+            .current
+            .lock()
+            .expect("progress lock")
+            .as_ref()
+            .and_then(|c| c.bar.clone());
+        match bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
     fn println(&self, msg: &str) {
         let cur = self.current.lock().expect("progress lock");
         match cur.as_ref().and_then(|c| c.bar.as_ref()) {

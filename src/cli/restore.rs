@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use butcher::restore::{source, NoPrompt};
+use std::io::{BufRead, IsTerminal, Write};
+
+use butcher::restore::{source, DiscPrompt, NoPrompt};
 use butcher::RestoreOptions;
 
 use super::passphrase::{resolve, Ask, PassArgs};
@@ -48,7 +50,16 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
         paths: a.paths.clone(),
     };
     let progress = CliProgress::new(quiet);
-    let s = butcher::restore(&opts, &progress, &mut NoPrompt)
+    let mut terminal = TerminalPrompt {
+        source: a.source.clone(),
+        progress: &progress,
+    };
+    let prompt: &mut dyn DiscPrompt = if std::io::stdin().is_terminal() {
+        &mut terminal
+    } else {
+        &mut NoPrompt
+    };
+    let s = butcher::restore(&opts, &progress, prompt)
         .with_context(|| format!("restore into {} failed", a.target.display()))?;
     progress.say(&format!(
         "butcher: restored snapshot {}: {} files ({}), {} directories, {} symlinks; every file's sha256 checked",
@@ -64,4 +75,46 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
         eprintln!("butcher: not restored: {p}: {why}");
     }
     Ok(ExitCode::Incomplete)
+}
+
+/// Asks on the terminal for a disc: Enter means "it is in the drive now" (SOURCE is read
+/// again), a path names where it is, `skip` (or end of input) gives it up.
+struct TerminalPrompt<'p> {
+    source: PathBuf,
+    progress: &'p CliProgress,
+}
+
+impl TerminalPrompt<'_> {
+    fn answer(&mut self, question: &str) -> Option<PathBuf> {
+        let source = self.source.clone();
+        self.progress
+            .suspend(|| Self::read_answer(question, source))
+    }
+
+    fn read_answer(question: &str, source: PathBuf) -> Option<PathBuf> {
+        eprint!("butcher: {question}, or type its path (skip: go on without it): ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => match line.trim() {
+                "" => Some(source),
+                "skip" => None,
+                path => Some(PathBuf::from(path)),
+            },
+        }
+    }
+}
+
+impl DiscPrompt for TerminalPrompt<'_> {
+    fn ask(&mut self, number: u32) -> Option<PathBuf> {
+        self.answer(&format!("insert disc {number:04} and press Enter"))
+    }
+
+    fn ask_newest(&mut self, seen: u32) -> Option<PathBuf> {
+        self.answer(&format!(
+            "disc {seen:04} was written in the middle of a backup run; \
+             insert the last disc of the backup (the highest number) and press Enter"
+        ))
+    }
 }

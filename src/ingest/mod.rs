@@ -26,8 +26,8 @@ pub use hash::hash_file;
 pub struct IngestOptions {
     /// Read every file even when its metadata says it is unchanged.
     pub rehash: bool,
-    /// Paths (relative, as bytes) to leave out, with everything below them.
-    pub exclude: Option<globset::GlobSet>,
+    /// Paths to leave out, with everything below them (gitignore rules, relative to SRC).
+    pub exclude: Option<ignore::gitignore::Gitignore>,
 }
 
 /// What the ingest stage found.
@@ -90,6 +90,32 @@ pub fn ingest(
     Ok(summary)
 }
 
+/// Builds the exclusion rules from `--exclude` patterns and `--exclude-from` files, both in
+/// gitignore syntax (`*.tmp`, `/cache/`, `!keep.tmp`, `**/node_modules`), relative to `src`.
+pub fn exclusions(
+    src: &Path,
+    patterns: &[String],
+    files: &[std::path::PathBuf],
+) -> Result<Option<ignore::gitignore::Gitignore>> {
+    if patterns.is_empty() && files.is_empty() {
+        return Ok(None);
+    }
+    let mut b = ignore::gitignore::GitignoreBuilder::new(src);
+    for f in files {
+        if let Some(e) = b.add(f) {
+            return Err(Error::Usage(format!("--exclude-from {}: {e}", f.display())));
+        }
+    }
+    for p in patterns {
+        b.add_line(None, p)
+            .map_err(|e| Error::Usage(format!("bad --exclude pattern {p:?}: {e}")))?;
+    }
+    let gi = b
+        .build()
+        .map_err(|e| Error::Usage(format!("bad exclusion rules: {e}")))?;
+    Ok(Some(gi))
+}
+
 fn check_source(src: &Path) -> Result<()> {
     let md = fs::metadata(src).map_err(|e| Error::io("read the source", src, e))?;
     if !md.is_dir() {
@@ -131,7 +157,7 @@ fn walk(
             .expect("invariant: walkdir yields paths below its root");
         let rel_bytes = path_bytes(rel).to_vec();
         if let Some(ex) = &opts.exclude {
-            if ex.is_match(rel) {
+            if ex.matched(rel, dent.file_type().is_dir()).is_ignore() {
                 if dent.file_type().is_dir() {
                     it.skip_current_dir();
                 }

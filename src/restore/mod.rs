@@ -7,7 +7,7 @@ mod extract;
 mod select;
 pub mod source;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -27,12 +27,18 @@ pub use select::is_safe;
 pub trait DiscPrompt {
     /// Disc `number` is needed.
     fn ask(&mut self, number: u32) -> Option<PathBuf>;
+    /// The catalogue copy of disc `seen` was written in the middle of a backup run, so it does
+    /// not describe that run's snapshot whole: the last disc of the set is needed.
+    fn ask_newest(&mut self, seen: u32) -> Option<PathBuf>;
 }
 
 /// Never finds a disc.
 pub struct NoPrompt;
 impl DiscPrompt for NoPrompt {
     fn ask(&mut self, _number: u32) -> Option<PathBuf> {
+        None
+    }
+    fn ask_newest(&mut self, _seen: u32) -> Option<PathBuf> {
         None
     }
 }
@@ -91,9 +97,9 @@ pub fn restore(
             opts.source.display()
         )));
     }
-    let (cat, _copy) =
-        source::open_catalogue(&dirs, opts.passphrase.as_ref(), &|m| progress.warn(m))?;
-    let mut dirs = source::same_set(dirs, &cat.backup_set_id()?, &|m| progress.warn(m));
+    let (cat, dirs) = open_newest(dirs, opts, progress, prompt)?;
+    let set_id = cat.backup_set_id()?;
+    let dirs = source::same_set(dirs, &set_id, &|m| progress.warn(m));
     let snapshot = pick_snapshot(&cat, opts.snapshot)?;
     let globs = select::globs(&opts.paths)?;
     let entries = select::select(cat.entries(snapshot)?, globs.as_ref())?;
@@ -122,31 +128,76 @@ pub fn restore(
         snapshot: snapshot.0,
         ..Default::default()
     };
-    create_dirs(&opts.target, &entries)?;
-    progress.start(Stage::Restore, plan.total_bytes, plan.contents.len() as u64);
-    read_archives(
-        &mut plan,
-        &mut dirs,
-        opts,
-        &stage,
-        progress,
-        prompt,
-        &mut summary,
-    )?;
-    progress.finish();
-    place_files(
-        &opts.target,
-        &stage,
-        &entries,
-        &plan,
-        &mut summary,
-        progress,
-    )?;
-    fs::remove_dir_all(&stage).ctx("remove", &stage)?;
+    let placed = (|| {
+        create_dirs(&opts.target, &entries)?;
+        progress.start(Stage::Restore, plan.total_bytes, plan.contents.len() as u64);
+        let r = read_archives(
+            &mut plan,
+            &dirs,
+            &set_id,
+            opts,
+            &stage,
+            progress,
+            prompt,
+            &mut summary,
+        );
+        progress.finish();
+        r?;
+        place_files(
+            &opts.target,
+            &stage,
+            &entries,
+            &plan,
+            &mut summary,
+            progress,
+        )
+    })();
+    // The staging directory holds only unchecked or partial data: never leave it behind.
+    let cleaned = fs::remove_dir_all(&stage).ctx("remove", &stage);
+    placed?;
+    cleaned?;
     make_symlinks(&opts.target, &entries, &mut summary)?;
     finish_dirs(&opts.target, &entries, &mut summary)?;
     check_restored(&opts.target, &entries, &plan, &mut summary, progress);
     Ok(summary)
+}
+
+/// Opens the newest catalogue copy at hand. When it was written in the middle of a backup run
+/// (its newest snapshot is still running) and that snapshot is wanted, asks for the last disc.
+fn open_newest(
+    mut dirs: Vec<source::DiscDir>,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+    prompt: &mut dyn DiscPrompt,
+) -> Result<(Catalogue, Vec<source::DiscDir>)> {
+    loop {
+        let warn = |m: &str| progress.warn(m);
+        let (cat, _) = source::open_catalogue(&dirs, opts.passphrase.as_ref(), &warn)?;
+        let newest = cat.snapshots()?.into_iter().next_back();
+        let partial = match (&newest, opts.snapshot) {
+            (Some(s), None) => !s.complete,
+            (Some(s), Some(id)) => !s.complete && s.id.0 == id,
+            (None, _) => false,
+        };
+        let seen = cat.discs()?.iter().map(|d| d.number).max().unwrap_or(0);
+        if !partial {
+            return Ok((cat, dirs));
+        }
+        let Some(dir) = prompt.ask_newest(seen) else {
+            if opts.snapshot.is_none() && cat.latest_complete()?.is_some() {
+                progress.warn(&format!(
+                    "the catalogue of disc {seen:04} was written during a backup run that \
+                     later discs finish; restoring the newest snapshot it knows whole"
+                ));
+            }
+            return Ok((cat, dirs));
+        };
+        let more = source::disc_dirs(&[dir])?;
+        if !more.iter().any(|d| d.number.unwrap_or(0) > seen) {
+            progress.warn("that is not a later disc of this backup");
+        }
+        dirs.extend(more);
+    }
 }
 
 fn check_target(target: &Path) -> Result<()> {
@@ -250,51 +301,100 @@ impl Plan {
     }
 }
 
+/// Reads every archive the plan needs: first those on the discs at hand, then, disc by disc
+/// in order, those on discs that `prompt` brings. Damage to one archive never stops the rest.
 #[allow(clippy::too_many_arguments)]
 fn read_archives(
     plan: &mut Plan,
-    dirs: &mut Vec<source::DiscDir>,
+    dirs: &[source::DiscDir],
+    set_id: &str,
     opts: &RestoreOptions,
     stage: &Path,
     progress: &dyn Progress,
     prompt: &mut dyn DiscPrompt,
     summary: &mut RestoreSummary,
 ) -> Result<()> {
-    let mut files = source::archive_files(dirs)?;
-    let mut given_up: HashSet<u32> = HashSet::new();
-    let ids: Vec<i64> = plan.archives.keys().copied().collect();
-    for id in ids {
-        let (archive, wanted) = plan
-            .archives
-            .get(&id)
-            .expect("invariant: id from keys")
-            .clone();
-        if !files.contains_key(&archive.name) && !given_up.contains(&archive.disc) {
-            while let Some(dir) = prompt.ask(archive.disc) {
-                dirs.extend(source::disc_dirs(&[dir])?);
-                files = source::archive_files(dirs)?;
-                if files.contains_key(&archive.name) {
-                    break;
-                }
-                progress.warn(&format!("disc {:04} is not there", archive.disc));
+    let mut left: BTreeSet<i64> = plan.archives.keys().copied().collect();
+    let at_hand = source::archive_files(dirs)?;
+    read_found(plan, &mut left, &at_hand, opts, stage, progress, summary)?;
+    let present: HashSet<u32> = dirs.iter().filter_map(|d| d.number).collect();
+    let discs: BTreeSet<u32> = left.iter().map(|id| plan.archives[id].0.disc).collect();
+    for disc in discs {
+        while left.iter().any(|id| plan.archives[id].0.disc == disc) {
+            let asked = if present.contains(&disc) {
+                None
+            } else {
+                prompt.ask(disc)
+            };
+            let Some(dir) = asked else {
+                give_up_disc(plan, &mut left, disc, present.contains(&disc), summary);
+                break;
+            };
+            let found_dirs =
+                source::same_set(source::disc_dirs(&[dir])?, set_id, &|m| progress.warn(m));
+            let found = source::archive_files(&found_dirs)?;
+            let before = left.len();
+            read_found(plan, &mut left, &found, opts, stage, progress, summary)?;
+            if left.len() == before {
+                progress.warn(&format!("that is not disc {disc:04} of this backup"));
             }
         }
-        let Some(path) = files.get(&archive.name).cloned() else {
-            if given_up.insert(archive.disc) {
-                summary.missing_discs.push(archive.disc);
-            }
-            fail_contents(
-                plan,
-                &wanted,
-                &format!(
-                    "disc {:04} ({}) was not at hand",
-                    archive.disc, archive.name
-                ),
-            );
-            continue;
+    }
+    Ok(())
+}
+
+/// Gives up the archives of `disc` still to read, saying why for their files.
+fn give_up_disc(
+    plan: &mut Plan,
+    left: &mut BTreeSet<i64>,
+    disc: u32,
+    disc_present: bool,
+    summary: &mut RestoreSummary,
+) {
+    if !disc_present {
+        summary.missing_discs.push(disc);
+    }
+    let ids: Vec<i64> = left
+        .iter()
+        .copied()
+        .filter(|id| plan.archives[id].0.disc == disc)
+        .collect();
+    for id in ids {
+        left.remove(&id);
+        let (archive, wanted) = plan.archives[&id].clone();
+        let why = if disc_present {
+            format!("archive {} is missing from disc {disc:04}", archive.name)
+        } else {
+            format!("disc {disc:04} ({}) was not at hand", archive.name)
         };
+        if disc_present {
+            summary.damaged.push(why.clone());
+        }
+        fail_contents(plan, &wanted, &why);
+    }
+}
+
+/// Reads the archives still `left` whose files are in `found`.
+fn read_found(
+    plan: &mut Plan,
+    left: &mut BTreeSet<i64>,
+    found: &HashMap<String, PathBuf>,
+    opts: &RestoreOptions,
+    stage: &Path,
+    progress: &dyn Progress,
+    summary: &mut RestoreSummary,
+) -> Result<()> {
+    let ids: Vec<i64> = left
+        .iter()
+        .copied()
+        .filter(|id| found.contains_key(&plan.archives[id].0.name))
+        .collect();
+    for id in ids {
+        left.remove(&id);
+        let (archive, wanted) = plan.archives[&id].clone();
+        let path = &found[&archive.name];
         match read_archive(
-            &path,
+            path,
             &archive,
             opts.passphrase.as_ref(),
             &wanted,
