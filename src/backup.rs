@@ -81,6 +81,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     remove_partials(&opts.dest)?;
     check_passphrase(&cat, opts.passphrase.as_ref())?;
 
+    for n in crate::disc::finish_interrupted_closing(&opts.dest, &cat, opts.passphrase.as_ref())? {
+        progress.note(&format!(
+            "finished closing disc-{n:04}, interrupted last time"
+        ));
+    }
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
     let ingest_summary = ingest(&src, &cat, snapshot, previous, &opts.ingest, progress)?;

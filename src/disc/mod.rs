@@ -213,33 +213,8 @@ impl<'a> DiscWriter<'a> {
             return Ok(None);
         };
         self.cat.close_disc(d.number, d.used)?;
-        let plain = self.cat.to_bytes()?;
-        let copy = match self.passphrase {
-            Some(p) => encrypt_bytes(&plain, p)?,
-            None => plain,
-        };
-        let copy_name = catalogue_copy_name(self.passphrase.is_some());
-        write_atomic(&d.dir, copy_name, &copy)?;
-        let set_id = self.cat.backup_set_id()?;
-        let text = readme::render(d.number, &set_id, self.passphrase.is_some());
-        write_atomic(&d.dir, readme::NAME, text.as_bytes())?;
-
-        let mut sums = String::new();
-        for (name, sha) in &d.files {
-            sums.push_str(&format!("{sha}  {name}\n"));
-        }
-        sums.push_str(&format!("{}  {copy_name}\n", hex(&Sha256::digest(&copy))));
-        sums.push_str(&format!(
-            "{}  {}\n",
-            hex(&Sha256::digest(text.as_bytes())),
-            readme::NAME
-        ));
-        write_atomic(&d.dir, SUMS_NAME, sums.as_bytes())?;
-
-        let total = d.used
-            + sectors(copy.len() as u64)
-            + sectors(text.len() as u64)
-            + sectors(sums.len() as u64);
+        let closing = write_closing_files(self.cat, &d.dir, d.number, &d.files, self.passphrase)?;
+        let total = d.used + closing;
         if total > self.disc_size {
             return Err(Error::Damaged(format!(
                 "{} holds {total} bytes, more than the disc size {}: this is a bug in butcher",
@@ -250,6 +225,64 @@ impl<'a> DiscWriter<'a> {
         self.closed.push(d.number);
         Ok(Some(d.number))
     }
+}
+
+/// Writes what closes a disc: the catalogue copy, the README, then SHA256SUMS over them and the
+/// archives. Returns the bytes (in whole sectors) these files take.
+fn write_closing_files(
+    cat: &Catalogue,
+    dir: &Path,
+    number: u32,
+    archives: &[(String, String)],
+    passphrase: Option<&Passphrase>,
+) -> Result<u64> {
+    let plain = cat.to_bytes()?;
+    let copy = match passphrase {
+        Some(p) => encrypt_bytes(&plain, p)?,
+        None => plain,
+    };
+    let copy_name = catalogue_copy_name(passphrase.is_some());
+    write_atomic(dir, copy_name, &copy)?;
+    let text = readme::render(number, &cat.backup_set_id()?, passphrase.is_some());
+    write_atomic(dir, readme::NAME, text.as_bytes())?;
+    let mut sums = String::new();
+    for (name, sha) in archives {
+        sums.push_str(&format!("{sha}  {name}\n"));
+    }
+    sums.push_str(&format!("{}  {copy_name}\n", hex(&Sha256::digest(&copy))));
+    sums.push_str(&format!(
+        "{}  {}\n",
+        hex(&Sha256::digest(text.as_bytes())),
+        readme::NAME
+    ));
+    write_atomic(dir, SUMS_NAME, sums.as_bytes())?;
+    Ok(sectors(copy.len() as u64) + sectors(text.len() as u64) + sectors(sums.len() as u64))
+}
+
+/// Finishes discs that an interrupted run marked closed but did not finish writing (no
+/// SHA256SUMS yet): their closing files are written again from the catalogue as it is now.
+/// Returns the numbers of the discs finished.
+pub fn finish_interrupted_closing(
+    dest: &Path,
+    cat: &Catalogue,
+    passphrase: Option<&Passphrase>,
+) -> Result<Vec<u32>> {
+    let mut done = Vec::new();
+    for d in cat.discs()?.into_iter().filter(|d| d.closed) {
+        let dir = dest.join(disc_dir_name(d.number));
+        if !dir.is_dir() || dir.join(SUMS_NAME).is_file() {
+            continue;
+        }
+        let archives: Vec<(String, String)> = cat
+            .archives()?
+            .into_iter()
+            .filter(|a| a.disc == d.number)
+            .map(|a| (a.name, a.sha256))
+            .collect();
+        write_closing_files(cat, &dir, d.number, &archives, passphrase)?;
+        done.push(d.number);
+    }
+    Ok(done)
 }
 
 /// The name of the checksum file on every disc.

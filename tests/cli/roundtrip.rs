@@ -209,3 +209,29 @@ fn a_disc_left_open_by_an_interrupted_run_is_finished_by_the_next() {
     ]);
     assert_trees_equal(env.src(), env.target());
 }
+
+#[test]
+fn a_disc_whose_closing_was_interrupted_is_finished_by_the_next_run() {
+    let env = TestEnv::new().with_passphrase("pw");
+    crate::common::tree::make_small_tree(&env.src());
+    backup(&env, &[]);
+    let disc = disc_dirs(&env.dest()).pop().unwrap();
+    // As a run killed after marking the disc closed leaves it: no SHA256SUMS (written last).
+    fs::remove_file(disc.join("SHA256SUMS")).unwrap();
+    fs::remove_file(disc.join("README.txt")).unwrap();
+    let out = backup(&env, &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finished closing disc-0001"));
+    let sums = fs::read_to_string(disc.join("SHA256SUMS")).unwrap();
+    for line in sums.lines() {
+        let (sha, name) = line.split_once("  ").unwrap();
+        let (got, _) = butcher::ingest::hash_file(&disc.join(name)).unwrap();
+        assert_eq!(got, sha, "{name}");
+    }
+    assert!(disc.join("README.txt").is_file());
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+    ]);
+    assert_trees_equal(env.src(), env.target());
+}
