@@ -12,6 +12,9 @@
 //! 4. [`restore`] reads the catalogue copy of a disc, decrypts and unpacks archives and puts the
 //!    tree of a snapshot back, checking every file's sha256.
 //!
+//! 5. [`verify`] checks discs: checksums and recorded sizes without the passphrase, every
+//!    content's sha256 with it.
+//!
 //! The library never prints: it reports through [`progress::Progress`].
 
 pub mod backup;
@@ -25,6 +28,7 @@ pub mod ingest;
 pub mod pack;
 pub mod progress;
 pub mod restore;
+pub mod verify;
 
 pub use crate::backup::{backup, BackupOptions, BackupSummary};
 pub use crate::catalogue::FORMAT_VERSION;

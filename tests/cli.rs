@@ -16,3 +16,5 @@ mod incremental;
 mod roundtrip;
 #[path = "cli/util.rs"]
 mod util;
+#[path = "cli/verify.rs"]
+mod verify;

@@ -401,6 +401,15 @@ impl Catalogue {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every content whose pieces are all stored (sha256), in order.
+    pub fn stored_contents(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT sha256 FROM contents WHERE pieces IS NOT NULL ORDER BY sha256")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Whether every piece of a content is stored (`contents.pieces` is set).
     pub fn content_complete(&self, sha256: &str) -> Result<bool> {
         let n: Option<Option<i64>> = self

@@ -4,6 +4,7 @@ mod backup;
 mod passphrase;
 mod progress;
 mod restore;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +48,8 @@ enum Command {
     Backup(backup::Args),
     /// Restore a snapshot from disc directories into TARGET.
     Restore(restore::Args),
+    /// Check discs: checksums and archives; with --deep every file's sha256.
+    Verify(verify::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -66,6 +69,7 @@ pub fn main() -> i32 {
     let result = match &opts.command {
         Command::Backup(a) => backup::run(a, opts.quiet),
         Command::Restore(a) => restore::run(a, opts.quiet),
+        Command::Verify(a) => verify::run(a, opts.quiet),
     };
     match result {
         Ok(code) => code as i32,

@@ -27,19 +27,29 @@ pub enum Ask {
     Twice,
 }
 
-/// Resolves the passphrase: flag, file, environment, then prompt on a terminal.
-pub fn resolve(args: &PassArgs, ask: Ask) -> Result<Passphrase> {
+/// The passphrase from the flag, the file or the environment, without asking.
+pub fn resolve_given(args: &PassArgs) -> Result<Option<Passphrase>> {
     if let Some(p) = &args.passphrase {
-        return Ok(Passphrase::new(p.clone())?);
+        return Ok(Some(Passphrase::new(p.clone())?));
     }
     if let Some(f) = &args.passphrase_file {
         let text = std::fs::read_to_string(f)
             .with_context(|| format!("cannot read the passphrase file {}", f.display()))?;
         let line = text.lines().next().unwrap_or("");
-        return Passphrase::new(line).with_context(|| format!("in {}", f.display()));
+        return Passphrase::new(line)
+            .map(Some)
+            .with_context(|| format!("in {}", f.display()));
     }
     if let Ok(p) = std::env::var("BUTCHER_PASSPHRASE") {
-        return Passphrase::new(p).context("BUTCHER_PASSPHRASE");
+        return Passphrase::new(p).map(Some).context("BUTCHER_PASSPHRASE");
+    }
+    Ok(None)
+}
+
+/// Resolves the passphrase: flag, file, environment, then prompt on a terminal.
+pub fn resolve(args: &PassArgs, ask: Ask) -> Result<Passphrase> {
+    if let Some(p) = resolve_given(args)? {
+        return Ok(p);
     }
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         bail!(

@@ -53,6 +53,8 @@ pub struct IngestSummary {
     pub skipped: Vec<String>,
     /// Files whose content differs from the previous snapshot although size and mtime match.
     pub silent_changes: Vec<String>,
+    /// FIFOs, sockets and device files, which are left out.
+    pub special: Vec<String>,
 }
 
 /// Walks `src`, hashes what needs hashing and records the entries of `snapshot`.
@@ -171,8 +173,9 @@ fn walk(
                     "{}: not a file, directory or symlink",
                     dent.path().display()
                 );
-                progress.warn(&format!("skipped {msg}"));
-                summary.skipped.push(msg);
+                // FIFOs, sockets and devices have no content to keep: a note, not a problem.
+                progress.note(&format!("left out {msg}"));
+                summary.special.push(msg);
             }
             Err(e) => {
                 let msg = format!("{}: {e}", dent.path().display());

@@ -33,6 +33,8 @@ pub(crate) struct Got {
     pub bad: Vec<String>,
     /// The archive file's bytes differ from what was recorded when it was written.
     pub file_changed: bool,
+    /// Damage that stopped the reading part-way.
+    pub error: Option<Error>,
 }
 
 /// The staging file of a content.
@@ -53,6 +55,23 @@ impl<R: Read> Read for HashReader<R> {
     }
 }
 
+/// The tar stream inside an archive file: decrypted when it is encrypted, decompressed.
+pub(crate) fn plain_reader<'a, R: Read + Send + Sync + 'a>(
+    raw: R,
+    a: &Archive,
+    passphrase: Option<&Passphrase>,
+    path: &Path,
+) -> Result<Box<dyn Read + 'a>> {
+    let plain: Box<dyn Read + 'a> = if a.encrypted {
+        let p = passphrase
+            .ok_or_else(|| Error::Usage("the backup is encrypted: give the passphrase".into()))?;
+        Box::new(DecryptReader::new(raw, p, path)?)
+    } else {
+        Box::new(raw)
+    };
+    decompress(plain, &a.compression)
+}
+
 fn decompress<'a>(r: Box<dyn Read + 'a>, compression: &str) -> Result<Box<dyn Read + 'a>> {
     Ok(match compression {
         "bzip2" => Box::new(bzip2::read::MultiBzDecoder::new(r)),
@@ -65,7 +84,9 @@ fn decompress<'a>(r: Box<dyn Read + 'a>, compression: &str) -> Result<Box<dyn Re
     })
 }
 
-/// Reads `path` (archive `a`) and writes the wanted members into `stage`.
+/// Reads `path` (archive `a`) and writes the wanted members into `stage`. Damage part-way
+/// (a flipped bit, a truncated file) does not lose the members read before it: they are
+/// returned with the error in `Got::error`. Only a wrong passphrase is an `Err`.
 pub(crate) fn read_archive(
     path: &Path,
     a: &Archive,
@@ -80,29 +101,58 @@ pub(crate) fn read_archive(
         hasher: Sha256::new(),
     };
     let mut got = Got::default();
-    {
-        let plain: Box<dyn Read + '_> = if a.encrypted {
-            let p = passphrase.ok_or_else(|| {
-                Error::Usage("the backup is encrypted: give the passphrase".into())
-            })?;
-            Box::new(DecryptReader::new(&mut raw, p, path)?)
-        } else {
-            Box::new(&mut raw)
-        };
-        let mut data = decompress(plain, &a.compression)?;
+    let read = Members {
+        path,
+        wanted,
+        stage,
+        progress,
+    };
+    match read.read(&mut raw, a, passphrase, &mut got) {
+        Ok(()) => {}
+        Err(e @ Error::WrongPassphrase(_)) => return Err(e),
+        Err(e) => got.error = Some(e),
+    }
+    // Hash the rest of the file too, to compare with what was recorded when it was written.
+    if io::copy(&mut raw, &mut io::sink()).is_err() {
+        got.file_changed = true;
+    }
+    got.file_changed |= hex(&raw.hasher.finalize()) != a.sha256;
+    Ok(got)
+}
+
+struct Members<'a> {
+    path: &'a Path,
+    wanted: &'a HashMap<Vec<u8>, Wanted>,
+    stage: &'a Path,
+    progress: &'a dyn Progress,
+}
+
+impl Members<'_> {
+    fn read(
+        &self,
+        raw: &mut HashReader<BufReader<File>>,
+        a: &Archive,
+        passphrase: Option<&Passphrase>,
+        got: &mut Got,
+    ) -> Result<()> {
+        let path = self.path;
+        let mut data = plain_reader(raw, a, passphrase, path)?;
         {
             let mut tar = tar::Archive::new(&mut data);
-            let entries = tar.entries().map_err(|e| damaged(path, e))?;
-            for entry in entries {
+            for entry in tar.entries().map_err(|e| damaged(path, e))? {
                 let mut entry = entry.map_err(|e| damaged(path, e))?;
                 let name = entry.path_bytes().into_owned();
-                let Some(w) = wanted.get(&name) else { continue };
+                let Some(w) = self.wanted.get(&name) else {
+                    continue;
+                };
                 if entry.header().entry_type() != tar::EntryType::Regular
                     || entry.size() != w.length
                 {
                     return Err(damaged(path, "a member does not match the catalogue"));
                 }
-                if write_member(&mut entry, w, stage, progress).map_err(|e| damaged(path, e))? {
+                let ok = write_member(&mut entry, w, self.stage, self.progress)
+                    .map_err(|e| damaged(path, e))?;
+                if ok {
                     got.members.push(name);
                 } else {
                     got.bad.push(w.sha256.clone());
@@ -111,10 +161,8 @@ pub(crate) fn read_archive(
         }
         // Read to the end so the OpenPGP integrity check (MDC) runs.
         io::copy(&mut data, &mut io::sink()).map_err(|e| damaged(path, e))?;
+        Ok(())
     }
-    io::copy(&mut raw, &mut io::sink()).ctx("read", path)?;
-    got.file_changed = hex(&raw.hasher.finalize()) != a.sha256;
-    Ok(got)
 }
 
 fn damaged(path: &Path, e: impl std::fmt::Display) -> Error {

@@ -3,7 +3,7 @@
 //! checks every content's sha256, then puts files, directories and symlinks in place with their
 //! modes and mtimes. A file only ever appears under its real name whole and checked.
 
-mod extract;
+pub(crate) mod extract;
 mod select;
 pub mod source;
 
@@ -416,6 +416,18 @@ fn read_found(
                     let m = format!("{}: the file differs from what was written", path.display());
                     progress.warn(&m);
                     summary.damaged.push(m);
+                }
+                if let Some(e) = got.error {
+                    let m = e.to_string();
+                    progress.warn(&m);
+                    summary.damaged.push(m.clone());
+                    let read: HashSet<&Vec<u8>> = got.members.iter().collect();
+                    let unread: HashMap<Vec<u8>, Wanted> = wanted
+                        .iter()
+                        .filter(|(k, _)| !read.contains(k))
+                        .map(|(k, w)| (k.clone(), w.clone()))
+                        .collect();
+                    fail_contents(plan, &unread, &m);
                 }
             }
             Err(e @ Error::WrongPassphrase(_)) => return Err(e),

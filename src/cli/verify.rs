@@ -1,0 +1,78 @@
+//! `butcher verify SOURCE [--deep]`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use butcher::restore::source;
+use butcher::verify::{verify, VerifyOptions};
+
+use super::passphrase::{resolve, resolve_given, Ask, PassArgs};
+use super::progress::CliProgress;
+use super::{human_bytes, ExitCode};
+
+/// Arguments of `butcher verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// DEST (with its working catalogue), a folder of disc directories, or one disc.
+    source: PathBuf,
+    #[command(flatten)]
+    pass: PassArgs,
+    /// Also decrypt and unpack every archive and check every file's sha256 (needs the
+    /// passphrase of an encrypted backup).
+    #[arg(long)]
+    deep: bool,
+}
+
+/// Runs the checks, prints a report per disc on stdout, and exits 4 when damage is found.
+pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
+    let dirs = source::disc_dirs(std::slice::from_ref(&a.source))?;
+    let encrypted = source::encrypted(&dirs) == Some(true);
+    let passphrase = if a.deep && encrypted {
+        Some(resolve(&a.pass, Ask::Once)?)
+    } else {
+        resolve_given(&a.pass)?
+    };
+    let progress = CliProgress::new(quiet);
+    let opts = VerifyOptions {
+        source: a.source.clone(),
+        passphrase,
+        deep: a.deep,
+    };
+    let report = verify(&opts, &progress)
+        .with_context(|| format!("verify of {} failed", a.source.display()))?;
+    for d in &report.discs {
+        let name = d
+            .number
+            .map(|n| format!("disc-{n:04}"))
+            .unwrap_or_else(|| d.path.display().to_string());
+        if d.problems.is_empty() {
+            println!(
+                "{name}: ok ({} files, {})",
+                d.files_checked,
+                human_bytes(d.bytes_checked)
+            );
+        } else {
+            println!("{name}: DAMAGED");
+            for p in &d.problems {
+                println!("  {p}");
+            }
+        }
+    }
+    for p in &report.problems {
+        println!("catalogue: {p}");
+    }
+    let depth = match (report.catalogue_checked, report.deep_checked) {
+        (_, true) => "checksums, archives against the catalogue, and every file's sha256",
+        (true, false) => "checksums and archives against the catalogue (add --deep to unpack)",
+        (false, false) => {
+            "checksums only (give the passphrase to check against the catalogue copy)"
+        }
+    };
+    progress.say(&format!("butcher: verified {depth}"));
+    if report.all_well() {
+        Ok(ExitCode::Ok)
+    } else {
+        eprintln!("butcher: damage found (see above)");
+        Ok(ExitCode::Damage)
+    }
+}

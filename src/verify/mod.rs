@@ -1,0 +1,254 @@
+//! Verify stage: checks the discs at hand without restoring anything. Reads disc directories
+//! (and the working catalogue when DEST is given); writes nothing.
+//!
+//! Without the passphrase: every file listed in a disc's SHA256SUMS exists and has that
+//! sha256, nothing unlisted lies on the disc, and, when a catalogue is readable (the working
+//! one, or an unencrypted copy), every archive it places on a disc at hand is there with the
+//! recorded size and sha256. With the passphrase the newest catalogue copy is decrypted and
+//! checked too; `deep` also decrypts and unpacks every archive and checks every content's sha256.
+
+mod deep;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::backup::WORKING_CATALOGUE;
+use crate::catalogue::{Archive, Catalogue, Kind};
+use crate::crypt::Passphrase;
+use crate::disc::SUMS_NAME;
+use crate::error::{IoContext, Result};
+use crate::progress::{Progress, Stage};
+use crate::restore::source::{self, DiscDir};
+
+/// What to verify.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// DEST, a folder of discs, or one disc.
+    pub source: PathBuf,
+    /// Needed for an encrypted catalogue copy and for `deep`.
+    pub passphrase: Option<Passphrase>,
+    /// Decrypt and unpack every archive and check every content.
+    pub deep: bool,
+}
+
+/// The findings for one disc.
+#[derive(Debug, Clone, Default)]
+pub struct DiscReport {
+    /// Disc number, when known.
+    pub number: Option<u32>,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Files checked against SHA256SUMS.
+    pub files_checked: u64,
+    /// Bytes read to check them.
+    pub bytes_checked: u64,
+    /// Problems, one line each; empty when all is well.
+    pub problems: Vec<String>,
+}
+
+/// The findings of a verify run.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// One report per disc at hand.
+    pub discs: Vec<DiscReport>,
+    /// Problems not tied to one disc (the catalogue), one line each.
+    pub problems: Vec<String>,
+    /// Whether a catalogue could be read (archives then checked against it).
+    pub catalogue_checked: bool,
+    /// Whether the archives were unpacked and every content checked.
+    pub deep_checked: bool,
+}
+
+impl VerifyReport {
+    /// True when no damage was found.
+    pub fn all_well(&self) -> bool {
+        self.problems.is_empty() && self.discs.iter().all(|d| d.problems.is_empty())
+    }
+}
+
+/// Verifies the discs reachable from `opts.source`.
+pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+    let dirs = source::disc_dirs(std::slice::from_ref(&opts.source))?;
+    if dirs.is_empty() {
+        return Err(crate::Error::Usage(format!(
+            "{} holds no finished butcher disc (no disc directory with SHA256SUMS and a \
+             catalogue copy)",
+            opts.source.display()
+        )));
+    }
+    let mut report = VerifyReport::default();
+    let total: u64 = dirs.iter().map(|d| dir_bytes(&d.path)).sum();
+    progress.start(Stage::Check, total, 0);
+    for d in &dirs {
+        report.discs.push(check_sums(d, progress)?);
+    }
+    progress.finish();
+    let cat = open_catalogue(
+        &opts.source,
+        &dirs,
+        opts.passphrase.as_ref(),
+        &mut report,
+        progress,
+    );
+    if let Some(cat) = cat {
+        report.catalogue_checked = true;
+        check_archives(&cat, &dirs, &mut report)?;
+        if opts.deep {
+            report.deep_checked = true;
+            deep::check(&cat, &dirs, opts.passphrase.as_ref(), &mut report, progress)?;
+        }
+    }
+    Ok(report)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Checks one disc against its SHA256SUMS.
+fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
+    let mut r = DiscReport {
+        number: d.number,
+        path: d.path.clone(),
+        ..Default::default()
+    };
+    let sums_path = d.path.join(SUMS_NAME);
+    let sums = fs::read_to_string(&sums_path).ctx("read", &sums_path)?;
+    let mut listed = Vec::new();
+    for line in sums.lines() {
+        let Some((sha, name)) = line.split_once("  ") else {
+            r.problems
+                .push(format!("{SUMS_NAME}: unreadable line {line:?}"));
+            continue;
+        };
+        listed.push(name.to_string());
+        let path = d.path.join(name);
+        match crate::ingest::hash_file(&path) {
+            Ok((got, len)) => {
+                r.files_checked += 1;
+                r.bytes_checked += len;
+                progress.advance(len, 1);
+                if got != sha {
+                    r.problems
+                        .push(format!("{name}: sha256 differs from {SUMS_NAME} (damaged)"));
+                }
+            }
+            Err(e) => r.problems.push(format!("{name}: {e}")),
+        }
+    }
+    for ent in fs::read_dir(&d.path).ctx("read", &d.path)?.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name != SUMS_NAME && !listed.contains(&name) {
+            r.problems
+                .push(format!("{name}: not listed in {SUMS_NAME}"));
+        }
+    }
+    Ok(r)
+}
+
+/// The working catalogue when `source` is DEST, else the newest copy on the discs (needs the
+/// passphrase when encrypted). A copy that cannot be read is a problem in the report.
+fn open_catalogue(
+    source: &Path,
+    dirs: &[DiscDir],
+    passphrase: Option<&Passphrase>,
+    report: &mut VerifyReport,
+    progress: &dyn Progress,
+) -> Option<Catalogue> {
+    let copies_readable = passphrase.is_some() || source::encrypted(dirs) == Some(false);
+    let mut disc_copy = None;
+    if copies_readable {
+        let problems = std::cell::RefCell::new(Vec::new());
+        let warn = |m: &str| problems.borrow_mut().push(m.to_string());
+        match source::open_catalogue(dirs, passphrase, &warn) {
+            Ok((c, _)) => disc_copy = Some(c),
+            Err(e) => problems.borrow_mut().push(e.to_string()),
+        }
+        report.problems.extend(problems.into_inner());
+    }
+    let working = source.join(WORKING_CATALOGUE);
+    if working.is_file() {
+        match fs::read(&working)
+            .map_err(|e| crate::Error::io("read", &working, e))
+            .and_then(|b| Catalogue::from_bytes(&b, &working.display().to_string()))
+        {
+            Ok(c) => return Some(c),
+            Err(e) => progress.warn(&e.to_string()),
+        }
+    }
+    disc_copy
+}
+
+/// Archives the catalogue places on the discs at hand: present, with the recorded size and
+/// sha256 (the SHA256SUMS check covers bytes; this covers deleted archives and their files).
+fn check_archives(cat: &Catalogue, dirs: &[DiscDir], report: &mut VerifyReport) -> Result<()> {
+    let files = files_by_archive(cat)?;
+    for (i, d) in dirs.iter().enumerate() {
+        let Some(number) = d.number else { continue };
+        for a in cat.archives()?.into_iter().filter(|a| a.disc == number) {
+            if let Some(problem) = check_archive_file(&d.path, &a) {
+                let who = files.get(&a.id.0).map(|v| v.join(", ")).unwrap_or_default();
+                report.discs[i]
+                    .problems
+                    .push(format!("{}: {problem}; files in it: {who}", a.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_archive_file(dir: &Path, a: &Archive) -> Option<String> {
+    let path = dir.join(&a.name);
+    let Ok(md) = fs::metadata(&path) else {
+        return Some("missing".to_string());
+    };
+    if md.len() != a.size {
+        return Some(format!(
+            "{} bytes, {} recorded (truncated or damaged)",
+            md.len(),
+            a.size
+        ));
+    }
+    match crate::ingest::hash_file(&path) {
+        Ok((sha, _)) if sha == a.sha256 => None,
+        Ok(_) => Some("sha256 differs from the catalogue (damaged)".to_string()),
+        Err(e) => Some(format!("unreadable: {e}")),
+    }
+}
+
+/// Archive id -> the paths (newest snapshot first) whose content lives in it.
+pub(crate) fn files_by_archive(cat: &Catalogue) -> Result<HashMap<i64, Vec<String>>> {
+    let mut by_sha: HashMap<String, String> = HashMap::new();
+    for s in cat.snapshots()?.into_iter().rev() {
+        for e in cat
+            .entries(s.id)?
+            .into_iter()
+            .filter(|e| e.kind == Kind::File)
+        {
+            if let Some(sha) = e.sha256 {
+                by_sha
+                    .entry(sha)
+                    .or_insert_with(|| String::from_utf8_lossy(&e.path).into_owned());
+            }
+        }
+    }
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for (sha, path) in by_sha {
+        for p in cat.pieces(&sha)? {
+            out.entry(p.archive.0).or_default().push(path.clone());
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    Ok(out)
+}
