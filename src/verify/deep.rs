@@ -17,11 +17,15 @@ use crate::restore::extract::plain_reader;
 use crate::restore::source::DiscDir;
 
 /// What a member of an archive should be.
+#[derive(Clone)]
 struct Expect {
     sha256: String,
     piece: u32,
     pieces: u32,
 }
+
+/// Member name -> what it should hold, for one archive.
+type ArchiveMembers = HashMap<Vec<u8>, Expect>;
 
 /// Running hash of a split content: the next piece expected and the state so far.
 struct Running {
@@ -60,15 +64,18 @@ pub(super) fn check(
 }
 
 /// Archive id -> member name -> what it should hold.
-fn expected_members(cat: &Catalogue) -> Result<HashMap<i64, HashMap<Vec<u8>, (String, u32, u32)>>> {
-    let mut out: HashMap<i64, HashMap<Vec<u8>, (String, u32, u32)>> = HashMap::new();
+fn expected_members(cat: &Catalogue) -> Result<HashMap<i64, ArchiveMembers>> {
+    let mut out: HashMap<i64, ArchiveMembers> = HashMap::new();
     for sha in cat.stored_contents()? {
         let pieces = cat.pieces(&sha)?;
         let n = pieces.len() as u32;
         for p in pieces {
-            out.entry(p.archive.0)
-                .or_default()
-                .insert(p.member, (sha.clone(), p.piece, n));
+            let e = Expect {
+                sha256: sha.clone(),
+                piece: p.piece,
+                pieces: n,
+            };
+            out.entry(p.archive.0).or_default().insert(p.member, e);
         }
     }
     Ok(out)
@@ -78,7 +85,7 @@ fn check_archive(
     path: &std::path::Path,
     a: &Archive,
     passphrase: Option<&Passphrase>,
-    want: &HashMap<Vec<u8>, (String, u32, u32)>,
+    want: &ArchiveMembers,
     running: &mut HashMap<String, Running>,
     progress: &dyn Progress,
 ) -> std::result::Result<(), String> {
@@ -92,16 +99,11 @@ fn check_archive(
         for entry in tar.entries().map_err(|e| e.to_string())? {
             let mut entry = entry.map_err(|e| e.to_string())?;
             let name = entry.path_bytes().into_owned();
-            let Some((sha, piece, pieces)) = want.get(&name) else {
+            let Some(e) = want.get(&name) else {
                 continue;
             };
             seen += 1;
-            let e = Expect {
-                sha256: sha.clone(),
-                piece: *piece,
-                pieces: *pieces,
-            };
-            if !member_ok(&mut entry, &e, running, progress).map_err(|e| e.to_string())? {
+            if !member_ok(&mut entry, e, running, progress).map_err(|e| e.to_string())? {
                 bad.push(String::from_utf8_lossy(&name).into_owned());
             }
         }
