@@ -49,6 +49,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Io { op, path, source } if source.raw_os_error() == Some(28) => write!(
+                f,
+                "cannot {op} {}: the disk is full; free some space (burn and move finished \
+                 disc directories away) and run again: the backup resumes where it stopped",
+                path.display()
+            ),
             Error::Io { op, path, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())
             }

@@ -14,6 +14,8 @@ mod golden;
 mod incremental;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
+#[path = "cli/space.rs"]
+mod space;
 #[path = "cli/util.rs"]
 mod util;
 #[path = "cli/verify.rs"]
