@@ -10,7 +10,8 @@ use butcher::Passphrase;
 /// Passphrase options shared by every subcommand that reads or writes archives.
 #[derive(Debug, clap::Args)]
 pub struct PassArgs {
-    /// The passphrase (visible to other users in the process list: prefer the alternatives).
+    /// The passphrase. Visible to other users in the process list: prefer --passphrase-file,
+    /// the BUTCHER_PASSPHRASE environment variable, or being asked on a terminal.
     #[arg(long, value_name = "P", conflicts_with = "passphrase_file")]
     pub passphrase: Option<String>,
     /// Read the passphrase from the first line of this file.
