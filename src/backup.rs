@@ -70,12 +70,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     if opts.dry_run {
         return dry_run(opts, progress, started);
     }
-    let src = fs::canonicalize(&opts.source)
-        .map_err(|e| Error::io("read the source", &opts.source, e))?;
-    let cat_path = opts
-        .catalogue
-        .clone()
-        .unwrap_or_else(|| opts.dest.join(WORKING_CATALOGUE));
+    let (src, cat_path) = source_and_catalogue(opts)?;
     let cat = open_dest(&opts.dest, &cat_path, opts.passphrase.is_some())?;
     let _lock = lock_dest(&opts.dest)?;
     remove_partials(&opts.dest)?;
@@ -134,12 +129,7 @@ fn dry_run(
     progress: &dyn Progress,
     started: Instant,
 ) -> Result<BackupSummary> {
-    let src = fs::canonicalize(&opts.source)
-        .map_err(|e| Error::io("read the source", &opts.source, e))?;
-    let cat_path = opts
-        .catalogue
-        .clone()
-        .unwrap_or_else(|| opts.dest.join(WORKING_CATALOGUE));
+    let (src, cat_path) = source_and_catalogue(opts)?;
     let cat = if cat_path.exists() {
         let bytes = fs::read(&cat_path).ctx("read", &cat_path)?;
         Catalogue::from_bytes_writable(&bytes, &cat_path.display().to_string())?
@@ -190,6 +180,17 @@ fn not_a_backup(dest: &Path) -> Error {
          it is not a butcher backup; choose an empty or new folder",
         dest.display()
     ))
+}
+
+/// The source as an absolute path, and where the working catalogue is.
+fn source_and_catalogue(opts: &BackupOptions) -> Result<(PathBuf, PathBuf)> {
+    let src = fs::canonicalize(&opts.source)
+        .map_err(|e| Error::io("read the source", &opts.source, e))?;
+    let cat_path = opts
+        .catalogue
+        .clone()
+        .unwrap_or_else(|| opts.dest.join(WORKING_CATALOGUE));
+    Ok((src, cat_path))
 }
 
 /// The smallest disc size accepted: room for a catalogue copy, a README and some archives.
