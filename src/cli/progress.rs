@@ -9,7 +9,16 @@ use std::time::{Duration, Instant};
 use butcher::{Progress, Stage};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-const PLAIN_EVERY: Duration = Duration::from_secs(10);
+/// How often a plain progress line is printed when stderr is not a terminal; the environment
+/// variable BUTCHER_PROGRESS_SECONDS changes it.
+fn plain_every() -> Duration {
+    let secs = std::env::var("BUTCHER_PROGRESS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(10.0);
+    Duration::from_secs_f64(secs)
+}
 
 enum Mode {
     Quiet,
@@ -29,6 +38,7 @@ struct Current {
 /// The CLI's implementation of the library's progress trait.
 pub struct CliProgress {
     mode: Mode,
+    every: Duration,
     bytes: AtomicU64,
     items: AtomicU64,
     current: Mutex<Option<Current>>,
@@ -46,6 +56,7 @@ impl CliProgress {
         };
         CliProgress {
             mode,
+            every: plain_every(),
             bytes: AtomicU64::new(0),
             items: AtomicU64::new(0),
             current: Mutex::new(None),
@@ -153,7 +164,7 @@ impl Progress for CliProgress {
             Mode::Plain => {
                 if let Ok(mut cur) = self.current.try_lock() {
                     if let Some(c) = cur.as_mut() {
-                        if c.last_line.elapsed() >= PLAIN_EVERY {
+                        if c.last_line.elapsed() >= self.every {
                             c.last_line = Instant::now();
                             self.plain_line(c);
                         }

@@ -235,3 +235,35 @@ fn a_disc_whose_closing_was_interrupted_is_finished_by_the_next_run() {
     ]);
     assert_trees_equal(env.src(), env.target());
 }
+
+#[test]
+fn progress_is_plain_lines_without_a_terminal_and_nothing_when_quiet() {
+    let env = TestEnv::new()
+        .with_passphrase("pw")
+        .with_env("BUTCHER_PROGRESS_SECONDS", "0");
+    crate::common::tree::make_small_tree(&env.src());
+    let out = backup(&env, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for stage in ["hashing:", "packing:"] {
+        assert!(
+            err.contains(&format!("butcher: {stage}")),
+            "{stage} missing: {err}"
+        );
+    }
+    assert!(
+        !err.contains('\u{1b}'),
+        "terminal escapes without a terminal: {err}"
+    );
+    let out = env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}
