@@ -389,18 +389,24 @@ fn read_found(
         .copied()
         .filter(|id| found.contains_key(&plan.archives[id].0.name))
         .collect();
-    for id in ids {
-        left.remove(&id);
+    for id in &ids {
+        left.remove(id);
+    }
+    // Archives are independent: read them in parallel. Each writes only its own members' byte
+    // ranges into the staging files, so no two threads write the same bytes.
+    let results: Vec<(i64, Result<extract::Got>)> = ids
+        .par_iter()
+        .map(|id| {
+            let (archive, wanted) = &plan.archives[id];
+            let path = &found[&archive.name];
+            let pass = opts.passphrase.as_ref();
+            (*id, read_archive(path, archive, pass, wanted, stage, progress))
+        })
+        .collect();
+    for (id, result) in results {
         let (archive, wanted) = plan.archives[&id].clone();
         let path = &found[&archive.name];
-        match read_archive(
-            path,
-            &archive,
-            opts.passphrase.as_ref(),
-            &wanted,
-            stage,
-            progress,
-        ) {
+        match result {
             Ok(got) => {
                 for m in &got.members {
                     if let Some(st) = plan.contents.get_mut(&wanted[m].sha256) {
