@@ -10,6 +10,8 @@ mod burn;
 mod by_hand;
 #[path = "cli/golden.rs"]
 mod golden;
+#[path = "cli/query.rs"]
+mod query;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/util.rs"]
