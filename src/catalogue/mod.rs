@@ -400,13 +400,11 @@ impl Catalogue {
 
     /// Whether every piece of a content is stored (`contents.pieces` is set).
     pub fn content_complete(&self, sha256: &str) -> Result<bool> {
+        // Cached: ls and where ask once per file.
         let n: Option<Option<i64>> = self
             .conn
-            .query_row(
-                "SELECT pieces FROM contents WHERE sha256 = ?1",
-                [sha256],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT pieces FROM contents WHERE sha256 = ?1")?
+            .query_row([sha256], |r| r.get(0))
             .optional()?;
         Ok(matches!(n, Some(Some(_))))
     }
