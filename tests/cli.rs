@@ -12,6 +12,8 @@ mod by_hand;
 mod golden;
 #[path = "cli/incremental.rs"]
 mod incremental;
+#[path = "cli/query.rs"]
+mod query;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/space.rs"]

@@ -4,6 +4,7 @@
 //!
 //! The working catalogue lives in DEST; a copy of it goes on every disc.
 
+mod query;
 mod rows;
 
 use std::path::Path;
@@ -11,7 +12,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use rows::{
-    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, Snapshot, SnapshotId,
+    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, PiecePlace, Snapshot, SnapshotId,
+    Written,
 };
 
 use crate::error::{Error, Result};
@@ -67,6 +69,19 @@ impl Catalogue {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;")?;
+        let cat = Catalogue { conn };
+        cat.check_version(&path.display().to_string())?;
+        Ok(cat)
+    }
+
+    /// Opens a catalogue file for reading only (the query commands): nothing is written, so it
+    /// works on read-only media and beside a running backup.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let cat = Catalogue { conn };
         cat.check_version(&path.display().to_string())?;
         Ok(cat)
@@ -412,13 +427,11 @@ impl Catalogue {
 
     /// Whether every piece of a content is stored (`contents.pieces` is set).
     pub fn content_complete(&self, sha256: &str) -> Result<bool> {
+        // Cached: ls and where ask once per file.
         let n: Option<Option<i64>> = self
             .conn
-            .query_row(
-                "SELECT pieces FROM contents WHERE sha256 = ?1",
-                [sha256],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT pieces FROM contents WHERE sha256 = ?1")?
+            .query_row([sha256], |r| r.get(0))
             .optional()?;
         Ok(matches!(n, Some(Some(_))))
     }

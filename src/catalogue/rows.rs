@@ -221,3 +221,47 @@ pub struct Disc {
     /// Bytes of its archives.
     pub bytes: u64,
 }
+
+/// Where one piece of a content is: its archive and disc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PiecePlace {
+    /// 1-based piece number.
+    pub piece: u32,
+    /// Length of the piece in bytes.
+    pub length: u64,
+    /// The disc holding its archive.
+    pub disc: u32,
+    /// The archive's file name.
+    pub archive: String,
+}
+
+pub(super) fn piece_place(r: &Row) -> rusqlite::Result<PiecePlace> {
+    Ok(PiecePlace {
+        piece: r.get(0)?,
+        length: r.get::<_, i64>(1)? as u64,
+        disc: r.get(2)?,
+        archive: r.get(3)?,
+    })
+}
+
+/// The archives one run wrote on one disc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The snapshot whose run wrote them.
+    pub snapshot: SnapshotId,
+    /// The disc.
+    pub disc: u32,
+    /// How many archives.
+    pub archives: u64,
+    /// Bytes of those archive files.
+    pub bytes: u64,
+}
+
+pub(super) fn written(r: &Row) -> rusqlite::Result<Written> {
+    Ok(Written {
+        snapshot: SnapshotId(r.get(0)?),
+        disc: r.get(1)?,
+        archives: r.get::<_, i64>(2)? as u64,
+        bytes: r.get::<_, i64>(3)? as u64,
+    })
+}

@@ -1,10 +1,16 @@
 //! The command line: clap arguments, one file per subcommand, progress display, exit codes.
 
 mod backup;
+mod diff;
+mod ls;
+mod output;
 mod passphrase;
 mod progress;
+mod query;
 mod restore;
+mod snapshots;
 mod verify;
+mod r#where;
 
 use clap::{Parser, Subcommand};
 
@@ -28,7 +34,8 @@ Exit codes:
   0  everything done
   1  an error stopped the run (the message says what to do)
   2  the command line or what it names is wrong (e.g. TARGET not empty, DEST not a backup)
-  3  finished, but some files were skipped (backup) or not restored (restore)
+  3  finished, but some files were skipped (backup), not restored (restore)
+     or never stored (where)
   4  verification found damage";
 
 /// Chunked, compressed, encrypted cold-storage archives laid out as disc directories.
@@ -50,6 +57,14 @@ enum Command {
     Restore(restore::Args),
     /// Check discs: checksums and archives; with --deep every file's sha256.
     Verify(verify::Args),
+    /// List the snapshots: id, date, status, files, bytes, new bytes, discs written.
+    Snapshots(snapshots::Args),
+    /// List the paths of a snapshot with the discs that hold each file.
+    Ls(ls::Args),
+    /// Show what changed between snapshots A and B.
+    Diff(diff::Args),
+    /// Tell which discs to insert to restore the files matching GLOB.
+    Where(r#where::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -70,6 +85,10 @@ pub fn main() -> i32 {
         Command::Backup(a) => backup::run(a, opts.quiet),
         Command::Restore(a) => restore::run(a, opts.quiet),
         Command::Verify(a) => verify::run(a, opts.quiet),
+        Command::Snapshots(a) => snapshots::run(a, opts.quiet),
+        Command::Ls(a) => ls::run(a, opts.quiet),
+        Command::Diff(a) => diff::run(a, opts.quiet),
+        Command::Where(a) => r#where::run(a, opts.quiet),
     };
     match result {
         Ok(code) => code as i32,

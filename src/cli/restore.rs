@@ -21,7 +21,7 @@ pub struct Args {
     target: PathBuf,
     #[command(flatten)]
     pass: PassArgs,
-    /// Snapshot id to restore (see `butcher snapshots`); default the newest.
+    /// Snapshot id to restore (see `butcher snapshots SOURCE`); default the newest complete one.
     #[arg(long, value_name = "N")]
     snapshot: Option<i64>,
     /// Restore only paths matching this glob, with everything below them (repeatable).

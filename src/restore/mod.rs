@@ -20,7 +20,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{bytes_path, is_missing_or_empty, join_rel, set_mtime};
 use crate::progress::{Progress, Stage};
 use extract::{read_archive, stage_path, Wanted};
-pub use select::is_safe;
+pub use select::{globs, is_safe, matches_or_below};
 
 /// Asks for a disc that is not at hand; returns a directory holding it, or `None` to give up
 /// on that disc.
@@ -400,7 +400,10 @@ fn read_found(
             let (archive, wanted) = &plan.archives[id];
             let path = &found[&archive.name];
             let pass = opts.passphrase.as_ref();
-            (*id, read_archive(path, archive, pass, wanted, stage, progress))
+            (
+                *id,
+                read_archive(path, archive, pass, wanted, stage, progress),
+            )
         })
         .collect();
     for (id, result) in results {

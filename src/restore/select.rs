@@ -8,7 +8,7 @@ use crate::catalogue::{Entry, Kind};
 use crate::error::{Error, Result};
 use crate::fsutil::bytes_path;
 
-/// Builds the set of `--path` globs.
+/// Builds the set of path globs (restore's `--path`, the GLOBs of `ls` and `where`).
 pub fn globs(patterns: &[String]) -> Result<Option<GlobSet>> {
     if patterns.is_empty() {
         return Ok(None);
@@ -16,7 +16,7 @@ pub fn globs(patterns: &[String]) -> Result<Option<GlobSet>> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         let p = p.trim_end_matches('/');
-        b.add(Glob::new(p).map_err(|e| Error::Usage(format!("bad --path pattern {p:?}: {e}")))?);
+        b.add(Glob::new(p).map_err(|e| Error::Usage(format!("bad path pattern {p:?}: {e}")))?);
     }
     Ok(Some(b.build().map_err(|e| Error::Usage(e.to_string()))?))
 }
@@ -37,6 +37,12 @@ pub fn ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
         .enumerate()
         .filter(|(_, &b)| b == b'/')
         .map(move |(i, _)| &path[..i])
+}
+
+/// True when `path` matches one of `globs` or lies below a path that does.
+pub fn matches_or_below(globs: &GlobSet, path: &[u8]) -> bool {
+    let matches = |p: &[u8]| globs.is_match(bytes_path(p));
+    matches(path) || ancestors(path).any(matches)
 }
 
 /// Keeps the entries a restore writes: those matching `globs` (or below a match), plus their
@@ -65,10 +71,9 @@ pub fn select(entries: Vec<Entry>, globs: Option<&GlobSet>) -> Result<Vec<Entry>
         }
     }
     let Some(g) = globs else { return Ok(entries) };
-    let matches = |p: &[u8]| g.is_match(bytes_path(p));
     let mut keep: HashSet<Vec<u8>> = HashSet::new();
     for e in &entries {
-        if matches(&e.path) || ancestors(&e.path).any(matches) {
+        if matches_or_below(g, &e.path) {
             keep.insert(e.path.clone());
             for a in ancestors(&e.path) {
                 keep.insert(a.to_vec());

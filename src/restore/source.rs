@@ -180,3 +180,116 @@ pub fn archive_files(dirs: &[DiscDir]) -> Result<HashMap<String, PathBuf>> {
     }
     Ok(out)
 }
+
+/// The first bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Where a command that only reads the catalogue (`snapshots`, `ls`, `diff`, `where`) finds it.
+#[derive(Debug, Clone)]
+pub enum CatalogueSource {
+    /// A catalogue file: DEST's working catalogue, `--catalogue FILE`, or a copy named
+    /// directly (`catalogue.db`, or `catalogue.db.gpg` when `encrypted`).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// It is an OpenPGP message, not an SQLite file.
+        encrypted: bool,
+    },
+    /// Disc directories: the newest readable catalogue copy among them.
+    Discs(Vec<DiscDir>),
+}
+
+impl CatalogueSource {
+    /// Works out where to read: `catalogue` when given; `path` itself when it is a file; the
+    /// working catalogue when `path` is DEST (it holds `catalogue.db` and no `SHA256SUMS`);
+    /// otherwise the discs at or directly below `path`.
+    pub fn locate(path: &Path, catalogue: Option<&Path>) -> Result<Self> {
+        if let Some(file) = catalogue {
+            return Self::file(file);
+        }
+        let md = fs::metadata(path).ctx("read", path)?;
+        if md.is_file() {
+            return Self::file(path);
+        }
+        let working = path.join(crate::backup::WORKING_CATALOGUE);
+        if working.is_file() && !path.join(crate::disc::SUMS_NAME).exists() {
+            return Self::file(&working);
+        }
+        let dirs = disc_dirs(&[path.to_path_buf()])?;
+        if dirs.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} holds no butcher catalogue: give DEST (holding {}), a disc, a folder of \
+                 disc-NNNN directories, or a catalogue file",
+                path.display(),
+                crate::backup::WORKING_CATALOGUE
+            )));
+        }
+        Ok(CatalogueSource::Discs(dirs))
+    }
+
+    fn file(path: &Path) -> Result<Self> {
+        let mut head = [0u8; 16];
+        let mut f = fs::File::open(path).ctx("open", path)?;
+        let n = std::io::Read::read(&mut f, &mut head).ctx("read", path)?;
+        Ok(CatalogueSource::File {
+            path: path.to_path_buf(),
+            encrypted: n < head.len() || &head != SQLITE_MAGIC,
+        })
+    }
+
+    /// Whether reading it needs the passphrase.
+    pub fn encrypted(&self) -> bool {
+        match self {
+            CatalogueSource::File { encrypted, .. } => *encrypted,
+            CatalogueSource::Discs(dirs) => encrypted(dirs).unwrap_or(false),
+        }
+    }
+
+    /// Opens it for reading; returns the catalogue and the file it was read from.
+    pub fn open(
+        &self,
+        passphrase: Option<&Passphrase>,
+        warn: &dyn Fn(&str),
+    ) -> Result<(Catalogue, PathBuf)> {
+        match self {
+            CatalogueSource::File {
+                path,
+                encrypted: false,
+            } => Ok((Catalogue::open_read_only(path)?, path.clone())),
+            CatalogueSource::File {
+                path,
+                encrypted: true,
+            } => {
+                let p = passphrase.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{} is encrypted: give the passphrase",
+                        path.display()
+                    ))
+                })?;
+                let bytes = decrypt_file(path, p)?;
+                let what = path.display().to_string();
+                let cat = check_sound(Catalogue::from_bytes(&bytes, &what)?, &what)?;
+                Ok((cat, path.clone()))
+            }
+            CatalogueSource::Discs(dirs) => open_catalogue(dirs, passphrase, warn),
+        }
+    }
+}
+
+/// Opens a catalogue for reading from DEST, a catalogue file, a disc or a folder of discs (see
+/// [`CatalogueSource::locate`]). `passphrase` is called only when what is read is encrypted.
+/// Returns the catalogue and the file it was read from.
+pub fn open_any(
+    path: &Path,
+    catalogue: Option<&Path>,
+    passphrase: &dyn Fn() -> Result<Passphrase>,
+    warn: &dyn Fn(&str),
+) -> Result<(Catalogue, PathBuf)> {
+    let source = CatalogueSource::locate(path, catalogue)?;
+    let pass = if source.encrypted() {
+        Some(passphrase()?)
+    } else {
+        None
+    };
+    source.open(pass.as_ref(), warn)
+}

@@ -1,0 +1,68 @@
+//! Read-only queries behind `butcher snapshots`, `ls`, `diff` and `where`: where each content
+//! is, and what each run wrote. They read the tables and never change them.
+
+use rusqlite::OptionalExtension;
+
+use super::rows::{self, PiecePlace, Snapshot, SnapshotId, Written};
+use super::Catalogue;
+use crate::error::Result;
+
+impl Catalogue {
+    /// One snapshot by id, complete or not.
+    pub fn snapshot(&self, id: SnapshotId) -> Result<Option<Snapshot>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, started_ns, finished_ns, status, source, files, bytes, new_bytes
+                 FROM snapshots WHERE id = ?1",
+                [id.0],
+                rows::snapshot,
+            )
+            .optional()?)
+    }
+
+    /// The discs holding the pieces of a content, in number order (empty when nothing of it
+    /// is stored).
+    pub fn content_discs(&self, sha256: &str) -> Result<Vec<u32>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT DISTINCT a.disc FROM pieces p JOIN archives a ON a.id = p.archive_id
+             WHERE p.sha256 = ?1 ORDER BY a.disc",
+        )?;
+        let rows = st.query_map([sha256], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every stored piece of a content with its archive and disc, in piece order.
+    pub fn piece_places(&self, sha256: &str) -> Result<Vec<PiecePlace>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.piece, p.length, a.disc, a.name
+             FROM pieces p JOIN archives a ON a.id = p.archive_id
+             WHERE p.sha256 = ?1 ORDER BY p.piece",
+        )?;
+        let rows = st.query_map([sha256], rows::piece_place)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The archives each run wrote, per snapshot and disc, in that order. A run that stored
+    /// nothing has no row.
+    pub fn written(&self) -> Result<Vec<Written>> {
+        let mut st = self.conn.prepare(
+            "SELECT snapshot_id, disc, COUNT(*), SUM(size) FROM archives
+             GROUP BY snapshot_id, disc ORDER BY snapshot_id, disc",
+        )?;
+        let rows = st.query_map([], rows::written)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The lowest-numbered disc whose catalogue copy records `snapshot` as complete: the last
+    /// disc its run wrote (closed after the snapshot was marked complete), else the first disc
+    /// a later run wrote. `None` when no disc written so far has such a copy.
+    pub fn first_copy_with(&self, snapshot: SnapshotId) -> Result<Option<u32>> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE((SELECT MAX(disc) FROM archives WHERE snapshot_id = ?1),
+                             (SELECT MIN(disc) FROM archives WHERE snapshot_id > ?1))",
+            [snapshot.0],
+            |r| r.get(0),
+        )?)
+    }
+}

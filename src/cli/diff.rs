@@ -1,0 +1,124 @@
+//! `butcher diff SOURCE A B`: what changed between snapshots A and B, one path per line, then a
+//! summary on stderr.
+
+use std::io::Write;
+
+use anyhow::Result;
+use butcher::diff::{diff, Change, Diff, DiffSummary, Item, Tally};
+
+use super::output::{json_list, show, to_stdout, JsonObject};
+use super::query::{open, snapshot, SourceArgs};
+use super::{human_bytes, ExitCode};
+
+/// Arguments of `butcher diff`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+One line per changed path, in byte order of the path (in B; in A when deleted):
+  new       PATH        only in B, with content A did not have
+  changed   PATH        other content, type or symlink target
+  metadata  PATH        same content, other mode or mtime
+  deleted   PATH        only in A
+  renamed   OLD -> NEW  NEW has the content of OLD, which is not in B
+  copied    FROM -> NEW NEW has content A already had at FROM
+Renames and copies are matched by content; empty files are never matched. A summary line
+goes to stderr.")]
+pub struct Args {
+    #[command(flatten)]
+    src: SourceArgs,
+    /// The older snapshot id (see `butcher snapshots`).
+    #[arg(value_name = "A")]
+    a: i64,
+    /// The newer snapshot id.
+    #[arg(value_name = "B")]
+    b: i64,
+}
+
+/// Prints the changes from snapshot A to snapshot B.
+pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
+    let cat = open(&a.src, quiet)?;
+    let (sa, sb) = (snapshot(&cat, Some(a.a))?, snapshot(&cat, Some(a.b))?);
+    let d = diff(&cat.entries(sa.id)?, &cat.entries(sb.id)?);
+    to_stdout(|out| {
+        if a.src.json {
+            writeln!(out, "{}", json(a.a, a.b, &d))
+        } else {
+            d.changes().try_for_each(|i| line(out, i))
+        }
+    })?;
+    if !quiet {
+        eprintln!(
+            "butcher: snapshot {} -> {}: {}",
+            a.a,
+            a.b,
+            summary(&d.summary)
+        );
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `renamed   docs/a.txt -> docs/b.txt`, `new       photos/c.jpg`
+fn line(out: &mut dyn Write, i: &Item) -> std::io::Result<()> {
+    match &i.change {
+        Change::Renamed { from } | Change::Copied { from } => writeln!(
+            out,
+            "{:<8}  {} -> {}",
+            i.change.tag(),
+            show(from),
+            show(&i.path)
+        ),
+        c => writeln!(out, "{:<8}  {}", c.tag(), show(&i.path)),
+    }
+}
+
+fn summary(s: &DiffSummary) -> String {
+    let part = |name: &str, t: Tally| format!("{} {name} ({})", t.count, human_bytes(t.bytes));
+    [
+        part("new", s.new),
+        part("changed", s.changed),
+        part("metadata", s.metadata),
+        part("deleted", s.deleted),
+        part("renamed", s.renamed),
+        part("copied", s.copied),
+        part("unchanged", s.unchanged),
+    ]
+    .join(", ")
+}
+
+fn json_item(i: &Item) -> String {
+    let mut o = JsonObject::new()
+        .str("change", i.change.tag())
+        .path("path", &i.path)
+        .str("kind", i.kind.as_str())
+        .num("size", i.size);
+    match &i.change {
+        Change::Renamed { from } | Change::Copied { from } => o = o.path("from", from),
+        Change::Changed(what) => o = o.str("what", what.as_str()),
+        _ => {}
+    }
+    o.build()
+}
+
+fn json(a: i64, b: i64, d: &Diff) -> String {
+    let tally = |t: Tally| {
+        JsonObject::new()
+            .num("count", t.count)
+            .num("bytes", t.bytes)
+            .build()
+    };
+    let s = &d.summary;
+    let summary = JsonObject::new()
+        .raw("new", tally(s.new))
+        .raw("changed", tally(s.changed))
+        .raw("metadata", tally(s.metadata))
+        .raw("deleted", tally(s.deleted))
+        .raw("renamed", tally(s.renamed))
+        .raw("copied", tally(s.copied))
+        .raw("unchanged", tally(s.unchanged))
+        .build();
+    JsonObject::new()
+        .num("a", a)
+        .num("b", b)
+        .raw("changes", json_list(d.changes().map(json_item)))
+        .raw("summary", summary)
+        .build()
+}

@@ -1,0 +1,111 @@
+//! `butcher snapshots SOURCE`: one line per snapshot of the catalogue.
+
+use std::io::Write;
+
+use anyhow::Result;
+use butcher::catalogue::{Snapshot, Written};
+
+use super::output::{disc_ranges, json_list, json_numbers, to_stdout, utc, JsonObject};
+use super::query::{open, SourceArgs};
+use super::ExitCode;
+
+/// Arguments of `butcher snapshots`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+A header line, then one line per snapshot, oldest first: ID, DATE (UTC, when the run
+started), STATUS (`complete`, or `running` for a run under way or killed), FILES, BYTES
+(of those files), NEW BYTES (content the run stored), DISCS (the discs the run wrote
+archives to, e.g. `0003-0004`, or `-`).")]
+pub struct Args {
+    #[command(flatten)]
+    src: SourceArgs,
+}
+
+/// One snapshot with what its run wrote.
+struct Row {
+    snap: Snapshot,
+    discs: Vec<u32>,
+    archives: u64,
+}
+
+/// Lists the snapshots, oldest first.
+pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
+    let cat = open(&a.src, quiet)?;
+    let written = cat.written()?;
+    let rows: Vec<Row> = cat
+        .snapshots()?
+        .into_iter()
+        .map(|snap| row(snap, &written))
+        .collect();
+    to_stdout(|out| {
+        if a.src.json {
+            writeln!(out, "{}", json_list(rows.iter().map(json)))
+        } else {
+            text(out, &rows)
+        }
+    })?;
+    Ok(ExitCode::Ok)
+}
+
+fn row(snap: Snapshot, written: &[Written]) -> Row {
+    let mine = || written.iter().filter(|w| w.snapshot == snap.id);
+    let mut discs: Vec<u32> = mine().map(|w| w.disc).collect();
+    discs.dedup();
+    let archives = mine().map(|w| w.archives).sum();
+    Row {
+        snap,
+        discs,
+        archives,
+    }
+}
+
+fn status(s: &Snapshot) -> &'static str {
+    if s.complete {
+        "complete"
+    } else {
+        "running"
+    }
+}
+
+fn text(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:>4}  {:<19}  {:<8}  {:>9}  {:>15}  {:>15}  DISCS",
+        "ID", "DATE (UTC)", "STATUS", "FILES", "BYTES", "NEW BYTES"
+    )?;
+    for r in rows {
+        let s = &r.snap;
+        writeln!(
+            out,
+            "{:>4}  {}  {:<8}  {:>9}  {:>15}  {:>15}  {}",
+            s.id.0,
+            utc(s.started_ns),
+            status(s),
+            s.files,
+            s.bytes,
+            s.new_bytes,
+            disc_ranges(&r.discs)
+        )?;
+    }
+    Ok(())
+}
+
+fn json(r: &Row) -> String {
+    let s = &r.snap;
+    JsonObject::new()
+        .num("id", s.id.0)
+        .str("date", &utc(s.started_ns))
+        .num("started_ns", s.started_ns)
+        .raw(
+            "finished_ns",
+            s.finished_ns.map_or("null".to_string(), |n| n.to_string()),
+        )
+        .str("status", status(s))
+        .path("source", &s.source)
+        .num("files", s.files)
+        .num("bytes", s.bytes)
+        .num("new_bytes", s.new_bytes)
+        .num("archives", r.archives)
+        .raw("discs", json_numbers(&r.discs))
+        .build()
+}
