@@ -49,6 +49,8 @@ pub struct BackupSummary {
     pub pack: PackSummary,
     /// Disc numbers written in this run.
     pub discs: Vec<u32>,
+    /// What changed since the previous complete snapshot (its id and the summary), if any.
+    pub changes: Option<(i64, crate::diff::DiffSummary)>,
     /// Wall time.
     pub duration: Duration,
     /// A dry run: `pack` holds estimates (content bytes before compression) and `discs` the
@@ -84,6 +86,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
     let ingest_summary = ingest(&src, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let changes = changes_since(&cat, previous, snapshot)?;
     let mut discs = DiscWriter::new(
         &opts.dest,
         &cat,
@@ -119,6 +122,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         pack: pack_summary,
         discs: discs.closed().to_vec(),
         duration: started.elapsed(),
+        changes,
         dry_run: false,
     })
 }
@@ -145,6 +149,7 @@ fn dry_run(
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
     let ingest_summary = ingest(&src, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let changes = changes_since(&cat, previous, snapshot)?;
     let pending = cat.pending_contents(snapshot)?;
     let bytes: u64 = pending.iter().map(|p| p.size - p.bytes_done).sum();
     let archive_size = opts.pack.archive_size;
@@ -170,6 +175,7 @@ fn dry_run(
         },
         discs: (first..first + disc_count).collect(),
         duration: started.elapsed(),
+        changes,
         dry_run: true,
     })
 }
@@ -180,6 +186,19 @@ fn not_a_backup(dest: &Path) -> Error {
          it is not a butcher backup; choose an empty or new folder",
         dest.display()
     ))
+}
+
+/// The diff of the previous complete snapshot against this one.
+fn changes_since(
+    cat: &Catalogue,
+    previous: Option<crate::catalogue::SnapshotId>,
+    snapshot: crate::catalogue::SnapshotId,
+) -> Result<Option<(i64, crate::diff::DiffSummary)>> {
+    let Some(prev) = previous else {
+        return Ok(None);
+    };
+    let d = crate::diff::diff(&cat.entries(prev)?, &cat.entries(snapshot)?);
+    Ok(Some((prev.0, d.summary)))
 }
 
 /// The source as an absolute path, and where the working catalogue is.

@@ -141,6 +141,19 @@ fn summary_lines(s: &BackupSummary) -> Vec<String> {
         i.unchanged_files,
         human_bytes(i.unchanged_bytes),
     )];
+    if let Some((prev, c)) = &s.changes {
+        out.push(format!(
+            "butcher: since snapshot {prev}: {} new, {} changed, {} metadata only, {} deleted, \
+             {} renamed or moved, {} copied, {} unchanged",
+            c.new.count,
+            c.changed.count,
+            c.metadata.count,
+            c.deleted.count,
+            c.renamed.count,
+            c.copied.count,
+            c.unchanged.count
+        ));
+    }
     if s.dry_run {
         out.push(format!(
             "butcher: would store {} of new content (before compression) in about {} archives on {}; nothing written",

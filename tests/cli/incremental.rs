@@ -23,6 +23,7 @@ fn write_text(path: &Path, lines: usize, word: &str) {
 
 /// `butcher backup --json` and the parsed numbers we look at.
 struct Run {
+    stderr: String,
     hashed_files: u64,
     archives: u64,
     written_bytes: u64,
@@ -59,8 +60,10 @@ fn backup_json(env: &TestEnv, extra: &[&str]) -> Run {
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = env.butcher_ok(&args);
     let json = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let discs = field(&json, "discs");
     Run {
+        stderr,
         hashed_files: field(&json, "hashed_files").parse().unwrap(),
         archives: field(&json, "archives").parse().unwrap(),
         written_bytes: field(&json, "written_bytes").parse().unwrap(),
@@ -137,6 +140,12 @@ fn three_snapshots_each_restore_exactly() {
         second.written_bytes
     );
     assert!(second.archives <= 1);
+    assert!(
+        second.stderr.contains("0 changed")
+            && second.stderr.contains("3 renamed or moved, 1 copied"),
+        "{}",
+        second.stderr
+    );
     let snap2 = keep_copy(&env, "snap2");
     burn(&env);
 
