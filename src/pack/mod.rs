@@ -3,6 +3,7 @@
 //! Each finished archive is recorded in the catalogue in one transaction with its pieces, so an
 //! interrupted run never leaves the catalogue pointing at an archive that is not whole.
 
+mod parbz;
 pub(crate) mod plan;
 mod writer;
 

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::parbz::ParBzWriter;
 use super::Compression;
 use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
@@ -75,7 +76,8 @@ impl Layer for EncryptWriter<'_> {
     }
 }
 
-struct Bz<'a>(bzip2::write::BzEncoder<Box<dyn Layer + 'a>>);
+/// bzip2 in parallel: one complete stream per 900 kB block (see [`super::parbz`]).
+struct Bz<'a>(ParBzWriter<Box<dyn Layer + 'a>>);
 impl Write for Bz<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.write(buf)
@@ -111,10 +113,7 @@ fn compress_layer<'a>(
 ) -> io::Result<Box<dyn Layer + 'a>> {
     Ok(match c {
         Compression::None => inner,
-        Compression::Bzip2 => Box::new(Bz(bzip2::write::BzEncoder::new(
-            inner,
-            bzip2::Compression::best(),
-        ))),
+        Compression::Bzip2 => Box::new(Bz(ParBzWriter::new(inner))),
         Compression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(inner, 3)?;
             enc.multithread(rayon::current_num_threads() as u32)?;
