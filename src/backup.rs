@@ -280,11 +280,13 @@ fn check_passphrase(cat: &Catalogue, passphrase: Option<&Passphrase>) -> Result<
     let recorded = match cat.meta("encrypted")? {
         Some(v) => v == "1",
         None => {
-            cat.set_meta("encrypted", if passphrase.is_some() { "1" } else { "0" })?;
+            // The check first: a run killed between the two writes then leaves no
+            // `encrypted` key, and the next run records both again.
             if let Some(p) = passphrase {
                 let check = crate::crypt::encrypt_bytes(CHECK_TEXT, p)?;
                 cat.set_meta("passphrase_check", &hex(&check))?;
             }
+            cat.set_meta("encrypted", if passphrase.is_some() { "1" } else { "0" })?;
             return Ok(());
         }
     };

@@ -14,5 +14,7 @@ mod golden;
 mod incremental;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
+#[path = "cli/safety.rs"]
+mod safety;
 #[path = "cli/util.rs"]
 mod util;
