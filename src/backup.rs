@@ -211,6 +211,22 @@ fn open_dest(dest: &Path, cat_path: &Path, _encrypted: bool) -> Result<Catalogue
     if cat_path.exists() {
         return Catalogue::open(cat_path);
     }
+    // What a first run killed before its catalogue was in place leaves behind does not make
+    // DEST "not empty".
+    let tmp = with_suffix(cat_path, TMP_SUFFIX);
+    let journal = with_suffix(&tmp, "-journal");
+    for leftover in [
+        dest.join(format!(".butcher-probe{TMP_SUFFIX}")),
+        tmp.clone(),
+        journal,
+    ] {
+        match fs::remove_file(&leftover) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("remove the partial file", &leftover, e));
+            }
+            _ => {}
+        }
+    }
     match fs::read_dir(dest) {
         Ok(mut it) => {
             if it.next().is_some() {
@@ -223,7 +239,26 @@ fn open_dest(dest: &Path, cat_path: &Path, _encrypted: bool) -> Result<Catalogue
         Err(e) => return Err(Error::io("read the destination", dest, e)),
     }
     probe_writable(dest)?;
-    Catalogue::create(cat_path)
+    create_catalogue(cat_path, &tmp)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Creates the working catalogue under its `.partial` name and renames it into place, so a run
+/// killed while creating it never leaves an empty database under the real name.
+fn create_catalogue(cat_path: &Path, tmp: &Path) -> Result<Catalogue> {
+    drop(Catalogue::create(tmp)?);
+    fs::rename(tmp, cat_path).ctx("rename into place", cat_path)?;
+    let dir = match cat_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    crate::fsutil::sync_dir(dir)?;
+    Catalogue::open(cat_path)
 }
 
 fn probe_writable(dest: &Path) -> Result<()> {

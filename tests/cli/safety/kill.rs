@@ -1,6 +1,7 @@
 //! Crash-safe resume: a backup killed with SIGKILL, then run again to completion, leaves a
 //! sound DEST that restores exactly.
 
+use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,4 +90,48 @@ fn count(db: &Path, sql: &str) -> Option<i64> {
             .ok()?;
     conn.busy_timeout(Duration::ZERO).ok()?;
     conn.query_row(sql, [], |r| r.get(0)).ok()
+}
+
+/// Regression: a first run killed the moment its catalogue file appeared (before the schema
+/// was in it) left an empty database that every later run refused as "not a butcher
+/// catalogue". The run is killed as soon as the catalogue file, or its `.partial`, exists.
+#[test]
+fn a_first_run_killed_while_creating_the_catalogue_can_be_run_again() {
+    let env = TestEnv::new().with_passphrase(crate::util::PASS);
+    crate::common::tree::make_small_tree(&env.src());
+    let dest = env.dest();
+    let db = dest.join("catalogue.db");
+    let partial = dest.join("catalogue.db.partial");
+    let mut child = backup_command(&env, &dest).spawn().unwrap();
+    let started = Instant::now();
+    while !db.exists() && !partial.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no catalogue");
+        assert!(child.try_wait().unwrap().is_none(), "ended unseen");
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    backup_to_completion(&env, &dest);
+    assert_eq!(dest_problems(&dest), Vec::<String>::new());
+    let out = restore(&env, &dest, &env.target(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), env.target());
+}
+
+/// Regression: the files a first run killed before its catalogue was in place leaves in DEST
+/// made every later run refuse DEST as "not a butcher backup".
+#[test]
+fn leftovers_of_a_killed_first_run_do_not_make_dest_foreign() {
+    let env = TestEnv::new().with_passphrase(crate::util::PASS);
+    crate::common::tree::make_small_tree(&env.src());
+    let dest = env.dest();
+    fs::create_dir(&dest).unwrap();
+    fs::write(dest.join(".butcher-probe.partial"), b"").unwrap();
+    fs::write(dest.join("catalogue.db.partial"), b"half a catalogue").unwrap();
+    fs::write(dest.join("catalogue.db.partial-journal"), b"half a journal").unwrap();
+    backup_to_completion(&env, &dest);
+    assert_eq!(dest_problems(&dest), Vec::<String>::new());
+    let out = restore(&env, &dest, &env.target(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), env.target());
 }
