@@ -6,15 +6,18 @@
 
 #[path = "safety/kill.rs"]
 mod kill;
+#[path = "safety/source.rs"]
+mod source;
 
 use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Output;
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{disc_dirs, TestEnv};
+use crate::common::{compare_trees, disc_dirs, TestEnv};
 
 /// Lowercase hex sha256 of a file's bytes.
 pub fn sha256_file(path: &Path) -> String {
@@ -107,4 +110,49 @@ pub fn disc_sums_problems(disc: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// How `compare_trees` names a path in its report.
+pub fn shown(rel: &Path) -> String {
+    format!(
+        "{:?}",
+        Path::new(OsStr::from_bytes(rel.as_os_str().as_bytes()))
+    )
+}
+
+/// The report line of `compare_trees` for a file of `a` that `b` lacks.
+pub fn missing_line(rel: &Path, kind: &str) -> String {
+    format!("{}: missing in b ({kind} in a)", shown(rel))
+}
+
+/// The difference lines `compare_trees(a, b)` reports, sorted (empty when the trees are equal).
+pub fn tree_differences(a: &Path, b: &Path) -> Vec<String> {
+    let Err(report) = compare_trees(a, b) else {
+        return Vec::new();
+    };
+    let mut lines: Vec<String> = report
+        .split("\n  ")
+        .skip(1)
+        .map(|l| l.to_string())
+        .collect();
+    assert!(!lines.is_empty(), "unexpected compare report: {report}");
+    lines.sort();
+    lines
+}
+
+/// Asserts that `b` equals `a` except for exactly the `expected` differences (report lines of
+/// `compare_trees`).
+pub fn assert_differences(a: &Path, b: &Path, expected: impl IntoIterator<Item = String>) {
+    let mut expected: Vec<String> = expected.into_iter().collect();
+    expected.sort();
+    expected.dedup();
+    let got = tree_differences(a, b);
+    if got != expected {
+        let unexpected: Vec<_> = got.iter().filter(|l| !expected.contains(l)).collect();
+        let absent: Vec<_> = expected.iter().filter(|l| !got.contains(l)).collect();
+        panic!(
+            "trees {a:?} and {b:?} differ other than expected\n\
+             unexpected differences:\n  {unexpected:#?}\nexpected but not found:\n  {absent:#?}"
+        );
+    }
 }
