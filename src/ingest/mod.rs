@@ -166,14 +166,12 @@ fn walk(
         }
         match entry_of(dent.path(), rel_bytes) {
             Ok(Some(e)) => out.push(e),
-            Ok(None) => {
-                let msg = format!(
-                    "{}: not a file, directory or symlink",
-                    dent.path().display()
-                );
-                progress.warn(&format!("skipped {msg}"));
-                summary.skipped.push(msg);
-            }
+            // A FIFO, socket or device has no content to lose: a note, not a skipped file
+            // (a socket in a home directory must not make every run "incomplete").
+            Ok(None) => progress.note(&format!(
+                "left out {}: not a file, directory or symlink",
+                dent.path().display()
+            )),
             Err(e) => {
                 let msg = format!("{}: {e}", dent.path().display());
                 progress.warn(&format!("skipped {msg}"));
