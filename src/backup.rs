@@ -236,6 +236,29 @@ fn open_dest(dest: &Path, cat_path: &Path, _encrypted: bool) -> Result<Catalogue
     if cat_path.exists() {
         return Catalogue::open(cat_path);
     }
+    // What a first run killed before its catalogue was in place leaves behind does not make
+    // DEST "not empty".
+    let tmp = with_suffix(cat_path, TMP_SUFFIX);
+    let journal = with_suffix(&tmp, "-journal");
+    for leftover in [
+        dest.join(format!(".butcher-probe{TMP_SUFFIX}")),
+        tmp.clone(),
+        journal,
+    ] {
+        match fs::remove_file(&leftover) {
+            // DEST (or the catalogue's folder) may not exist yet, or not be a directory: that
+            // is reported below with the destination's name.
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(Error::io("remove the partial file", &leftover, e));
+            }
+            _ => {}
+        }
+    }
     match fs::read_dir(dest) {
         Ok(mut it) => {
             if it.next().is_some() {
@@ -248,7 +271,26 @@ fn open_dest(dest: &Path, cat_path: &Path, _encrypted: bool) -> Result<Catalogue
         Err(e) => return Err(Error::io("read the destination", dest, e)),
     }
     probe_writable(dest)?;
-    Catalogue::create(cat_path)
+    create_catalogue(cat_path, &tmp)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Creates the working catalogue under its `.partial` name and renames it into place, so a run
+/// killed while creating it never leaves an empty database under the real name.
+fn create_catalogue(cat_path: &Path, tmp: &Path) -> Result<Catalogue> {
+    drop(Catalogue::create(tmp)?);
+    fs::rename(tmp, cat_path).ctx("rename into place", cat_path)?;
+    let dir = match cat_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    crate::fsutil::sync_dir(dir)?;
+    Catalogue::open(cat_path)
 }
 
 fn probe_writable(dest: &Path) -> Result<()> {
@@ -305,11 +347,13 @@ fn check_passphrase(cat: &Catalogue, passphrase: Option<&Passphrase>) -> Result<
     let recorded = match cat.meta("encrypted")? {
         Some(v) => v == "1",
         None => {
-            cat.set_meta("encrypted", if passphrase.is_some() { "1" } else { "0" })?;
+            // The check first: a run killed between the two writes then leaves no
+            // `encrypted` key, and the next run records both again.
             if let Some(p) = passphrase {
                 let check = crate::crypt::encrypt_bytes(CHECK_TEXT, p)?;
                 cat.set_meta("passphrase_check", &hex(&check))?;
             }
+            cat.set_meta("encrypted", if passphrase.is_some() { "1" } else { "0" })?;
             return Ok(());
         }
     };

@@ -16,6 +16,8 @@ mod incremental;
 mod query;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
+#[path = "cli/safety.rs"]
+mod safety;
 #[path = "cli/space.rs"]
 mod space;
 #[path = "cli/util.rs"]
