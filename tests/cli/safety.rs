@@ -4,6 +4,8 @@
 //! finished backup must leave in DEST, tree comparison with expected gaps, gpg and catalogue
 //! surgery for crafted discs.
 
+#[path = "safety/copies.rs"]
+mod copies;
 #[path = "safety/hostile.rs"]
 mod hostile;
 #[path = "safety/kill.rs"]
@@ -253,4 +255,16 @@ pub fn edit_catalogue_copy(
     gpg_encrypt(env, pass, &plain, &copy);
     fs::remove_file(&plain).unwrap();
     rewrite_sums(disc);
+}
+
+/// Flips every bit of the byte at `offset` of a file.
+pub fn flip_byte(path: &Path, offset: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    assert!(
+        offset < bytes.len(),
+        "{path:?} has only {} bytes",
+        bytes.len()
+    );
+    bytes[offset] ^= 0xff;
+    fs::write(path, bytes).unwrap();
 }
