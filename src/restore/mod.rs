@@ -97,6 +97,7 @@ pub fn restore(
             opts.source.display()
         )));
     }
+    let dirs = source::set_of_source(dirs, &opts.source, &|m| progress.warn(m));
     let (cat, dirs) = open_newest(dirs, opts, progress, prompt)?;
     let set_id = cat.backup_set_id()?;
     let dirs = source::same_set(dirs, &set_id, &|m| progress.warn(m));

@@ -73,6 +73,21 @@ pub fn same_set(dirs: Vec<DiscDir>, set_id: &str, warn: &dyn Fn(&str)) -> Vec<Di
         .collect()
 }
 
+/// Keeps the discs of the backup set SOURCE belongs to (the set of its highest-numbered disc),
+/// reporting the others through `warn`: a disc found through `--discs` never decides which set
+/// is restored, however high its number.
+pub fn set_of_source(dirs: Vec<DiscDir>, source: &Path, warn: &dyn Fn(&str)) -> Vec<DiscDir> {
+    let set = dirs
+        .iter()
+        .filter(|d| d.path.starts_with(source))
+        .max_by_key(|d| d.number.unwrap_or(0))
+        .and_then(|d| d.set_id.clone());
+    match set {
+        Some(id) => same_set(dirs, &id, warn),
+        None => dirs,
+    }
+}
+
 /// A disc directory holds a catalogue copy and SHA256SUMS (the working catalogue in DEST has
 /// no SHA256SUMS beside it, so DEST itself is never taken for a disc).
 fn has_catalogue(dir: &Path) -> bool {

@@ -131,3 +131,30 @@ fn a_disc_of_another_backup_set_is_left_out_with_a_message() {
     );
     assert_trees_equal(env.src(), env.target());
 }
+
+/// Regression: a disc of another set with a higher number than any of SOURCE took over, and
+/// SOURCE's own discs were ignored as "another backup set". SOURCE's set wins.
+#[test]
+fn a_higher_numbered_disc_of_another_set_does_not_take_over() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    make_small_tree(&env.src());
+    backup(&env, &[]);
+    let other = other_set(&env);
+    let mixed = env.path("mixed");
+    fs::create_dir(&mixed).unwrap();
+    fs::rename(other.join("disc-0002"), mixed.join("disc-0002")).unwrap();
+    let out = restore(
+        &env,
+        &env.dest(),
+        &env.target(),
+        &["--discs".as_ref(), mixed.as_os_str()],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("mixed/disc-0002") && l.contains("another backup set")),
+        "{err}"
+    );
+    assert_trees_equal(env.src(), env.target());
+}
