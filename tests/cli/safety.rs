@@ -6,6 +6,8 @@
 
 #[path = "safety/copies.rs"]
 mod copies;
+#[path = "safety/damage.rs"]
+mod damage;
 #[path = "safety/hostile.rs"]
 mod hostile;
 #[path = "safety/kill.rs"]
@@ -200,6 +202,29 @@ pub fn listing(root: &Path, skip: &[&Path]) -> BTreeMap<PathBuf, Vec<u8>> {
         out.insert(rel, content);
     }
     out
+}
+
+/// Paths of snapshot 1 (in the working catalogue of `dest`) whose content has a piece in
+/// archive `name`.
+pub fn paths_in_archive(dest: &Path, name: &str) -> Vec<PathBuf> {
+    let conn = rusqlite::Connection::open_with_flags(
+        dest.join("catalogue.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut st = conn
+        .prepare(
+            "SELECT DISTINCT e.path FROM entries e JOIN pieces p ON p.sha256 = e.sha256
+             JOIN archives a ON a.id = p.archive_id
+             WHERE e.snapshot_id = 1 AND a.name = ?1 ORDER BY e.path",
+        )
+        .unwrap();
+    let rows = st
+        .query_map([name], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|p| PathBuf::from(OsStr::from_bytes(&p.unwrap())))
+        .collect();
+    rows
 }
 
 /// Decrypts `file` with gpg into `out`.
