@@ -419,9 +419,17 @@ fn read_found(
                     summary.damaged.push(m);
                 }
             }
-            Err(e @ Error::WrongPassphrase(_)) => return Err(e),
             Err(e) => {
-                let m = e.to_string();
+                let m = match e {
+                    // The passphrase opened the catalogue copy and a set has one passphrase:
+                    // an archive it does not open is damaged (its key packet), not a reason
+                    // to stop the whole restore.
+                    Error::WrongPassphrase(p) => format!(
+                        "{}: the passphrase of the backup does not open it; it is damaged",
+                        p.display()
+                    ),
+                    e => e.to_string(),
+                };
                 progress.warn(&m);
                 summary.damaged.push(m.clone());
                 fail_contents(plan, &wanted, &m);

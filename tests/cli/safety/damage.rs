@@ -94,3 +94,15 @@ fn flipped_truncated_and_deleted_archives_lose_only_their_files() {
     fs::remove_file(&damaged[2].0).unwrap();
     restore_around(&env, &damaged);
 }
+
+/// Regression: damage to the first bytes of an archive (its key packet) made the passphrase
+/// look wrong, and that stopped the whole restore although the catalogue copy had just been
+/// opened with it.
+#[test]
+fn an_archive_whose_key_packet_is_damaged_loses_only_its_files() {
+    let (env, _) = hostile_env();
+    backup(&env, &[]);
+    let damaged = disjoint_archives(&env.dest(), 1);
+    flip_byte(&damaged[0].0, 8);
+    restore_around(&env, &damaged);
+}
