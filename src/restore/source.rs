@@ -120,6 +120,9 @@ pub fn open_catalogue(
     let mut order: Vec<&DiscDir> = dirs.iter().collect();
     order.sort_by_key(|d| std::cmp::Reverse(d.number.unwrap_or(0)));
     let mut last_err = None;
+    // A copy the passphrase does not open may just be damaged (its key packet); a second one
+    // means the passphrase is wrong.
+    let mut refused: Option<(PathBuf, Error)> = None;
     for d in order {
         let (path, bytes) = if d.path.join(catalogue_copy_name(true)).is_file() {
             let path = d.path.join(catalogue_copy_name(true));
@@ -130,7 +133,13 @@ pub fn open_catalogue(
             };
             match decrypt_file(&path, p) {
                 Ok(b) => (path, b),
-                Err(e @ Error::WrongPassphrase(_)) => return Err(e),
+                Err(e @ Error::WrongPassphrase(_)) => match refused {
+                    Some((_, first)) => return Err(first),
+                    None => {
+                        refused = Some((path, e));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     warn(&format!(
                         "{}: {e}; trying another disc's copy",
@@ -156,13 +165,25 @@ pub fn open_catalogue(
         };
         let what = path.display().to_string();
         match Catalogue::from_bytes(&bytes, &what).and_then(|c| check_sound(c, &what)) {
-            Ok(c) => return Ok((c, path)),
+            Ok(c) => {
+                if let Some((damaged, _)) = &refused {
+                    warn(&format!(
+                        "{}: the passphrase opens {} but not this copy; it is damaged",
+                        damaged.display(),
+                        path.display()
+                    ));
+                }
+                return Ok((c, path));
+            }
             Err(e @ Error::Usage(_)) => return Err(e),
             Err(e) => {
                 warn(&format!("{e}; trying another disc's copy"));
                 last_err = Some(e);
             }
         }
+    }
+    if let Some((_, e)) = refused {
+        return Err(e);
     }
     Err(last_err.unwrap_or_else(|| {
         Error::Usage("no butcher disc found (no catalogue.db.gpg or catalogue.db)".to_string())

@@ -66,6 +66,43 @@ fn a_damaged_copy_on_the_newest_disc_gives_way_to_the_previous_one() {
     );
 }
 
+/// Regression: damage to the first bytes of the newest copy (its key packet) passed for a
+/// wrong passphrase and stopped the restore, though the previous disc's copy opens with it.
+#[test]
+fn damage_to_the_key_packet_of_the_newest_copy_is_not_a_wrong_passphrase() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    two_runs(&env);
+    flip_byte(&env.dest().join("disc-0002/catalogue.db.gpg"), 8);
+    let out = restore(&env, &env.dest(), &env.target(), &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("disc-0002/catalogue.db.gpg") && l.contains("damaged")),
+        "{err}"
+    );
+    assert!(err.contains("restored snapshot 1"), "{err}");
+    assert_differences(
+        &env.src(),
+        &env.target(),
+        [missing_line(Path::new("added.txt"), "file")],
+    );
+}
+
+/// A wrong passphrase still stops at once when there are several copies to try.
+#[test]
+fn a_wrong_passphrase_over_several_discs_stops_at_once() {
+    let mut env = TestEnv::new().with_passphrase(PASS);
+    two_runs(&env);
+    env.set_env("BUTCHER_PASSPHRASE", "not the passphrase");
+    let out = restore(&env, &env.dest(), &env.target(), &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!env.target().exists(), "restore wrote into the target");
+}
+
 /// With one run over several discs, the copy before the last was written mid-run and knows no
 /// complete snapshot: restore says so and writes nothing.
 #[test]
