@@ -2,6 +2,7 @@
 //! catalogue in DEST.
 
 use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -246,17 +247,10 @@ fn open_dest(dest: &Path, cat_path: &Path, _encrypted: bool) -> Result<Catalogue
         journal,
     ] {
         match fs::remove_file(&leftover) {
-            // DEST (or the catalogue's folder) may not exist yet, or not be a directory: that
-            // is reported below with the destination's name.
-            Err(e)
-                if !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Err(Error::io("remove the partial file", &leftover, e));
-            }
-            _ => {}
+            Ok(()) => {}
+            // No such file, or no such directory yet: nothing was left.
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {}
+            Err(e) => return Err(Error::io("remove the partial file", &leftover, e)),
         }
     }
     match fs::read_dir(dest) {

@@ -97,6 +97,7 @@ pub fn restore(
             opts.source.display()
         )));
     }
+    let dirs = source::set_of_source(dirs, &opts.source, &|m| progress.warn(m));
     let (cat, dirs) = open_newest(dirs, opts, progress, prompt)?;
     let set_id = cat.backup_set_id()?;
     let dirs = source::same_set(dirs, &set_id, &|m| progress.warn(m));
@@ -439,9 +440,17 @@ fn read_found(
                     fail_contents(plan, &unread, &m);
                 }
             }
-            Err(e @ Error::WrongPassphrase(_)) => return Err(e),
             Err(e) => {
-                let m = e.to_string();
+                let m = match e {
+                    // The passphrase opened the catalogue copy and a set has one passphrase:
+                    // an archive it does not open is damaged (its key packet), not a reason
+                    // to stop the whole restore.
+                    Error::WrongPassphrase(p) => format!(
+                        "{}: the passphrase of the backup does not open it; it is damaged",
+                        p.display()
+                    ),
+                    e => e.to_string(),
+                };
                 progress.warn(&m);
                 summary.damaged.push(m.clone());
                 fail_contents(plan, &wanted, &m);

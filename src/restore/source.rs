@@ -73,6 +73,21 @@ pub fn same_set(dirs: Vec<DiscDir>, set_id: &str, warn: &dyn Fn(&str)) -> Vec<Di
         .collect()
 }
 
+/// Keeps the discs of the backup set SOURCE belongs to (the set of its highest-numbered disc),
+/// reporting the others through `warn`: a disc found through `--discs` never decides which set
+/// is restored, however high its number.
+pub fn set_of_source(dirs: Vec<DiscDir>, source: &Path, warn: &dyn Fn(&str)) -> Vec<DiscDir> {
+    let set = dirs
+        .iter()
+        .filter(|d| d.path.starts_with(source))
+        .max_by_key(|d| d.number.unwrap_or(0))
+        .and_then(|d| d.set_id.clone());
+    match set {
+        Some(id) => same_set(dirs, &id, warn),
+        None => dirs,
+    }
+}
+
 /// A disc directory holds a catalogue copy and SHA256SUMS (the working catalogue in DEST has
 /// no SHA256SUMS beside it, so DEST itself is never taken for a disc).
 fn has_catalogue(dir: &Path) -> bool {
@@ -105,6 +120,9 @@ pub fn open_catalogue(
     let mut order: Vec<&DiscDir> = dirs.iter().collect();
     order.sort_by_key(|d| std::cmp::Reverse(d.number.unwrap_or(0)));
     let mut last_err = None;
+    // A copy the passphrase does not open may just be damaged (its key packet); a second one
+    // means the passphrase is wrong.
+    let mut refused: Option<(PathBuf, Error)> = None;
     for d in order {
         let (path, bytes) = if d.path.join(catalogue_copy_name(true)).is_file() {
             let path = d.path.join(catalogue_copy_name(true));
@@ -115,7 +133,13 @@ pub fn open_catalogue(
             };
             match decrypt_file(&path, p) {
                 Ok(b) => (path, b),
-                Err(e @ Error::WrongPassphrase(_)) => return Err(e),
+                Err(e @ Error::WrongPassphrase(_)) => match refused {
+                    Some((_, first)) => return Err(first),
+                    None => {
+                        refused = Some((path, e));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     warn(&format!(
                         "{}: {e}; trying another disc's copy",
@@ -141,13 +165,25 @@ pub fn open_catalogue(
         };
         let what = path.display().to_string();
         match Catalogue::from_bytes(&bytes, &what).and_then(|c| check_sound(c, &what)) {
-            Ok(c) => return Ok((c, path)),
+            Ok(c) => {
+                if let Some((damaged, _)) = &refused {
+                    warn(&format!(
+                        "{}: the passphrase opens {} but not this copy; it is damaged",
+                        damaged.display(),
+                        path.display()
+                    ));
+                }
+                return Ok((c, path));
+            }
             Err(e @ Error::Usage(_)) => return Err(e),
             Err(e) => {
                 warn(&format!("{e}; trying another disc's copy"));
                 last_err = Some(e);
             }
         }
+    }
+    if let Some((_, e)) = refused {
+        return Err(e);
     }
     Err(last_err.unwrap_or_else(|| {
         Error::Usage("no butcher disc found (no catalogue.db.gpg or catalogue.db)".to_string())

@@ -4,20 +4,27 @@
 //! finished backup must leave in DEST, tree comparison with expected gaps, gpg and catalogue
 //! surgery for crafted discs.
 
+#[path = "safety/copies.rs"]
+mod copies;
+#[path = "safety/damage.rs"]
+mod damage;
+#[path = "safety/hostile.rs"]
+mod hostile;
 #[path = "safety/kill.rs"]
 mod kill;
 #[path = "safety/source.rs"]
 mod source;
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{compare_trees, disc_dirs, TestEnv};
+use crate::common::{compare_trees, disc_dirs, run_ok, TestEnv};
 
 /// Lowercase hex sha256 of a file's bytes.
 pub fn sha256_file(path: &Path) -> String {
@@ -155,4 +162,134 @@ pub fn assert_differences(a: &Path, b: &Path, expected: impl IntoIterator<Item =
              unexpected differences:\n  {unexpected:#?}\nexpected but not found:\n  {absent:#?}"
         );
     }
+}
+
+/// Writes SHA256SUMS of a disc afresh (after a test changed files on it): archives, then the
+/// catalogue copy, then README.txt, as butcher orders them.
+pub fn rewrite_sums(disc: &Path) {
+    let mut names: Vec<String> = fs::read_dir(disc)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "SHA256SUMS")
+        .collect();
+    names.sort_by_key(|n| (!n.starts_with('a'), n.starts_with("README"), n.clone()));
+    let text: String = names
+        .iter()
+        .map(|n| format!("{}  {n}\n", sha256_file(&disc.join(n))))
+        .collect();
+    fs::write(disc.join("SHA256SUMS"), text).unwrap();
+}
+
+/// Relative path -> (is a dir, content) of everything below `root`, skipping `skip`: what
+/// "nothing changed here" is checked against. Symlinks are recorded by their target.
+pub fn listing(root: &Path, skip: &[&Path]) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for rel in crate::common::walk(root) {
+        if skip.iter().any(|s| rel.starts_with(s)) {
+            continue;
+        }
+        let abs = root.join(&rel);
+        let md = fs::symlink_metadata(&abs).unwrap();
+        let content = if md.file_type().is_symlink() {
+            let mut v = b"symlink -> ".to_vec();
+            v.extend_from_slice(fs::read_link(&abs).unwrap().as_os_str().as_bytes());
+            v
+        } else if md.is_dir() {
+            b"dir".to_vec()
+        } else {
+            fs::read(&abs).unwrap()
+        };
+        out.insert(rel, content);
+    }
+    out
+}
+
+/// Paths of snapshot 1 (in the working catalogue of `dest`) whose content has a piece in
+/// archive `name`.
+pub fn paths_in_archive(dest: &Path, name: &str) -> Vec<PathBuf> {
+    let conn = rusqlite::Connection::open_with_flags(
+        dest.join("catalogue.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut st = conn
+        .prepare(
+            "SELECT DISTINCT e.path FROM entries e JOIN pieces p ON p.sha256 = e.sha256
+             JOIN archives a ON a.id = p.archive_id
+             WHERE e.snapshot_id = 1 AND a.name = ?1 ORDER BY e.path",
+        )
+        .unwrap();
+    let rows = st
+        .query_map([name], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|p| PathBuf::from(OsStr::from_bytes(&p.unwrap())))
+        .collect();
+    rows
+}
+
+/// Decrypts `file` with gpg into `out`.
+pub fn gpg_decrypt(env: &TestEnv, pass: &Path, file: &Path, out: &Path) {
+    let f = fs::File::create(out).unwrap();
+    run_ok(
+        env.cmd("gpg")
+            .args(["--batch", "--quiet", "--pinentry-mode", "loopback"])
+            .arg("--passphrase-file")
+            .arg(pass)
+            .arg("-d")
+            .arg(file)
+            .stdout(Stdio::from(f)),
+    );
+}
+
+/// Encrypts `file` with gpg (symmetric, AES-256, no compression) into `out`.
+pub fn gpg_encrypt(env: &TestEnv, pass: &Path, file: &Path, out: &Path) {
+    run_ok(
+        env.cmd("gpg")
+            .args(["--batch", "--yes", "--quiet", "--pinentry-mode", "loopback"])
+            .arg("--passphrase-file")
+            .arg(pass)
+            .args([
+                "--symmetric",
+                "--cipher-algo",
+                "AES256",
+                "--compress-algo",
+                "none",
+            ])
+            .arg("-o")
+            .arg(out)
+            .arg(file),
+    );
+}
+
+/// Decrypts the catalogue copy of `disc`, lets `edit` change it, encrypts it back in place
+/// and fixes the disc's SHA256SUMS.
+pub fn edit_catalogue_copy(
+    env: &TestEnv,
+    pass: &Path,
+    disc: &Path,
+    edit: impl FnOnce(&rusqlite::Connection),
+) {
+    let copy = disc.join("catalogue.db.gpg");
+    let plain = env.path("edited-catalogue.sqlite");
+    let _ = fs::remove_file(&plain);
+    gpg_decrypt(env, pass, &copy, &plain);
+    {
+        let conn = rusqlite::Connection::open(&plain).unwrap();
+        edit(&conn);
+    }
+    gpg_encrypt(env, pass, &plain, &copy);
+    fs::remove_file(&plain).unwrap();
+    rewrite_sums(disc);
+}
+
+/// Flips every bit of the byte at `offset` of a file.
+pub fn flip_byte(path: &Path, offset: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    assert!(
+        offset < bytes.len(),
+        "{path:?} has only {} bytes",
+        bytes.len()
+    );
+    bytes[offset] ^= 0xff;
+    fs::write(path, bytes).unwrap();
 }
