@@ -4,6 +4,8 @@ mod common;
 
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/bench_smoke.rs"]
+mod bench_smoke;
 #[path = "cli/burn.rs"]
 mod burn;
 #[path = "cli/by_hand.rs"]

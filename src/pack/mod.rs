@@ -3,15 +3,17 @@
 //! Each finished archive is recorded in the catalogue in one transaction with its pieces, so an
 //! interrupted run never leaves the catalogue pointing at an archive that is not whole.
 
+mod compression;
 mod parbz;
 pub(crate) mod plan;
+mod sample;
 mod writer;
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
-use std::str::FromStr;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Archive, Catalogue, PendingContent, Piece, SnapshotId};
@@ -20,53 +22,9 @@ use crate::disc::DiscWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{hex, join_rel, sync_dir};
 use crate::progress::{Progress, Stage};
+pub use compression::Compression;
 use plan::{plan_archive, Queued, Slice};
-
-/// How archives are compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// bzip2 -9 (`.tar.bz2`).
-    #[default]
-    Bzip2,
-    /// zstd level 3 (`.tar.zst`).
-    Zstd,
-    /// Plain tar (`.tar`).
-    None,
-}
-
-impl Compression {
-    /// The value of `archives.compression`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Bzip2 => "bzip2",
-            Compression::Zstd => "zstd",
-            Compression::None => "none",
-        }
-    }
-
-    /// The file-name extension after `.tar`.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Compression::Bzip2 => ".bz2",
-            Compression::Zstd => ".zst",
-            Compression::None => "",
-        }
-    }
-}
-
-impl FromStr for Compression {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "bzip2" => Ok(Compression::Bzip2),
-            "zstd" => Ok(Compression::Zstd),
-            "none" => Ok(Compression::None),
-            other => Err(Error::Usage(format!(
-                "unknown compression {other:?} (use bzip2, zstd or none)"
-            ))),
-        }
-    }
-}
+use sample::Verdict;
 
 /// The file name of an archive: `aNNNNNN.tar[.bz2|.zst][.gpg]`.
 pub fn archive_name(id: i64, compression: Compression, encrypted: bool) -> String {
@@ -152,155 +110,220 @@ pub fn pack(
             content: c,
         });
     }
-    let mut queue: Vec<Queued> = jobs
-        .iter()
-        .map(|j| Queued {
-            size: j.content.size,
-            offset: j.content.bytes_done,
-            name_len: j.content.path.len() as u64,
-        })
-        .collect();
-    let mut summary = PackSummary::default();
-    let mut start = 0;
-    while start < queue.len() {
-        let room = discs.room_for_archive()?;
-        let mut plan = plan_archive(&queue, start, room, opts.archive_size);
-        if plan.is_empty() {
-            discs.close_current()?;
-            continue;
-        }
-        let names = member_names(&mut jobs, &mut plan);
-        write_one(
-            src,
-            cat,
-            snapshot,
-            discs,
-            opts,
-            passphrase,
-            &mut jobs,
-            &plan,
-            names,
-            &mut summary,
-            progress,
-        )?;
-        // Plans take queue items in order, so everything before the last slice is done, and
-        // the last slice's item is done when its last byte went in.
-        let last = plan.last().expect("invariant: plan is not empty");
-        queue[last.index].offset += last.len;
-        start = if queue[last.index].offset == queue[last.index].size {
-            last.index + 1
-        } else {
-            last.index
-        };
+    let groups = match opts.compression {
+        Compression::Auto => split_by_verdict(src, jobs),
+        c => vec![(c, jobs)],
+    };
+    let mut packer = Packer {
+        src,
+        cat,
+        snapshot,
+        discs,
+        archive_size: opts.archive_size,
+        passphrase,
+        progress,
+        summary: PackSummary::default(),
+    };
+    for (compression, mut jobs) in groups {
+        packer.pack_queue(&mut jobs, compression)?;
     }
     progress.finish();
-    Ok(summary)
+    Ok(packer.summary)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_one(
-    src: &Path,
-    cat: &Catalogue,
-    snapshot: SnapshotId,
-    discs: &mut DiscWriter<'_>,
-    opts: &PackOptions,
-    passphrase: Option<&Passphrase>,
-    jobs: &mut [Job],
-    plan: &[Slice],
-    names: Vec<Vec<u8>>,
-    summary: &mut PackSummary,
-    progress: &dyn Progress,
-) -> Result<()> {
-    let id = cat.next_archive_id()?;
-    let name = archive_name(id.0, opts.compression, passphrase.is_some());
-    let (tmp, dst) = discs.archive_paths(&name);
-    // Prepare hashers (resuming a split content hashes the part stored earlier first).
-    for s in plan {
-        let job = &mut jobs[s.index];
-        if job.hasher.is_none() {
-            job.hasher = Some(prefix_hasher(src, &job.content, s.offset)?);
-        }
-    }
-    let mut taken: Vec<(usize, Sha256)> = plan
-        .iter()
-        .map(|s| {
-            let h = jobs[s.index].hasher.take();
-            (s.index, h.expect("invariant: hasher prepared"))
+/// For `--compression auto`: the contents that compression cannot shrink (stored as plain
+/// tar), then those that it can, each group in path order. A file that cannot be sampled is
+/// taken as compressible; packing reports what is wrong with it.
+fn split_by_verdict(src: &Path, jobs: Vec<Job>) -> Vec<(Compression, Vec<Job>)> {
+    let verdicts: Vec<Verdict> = jobs
+        .par_iter()
+        .map(|j| {
+            let path = join_rel(src, &j.content.path);
+            sample::judge_file(&path, j.content.size).unwrap_or(Verdict::Compressible)
         })
         .collect();
-    let mut specs: Vec<writer::MemberSpec<'_>> = Vec::with_capacity(plan.len());
-    for ((s, (_, h)), name) in plan.iter().zip(taken.iter_mut()).zip(names) {
-        let job = &jobs[s.index];
-        specs.push(writer::MemberSpec {
-            name,
-            source: join_rel(src, &job.content.path),
-            offset: s.offset,
-            len: s.len,
-            mode: job.content.mode,
-            mtime_ns: job.content.mtime_ns,
-            hasher: h,
-        });
+    let (mut plain, mut packed) = (Vec::new(), Vec::new());
+    for (job, verdict) in jobs.into_iter().zip(verdicts) {
+        match verdict {
+            Verdict::Incompressible => plain.push(job),
+            Verdict::Compressible => packed.push(job),
+        }
     }
-    let written = writer::write_archive(&tmp, &mut specs, opts.compression, passphrase, progress)?;
-    let names: Vec<Vec<u8>> = specs.iter().map(|m| m.name.clone()).collect();
-    drop(specs);
-    fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
-    sync_dir(
-        dst.parent()
-            .expect("invariant: archive paths have a parent"),
-    )?;
+    vec![
+        (Compression::None, plain),
+        (Compression::AUTO_COMPRESSIBLE, packed),
+    ]
+}
 
-    let mut pieces = Vec::new();
-    let mut completed = Vec::new();
-    let mut discarded = Vec::new();
-    for ((s, (index, hasher)), member) in plan.iter().zip(taken).zip(names) {
-        let job = &mut jobs[index];
-        let piece = job.next_piece;
-        job.next_piece += 1;
-        let last = s.offset + s.len == job.content.size;
-        pieces.push(Piece {
-            sha256: job.content.sha256.clone(),
-            piece,
-            archive: id,
-            member,
-            offset: s.offset,
-            length: s.len,
-        });
-        if !last {
-            job.hasher = Some(hasher);
-            continue;
+/// What writing archives needs for the whole run.
+struct Packer<'r, 'd> {
+    src: &'r Path,
+    cat: &'r Catalogue,
+    snapshot: SnapshotId,
+    discs: &'r mut DiscWriter<'d>,
+    archive_size: u64,
+    passphrase: Option<&'r Passphrase>,
+    progress: &'r dyn Progress,
+    summary: PackSummary,
+}
+
+impl Packer<'_, '_> {
+    /// Writes `jobs` (in order) into archives compressed with `compression`.
+    fn pack_queue(&mut self, jobs: &mut [Job], compression: Compression) -> Result<()> {
+        let mut queue: Vec<Queued> = jobs
+            .iter()
+            .map(|j| Queued {
+                size: j.content.size,
+                offset: j.content.bytes_done,
+                name_len: j.content.path.len() as u64,
+            })
+            .collect();
+        let mut start = 0;
+        while start < queue.len() {
+            let room = self.discs.room_for_archive()?;
+            let mut plan = plan_archive(&queue, start, room, self.archive_size);
+            if plan.is_empty() {
+                self.discs.close_current()?;
+                continue;
+            }
+            let names = member_names(jobs, &mut plan);
+            self.write_one(jobs, &plan, names, compression)?;
+            // Plans take queue items in order, so everything before the last slice is done,
+            // and the last slice's item is done when its last byte went in.
+            let last = plan.last().expect("invariant: plan is not empty");
+            queue[last.index].offset += last.len;
+            start = if queue[last.index].offset == queue[last.index].size {
+                last.index + 1
+            } else {
+                last.index
+            };
         }
-        if hex(&hasher.finalize()) == job.content.sha256 {
-            completed.push((job.content.sha256.clone(), piece));
-        } else {
-            let path = join_rel(src, &job.content.path);
-            let msg = format!(
-                "{}: changed after it was hashed; not stored in this run",
-                path.display()
-            );
-            progress.warn(&msg);
-            summary.changed.push(msg);
-            discarded.push(job.content.sha256.clone());
-        }
+        Ok(())
     }
-    pieces.retain(|p| !discarded.contains(&p.sha256));
-    let archive = Archive {
-        id,
-        name: name.clone(),
-        disc: discs.current_number().expect("invariant: a disc is open"),
-        snapshot,
-        compression: opts.compression.as_str().to_string(),
-        encrypted: passphrase.is_some(),
-        size: written.size,
-        sha256: written.sha256.clone(),
-    };
-    cat.record_archive(&archive, &pieces, &completed, &discarded)?;
-    discs.add_archive(&name, written.size, &written.sha256);
-    summary.archives += 1;
-    summary.input_bytes += plan.iter().map(|s| s.len).sum::<u64>();
-    summary.output_bytes += written.size;
-    progress.advance(0, completed.len() as u64);
-    Ok(())
+
+    /// Writes one archive for `plan`, moves it into place and records it.
+    fn write_one(
+        &mut self,
+        jobs: &mut [Job],
+        plan: &[Slice],
+        names: Vec<Vec<u8>>,
+        compression: Compression,
+    ) -> Result<()> {
+        let id = self.cat.next_archive_id()?;
+        let name = archive_name(id.0, compression, self.passphrase.is_some());
+        let (tmp, dst) = self.discs.archive_paths(&name);
+        let mut taken = self.take_hashers(jobs, plan)?;
+        let mut specs: Vec<writer::MemberSpec<'_>> = Vec::with_capacity(plan.len());
+        for ((s, (_, h)), name) in plan.iter().zip(taken.iter_mut()).zip(names) {
+            let job = &jobs[s.index];
+            specs.push(writer::MemberSpec {
+                name,
+                source: join_rel(self.src, &job.content.path),
+                offset: s.offset,
+                len: s.len,
+                mode: job.content.mode,
+                mtime_ns: job.content.mtime_ns,
+                hasher: h,
+            });
+        }
+        let written = writer::write_archive(
+            &tmp,
+            &mut specs,
+            compression,
+            self.passphrase,
+            self.progress,
+        )?;
+        let names: Vec<Vec<u8>> = specs.iter().map(|m| m.name.clone()).collect();
+        drop(specs);
+        fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
+        sync_dir(
+            dst.parent()
+                .expect("invariant: archive paths have a parent"),
+        )?;
+        let archive = Archive {
+            id,
+            name,
+            disc: self
+                .discs
+                .current_number()
+                .expect("invariant: a disc is open"),
+            snapshot: self.snapshot,
+            compression: compression.as_str().to_string(),
+            encrypted: self.passphrase.is_some(),
+            size: written.size,
+            sha256: written.sha256,
+        };
+        self.record(jobs, plan, taken, names, archive)
+    }
+
+    /// The hashers of the plan's contents (resuming a split content hashes the part stored
+    /// earlier first).
+    fn take_hashers(&self, jobs: &mut [Job], plan: &[Slice]) -> Result<Vec<(usize, Sha256)>> {
+        for s in plan {
+            let job = &mut jobs[s.index];
+            if job.hasher.is_none() {
+                job.hasher = Some(prefix_hasher(self.src, &job.content, s.offset)?);
+            }
+        }
+        Ok(plan
+            .iter()
+            .map(|s| {
+                let h = jobs[s.index].hasher.take();
+                (s.index, h.expect("invariant: hasher prepared"))
+            })
+            .collect())
+    }
+
+    /// Records a written archive with its pieces, and which contents it completed.
+    fn record(
+        &mut self,
+        jobs: &mut [Job],
+        plan: &[Slice],
+        taken: Vec<(usize, Sha256)>,
+        names: Vec<Vec<u8>>,
+        archive: Archive,
+    ) -> Result<()> {
+        let mut pieces = Vec::new();
+        let mut completed = Vec::new();
+        let mut discarded = Vec::new();
+        for ((s, (index, hasher)), member) in plan.iter().zip(taken).zip(names) {
+            let job = &mut jobs[index];
+            let piece = job.next_piece;
+            job.next_piece += 1;
+            pieces.push(Piece {
+                sha256: job.content.sha256.clone(),
+                piece,
+                archive: archive.id,
+                member,
+                offset: s.offset,
+                length: s.len,
+            });
+            if s.offset + s.len != job.content.size {
+                job.hasher = Some(hasher);
+            } else if hex(&hasher.finalize()) == job.content.sha256 {
+                completed.push((job.content.sha256.clone(), piece));
+            } else {
+                let path = join_rel(self.src, &job.content.path);
+                let msg = format!(
+                    "{}: changed after it was hashed; not stored in this run",
+                    path.display()
+                );
+                self.progress.warn(&msg);
+                self.summary.changed.push(msg);
+                discarded.push(job.content.sha256.clone());
+            }
+        }
+        pieces.retain(|p| !discarded.contains(&p.sha256));
+        self.cat
+            .record_archive(&archive, &pieces, &completed, &discarded)?;
+        self.discs
+            .add_archive(&archive.name, archive.size, &archive.sha256);
+        self.summary.archives += 1;
+        self.summary.input_bytes += plan.iter().map(|s| s.len).sum::<u64>();
+        self.summary.output_bytes += archive.size;
+        self.progress.advance(0, completed.len() as u64);
+        Ok(())
+    }
 }
 
 /// Tar member names for a plan, marking contents that start being split. A plan is cut short

@@ -113,6 +113,9 @@ fn compress_layer<'a>(
 ) -> io::Result<Box<dyn Layer + 'a>> {
     Ok(match c {
         Compression::None => inner,
+        Compression::Auto => {
+            unreachable!("invariant: auto is resolved before an archive is written")
+        }
         Compression::Bzip2 => Box::new(Bz(ParBzWriter::new(inner))),
         Compression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(inner, 3)?;

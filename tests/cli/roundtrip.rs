@@ -237,6 +237,52 @@ fn a_disc_whose_closing_was_interrupted_is_finished_by_the_next_run() {
 }
 
 #[test]
+fn auto_compression_stores_random_content_plain_and_text_compressed() {
+    let env = TestEnv::new().with_passphrase("pw");
+    let src = env.src();
+    fs::create_dir_all(src.join("media")).unwrap();
+    fs::create_dir_all(src.join("docs")).unwrap();
+    let mut rng = crate::common::Rng::new(11);
+    let random_bytes = 3 * 100_000u64;
+    for i in 0..3 {
+        fs::write(src.join(format!("media/IMG_{i}.jpg")), rng.bytes(100_000)).unwrap();
+    }
+    for i in 0..3 {
+        let text: String = (0..8000)
+            .map(|k| format!("line {} of note {i}\n", rng.below(50) + k % 7))
+            .collect();
+        fs::write(src.join(format!("docs/note-{i}.txt")), text).unwrap();
+    }
+    fs::write(src.join("docs/tiny.txt"), "hello\n").unwrap();
+    fs::write(src.join("docs/empty.txt"), "").unwrap();
+    backup(&env, &["--compression", "auto"]);
+
+    let (mut plain_bytes, mut compressed) = (0u64, 0);
+    for a in archives(&env.dest()) {
+        let name = a.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".tar.gpg") {
+            plain_bytes += fs::metadata(&a).unwrap().len();
+        } else {
+            assert!(name.ends_with(".tar.bz2.gpg"), "{name}");
+            compressed += 1;
+        }
+    }
+    // The random files (split over several archives) went into plain .tar archives, the text
+    // into compressed ones.
+    assert!(
+        plain_bytes >= random_bytes,
+        "{plain_bytes} < {random_bytes}"
+    );
+    assert!(compressed >= 1, "no compressed archive");
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+    ]);
+    assert_trees_equal(env.src(), env.target());
+}
+
+#[test]
 fn progress_is_plain_lines_without_a_terminal_and_nothing_when_quiet() {
     let env = TestEnv::new()
         .with_passphrase("pw")

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Benchmark butcher against the tools a person would otherwise use, on one generated corpus.
+#
+#   scripts/bench.sh [SIZE_MB] [SEED]   full run (default 1024 MiB, seed 1, 3 runs each);
+#                                       writes the results into docs/benchmarks.md
+#   scripts/bench.sh --smoke            8 MiB, one run each, restic/borg only if installed;
+#                                       writes the report into the work directory only
+#
+# Measured in one run on the same corpus, the commands alternating (round 1 runs every command
+# once, then round 2, ...), median of the rounds: butcher backup with --compression bzip2, zstd
+# and auto; tar | bzip2 -9 | gpg, the same with lbzip2 -n 2 and with zstd -3 -T2; restic
+# backup; borg create --compression zstd,3; the no-change second run of butcher, restic and
+# borg; and the restores (butcher restore, gpg -d | bzip2 -d | tar x, restic restore, borg
+# extract). Every restore of round 1 is compared with the corpus.
+#
+# Environment: BENCH_RUNS (rounds, default 3; 1 with --smoke), BENCH_WORK (work directory,
+# default a new one under TMPDIR, removed at the end unless BENCH_KEEP=1), BENCH_BUTCHER and
+# BENCH_MAKE_CORPUS (prebuilt binaries; otherwise both are built in release mode).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SMOKE=0
+if [[ "${1:-}" == "--smoke" ]]; then
+    SMOKE=1
+    shift
+fi
+if ((SMOKE)); then
+    SIZE_MB=8 SEED=1 RUNS=${BENCH_RUNS:-1}
+else
+    SIZE_MB=${1:-1024} SEED=${2:-1} RUNS=${BENCH_RUNS:-3}
+fi
+COMMAND_LINE="scripts/bench.sh $*"
+((SMOKE)) && COMMAND_LINE="scripts/bench.sh --smoke"
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+install_tools() {
+    local want=() tool pkg
+    for pair in bzip2:bzip2 lbzip2:lbzip2 zstd:zstd gpg:gnupg restic:restic borg:borgbackup; do
+        tool=${pair%%:*} pkg=${pair##*:}
+        have "$tool" || want+=("$pkg")
+    done
+    [[ -x /usr/bin/time ]] || want+=(time)
+    ((${#want[@]})) || return 0
+    if ((SMOKE)) || ! have apt-get; then
+        say "missing (skipped): ${want[*]}"
+        return 0
+    fi
+    say "installing ${want[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${want[@]}" </dev/null >/dev/null
+}
+
+setup_work() {
+    KEEP=${BENCH_KEEP:-0}
+    if [[ -n "${BENCH_WORK:-}" ]]; then
+        W=$BENCH_WORK KEEP=1
+        mkdir -p "$W"
+    else
+        W=$(mktemp -d "${TMPDIR:-/tmp}/butcher-bench.XXXXXX")
+    fi
+    trap cleanup EXIT
+    export GNUPGHOME="$W/gnupg" RESTIC_CACHE_DIR="$W/restic-cache" BORG_BASE_DIR="$W/borg-base"
+    mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
+    printf 'bench passphrase\n' >"$W/pass"
+    export BUTCHER_PASSPHRASE="bench passphrase" RESTIC_PASSWORD="bench passphrase"
+    export BORG_PASSPHRASE="bench passphrase" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+    RESULTS="$W/results.txt"
+    : >"$RESULTS"
+}
+
+# Stops the gpg-agent of the throwaway GnuPG home; removes the work directory unless kept.
+cleanup() {
+    gpgconf --kill gpg-agent >/dev/null 2>&1 || true
+    if [[ "$KEEP" != 1 ]]; then
+        chmod -R u+w "$W" 2>/dev/null || true
+        rm -rf "$W"
+    fi
+}
+
+build() {
+    if [[ -n "${BENCH_BUTCHER:-}" && -n "${BENCH_MAKE_CORPUS:-}" ]]; then
+        BUTCHER=$BENCH_BUTCHER MAKE_CORPUS=$BENCH_MAKE_CORPUS
+        return
+    fi
+    say "building in release mode"
+    (cd "$ROOT" && cargo build --release --quiet --bin butcher --example make_corpus)
+    BUTCHER=$ROOT/target/release/butcher MAKE_CORPUS=$ROOT/target/release/examples/make_corpus
+}
+
+# measure LABEL BASH-COMMAND: runs it under GNU time and appends "label wall rss cpu".
+measure() {
+    local label=$1 cmd=$2
+    sync
+    if ! /usr/bin/time -f '%e %M %U %S' -o "$W/time" bash -c "$cmd" >"$W/log" 2>&1; then
+        say "$label failed:"
+        cat "$W/log" >&2
+        exit 1
+    fi
+    local wall rss user sys
+    read -r wall rss user sys <"$W/time"
+    echo "$label $wall $rss $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" >>"$RESULTS"
+}
+
+bytes_of() { du -sb "$1" | cut -f1; }
+record_size() { echo "$1 $(bytes_of "$2")" >>"$W/sizes.txt"; }
+check_same() {
+    ((ROUND == 1)) || return 0
+    diff -r --no-dereference "$C" "$1" >/dev/null || {
+        say "$2: the restored tree differs from the corpus"
+        exit 1
+    }
+}
+
+# Where a restic restore put the tree (restic keeps the absolute path below the target).
+restored_root() { if [[ -d "$1$C" ]]; then echo "$1$C"; else echo "$1"; fi; }
+
+
+backups() {
+    local c
+    for c in bzip2 zstd auto; do
+        rm -rf "$W/butcher-$c"
+        measure "butcher-$c" "'$BUTCHER' backup '$C' '$W/butcher-$c' --compression $c --quiet"
+        record_size "butcher-$c" "$W/butcher-$c"
+    done
+    local enc="gpg --symmetric --batch --passphrase-file '$W/pass' --cipher-algo AES256"
+    pipeline "tar|bzip2-9|gpg" bzip2 "bzip2 -9" "$enc"
+    pipeline "tar|lbzip2-n2|gpg" lbzip2 "lbzip2 -n 2" "$enc"
+    pipeline "tar|zstd-3-T2|gpg" zstd "zstd -3 -T2 -q" "$enc"
+    if have restic; then
+        rm -rf "$W/restic" && restic init -q -r "$W/restic" >/dev/null
+        measure "restic" "restic -q -r '$W/restic' backup '$C'"
+        record_size "restic" "$W/restic"
+    fi
+    if have borg; then
+        rm -rf "$W/borg" "$BORG_BASE_DIR" && borg init -e repokey "$W/borg" >/dev/null 2>&1
+        measure "borg-zstd3" "borg create --compression zstd,3 '$W/borg::first' '$C'"
+        record_size "borg-zstd3" "$W/borg"
+    fi
+}
+
+# pipeline LABEL TOOL COMPRESSOR ENCRYPTOR
+pipeline() {
+    have "$2" || return 0
+    local out="$W/$2.tar.gpg"
+    rm -f "$out"
+    measure "$1" "tar cf - -C '$C' . | $3 | $4 -o '$out'"
+    record_size "$1" "$out"
+}
+
+second_runs() {
+    measure "butcher-bzip2-2nd" "'$BUTCHER' backup '$C' '$W/butcher-bzip2' --compression bzip2 --quiet"
+    have restic && measure "restic-2nd" "restic -q -r '$W/restic' backup '$C'"
+    have borg && measure "borg-zstd3-2nd" "borg create --compression zstd,3 '$W/borg::second' '$C'"
+    return 0
+}
+
+restores() {
+    local c t
+    for c in bzip2 auto; do
+        t="$W/restore-butcher-$c"
+        rm -rf "$t"
+        measure "restore-butcher-$c" "'$BUTCHER' restore '$W/butcher-$c' '$t' --quiet"
+        check_same "$t" "butcher restore ($c)"
+    done
+    if have bzip2; then
+        t="$W/restore-pipe" && rm -rf "$t" && mkdir -p "$t"
+        measure "restore-gpg|bzip2-d|tar" \
+            "gpg -d --batch --pinentry-mode loopback --passphrase-file '$W/pass' '$W/bzip2.tar.gpg' 2>/dev/null | bzip2 -d | tar xf - -C '$t'"
+        check_same "$t" "gpg | bzip2 -d | tar x"
+    fi
+    if have restic; then
+        t="$W/restore-restic" && rm -rf "$t"
+        measure "restore-restic" "restic -q -r '$W/restic' restore latest --target '$t'"
+        check_same "$(restored_root "$t")" "restic restore"
+    fi
+    if have borg; then
+        t="$W/restore-borg" && rm -rf "$t" && mkdir -p "$t"
+        measure "restore-borg" "cd '$t' && borg extract '$W/borg::first'"
+        check_same "$(restored_root "$t")" "borg extract"
+    fi
+    return 0
+}
+
+# The median of each label's column $2 (wall), $3 (rss) and $4 (cpu): "label wall rss cpu".
+medians() {
+    local label
+    for label in $(awk '{ print $1 }' "$RESULTS" | awk '!seen[$0]++'); do
+        printf '%s' "$label"
+        for col in 2 3 4; do
+            awk -v l="$label" -v c="$col" '$1 == l { print $c }' "$RESULTS" | sort -g |
+                awk '{ v[NR] = $1 } END { printf " %s", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        done
+        printf ' %s\n' "$(awk -v l="$label" '$1 == l { s = $2 } END { print s + 0 }' "$W/sizes.txt")"
+    done
+}
+
+table() {
+    local input=$((SIZE_MB * 1048576))
+    echo "| Command | MB/s of input | wall s | CPU s | peak RSS MiB | output MiB |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    medians | awk -v inb="$input" '{
+        out = ($5 > 0) ? sprintf("%.1f", $5 / 1048576) : "-"
+        gsub(/\|/, "\\|", $1)
+        printf "| `%s` | %.1f | %.2f | %.2f | %.0f | %s |\n", $1, inb / 1e6 / $2, $2, $4, $3 / 1024, out
+    }'
+}
+
+# ratio A B: how many times faster A is than B (wall time), or "n/a".
+ratio() {
+    medians | awk -v a="$1" -v b="$2" '
+        $1 == a { wa = $2 } $1 == b { wb = $2 }
+        END { if (wa > 0 && wb > 0) printf "%.2fx", wb / wa; else printf "n/a" }'
+}
+size_ratio() {
+    medians | awk -v a="$1" -v b="$2" '
+        $1 == a { sa = $5 } $1 == b { sb = $5 }
+        END { if (sa > 0 && sb > 0) printf "%.3fx", sa / sb; else printf "n/a" }'
+}
+max_butcher_rss() {
+    awk '$1 ~ /butcher/ && $3 > m { m = $3 } END { printf "%.0f MiB", m / 1024 }' "$RESULTS"
+}
+
+targets() {
+    echo "| Target | Measured |"
+    echo "|---|---|"
+    echo "| bzip2 mode >= 1.8x \`tar\|bzip2 -9\|gpg\` | $(ratio butcher-bzip2 'tar|bzip2-9|gpg') |"
+    echo "| bzip2 mode >= 0.9x \`tar\|lbzip2 -n 2\|gpg\` | $(ratio butcher-bzip2 'tar|lbzip2-n2|gpg') |"
+    echo "| zstd mode >= borg zstd,3 | $(ratio butcher-zstd borg-zstd3) |"
+    echo "| zstd mode >= restic | $(ratio butcher-zstd restic) |"
+    echo "| auto mode >= 4x \`tar\|bzip2 -9\|gpg\` | $(ratio butcher-auto 'tar|bzip2-9|gpg') |"
+    echo "| auto output <= 1.05x bzip2 mode's | $(size_ratio butcher-auto butcher-bzip2) |"
+    echo "| restore (bzip2) >= \`gpg -d\|bzip2 -d\|tar x\` | $(ratio restore-butcher-bzip2 'restore-gpg|bzip2-d|tar') |"
+    echo "| peak RSS of butcher < 512 MiB | $(max_butcher_rss) |"
+}
+
+version_of() { if have "$1"; then "$@" 2>&1 | head -n 1; else echo "not installed"; fi; }
+
+machine() {
+    echo "- Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM; load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- butcher: $("$BUTCHER" --version 2>&1 | head -n 1) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+    echo "- $(version_of tar --version); $(version_of bzip2 --help 2>&1 | head -n 1); lbzip2: $(version_of lbzip2 -V | head -n 1)"
+    echo "- $(version_of zstd --version); $(version_of gpg --version); $(version_of restic version); $(version_of borg --version)"
+}
+
+report() {
+    echo "Corpus: \`make_corpus --size-mb $SIZE_MB --seed $SEED\` ($SIZE_MB MiB in $(find "$C" -type f | wc -l) files); $RUNS runs of each command, alternating, medians shown. Command: \`$COMMAND_LINE\`"
+    echo
+    machine
+    echo
+    table
+    echo
+    targets
+}
+
+# Replaces the part of docs/benchmarks.md between the result markers (or appends it).
+write_doc() {
+    local doc=$ROOT/docs/benchmarks.md begin='<!-- bench results: begin -->' end='<!-- bench results: end -->'
+    touch "$doc"
+    if grep -qF "$begin" "$doc"; then
+        awk -v b="$begin" -v e="$end" -v f="$W/report.md" '
+            $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
+            $0 == e { skip = 0 } !skip { print }' "$doc" >"$doc.new"
+    else
+        { cat "$doc"; echo; echo "## Results"; echo; echo "$begin"; cat "$W/report.md"; echo "$end"; } >"$doc.new"
+    fi
+    mv "$doc.new" "$doc"
+}
+
+main() {
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    install_tools
+    setup_work
+    build
+    C="$W/corpus"
+    rm -rf "$C"
+    say "generating a $SIZE_MB MiB corpus"
+    "$MAKE_CORPUS" --out "$C" --size-mb "$SIZE_MB" --seed "$SEED" >/dev/null
+    for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
+        say "round $ROUND of $RUNS"
+        : >"$W/sizes.txt"
+        backups
+        second_runs
+        restores
+    done
+    report >"$W/report.md"
+    if ((SMOKE)); then
+        say "smoke run done; report: $W/report.md"
+        cat "$W/report.md"
+    else
+        write_doc
+        cat "$W/report.md"
+    fi
+}
+
+main
