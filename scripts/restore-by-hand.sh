@@ -25,6 +25,12 @@ unhex() {     # unhex VAR HEX: set VAR to the bytes HEX spells (any bytes but NU
   esc=$(printf '%s' "$2" | sed 's/../\\x&/g')
   printf -v "$1" '%b' "$esc"
 }
+unhex_path() { # like unhex, refusing absolute paths and '.', '..' or empty components
+  unhex "$1" "$2"
+  case "/${!1}/" in
+    //*|*/./*|*/../*|*//*) echo "refusing unsafe path in the catalogue: ${!1}" >&2; exit 1 ;;
+  esac
+}
 
 # 1. The catalogue: the copy on the highest-numbered disc describes everything.
 CAT=$(ls -d "$DISCS"/disc-*/catalogue.db* | sort | tail -n 1)
@@ -51,7 +57,7 @@ done
 # 3. Directories (modes and times are set at the end).
 q "SELECT hex(path) FROM entries WHERE snapshot_id = $SNAP AND kind = 'dir'" |
 while read -r hp; do
-  unhex p "$hp"; mkdir -p -- "$TARGET/$p"
+  unhex_path p "$hp"; mkdir -p -- "$TARGET/$p"
 done
 
 # 4. Files: join the pieces of each content in order, then mode and mtime.
@@ -61,7 +67,7 @@ q "SELECT hex(e.path), printf('%o', e.mode), e.mtime_ns / 1000000000,
    FROM entries e JOIN contents c ON c.sha256 = e.sha256 JOIN pieces p ON p.sha256 = e.sha256
    WHERE e.snapshot_id = $SNAP AND e.kind = 'file' ORDER BY e.path, p.piece" |
 while read -r hp mode sec nsec id hm piece pieces; do
-  unhex p "$hp"; unhex m "$hm"
+  unhex_path p "$hp"; unhex_path m "$hm"
   part="$STAGE/joining"
   [ "$piece" -gt 1 ] || : > "$part"
   cat -- "$STAGE/$id/$m" >> "$part"
@@ -72,25 +78,27 @@ while read -r hp mode sec nsec id hm piece pieces; do
   fi
 done
 
-# 5. Symlinks.
-q "SELECT hex(path), hex(link_target) FROM entries WHERE snapshot_id = $SNAP AND kind = 'symlink'" |
-while read -r hp ht; do
-  unhex p "$hp"; unhex t "$ht"; ln -s -- "$t" "$TARGET/$p"
-done
-
-# 6. Check every file's sha256 against the catalogue.
+# 5. Check every file's sha256 against the catalogue.
 q "SELECT sha256, hex(path) FROM entries WHERE snapshot_id = $SNAP AND kind = 'file'" |
 while read -r sum hp; do
-  unhex p "$hp"
+  unhex_path p "$hp"
   got=$(sha256sum < "$TARGET/$p"); got=${got%% *}
   [ "$got" = "$sum" ] || { echo "MISMATCH: $p" >&2; exit 1; }
+done
+
+# 6. Symlinks after everything else is in place, children first: a symlink never stands
+#    where a directory or file was written, so nothing is ever written through one.
+q "SELECT hex(path), hex(link_target) FROM entries WHERE snapshot_id = $SNAP AND kind = 'symlink'
+   ORDER BY path DESC" |
+while read -r hp ht; do
+  unhex_path p "$hp"; unhex t "$ht"; ln -s -- "$t" "$TARGET/$p"
 done
 
 # 7. Directory modes and times, children before parents (descending byte order).
 q "SELECT hex(path), printf('%o', mode), mtime_ns / 1000000000, printf('%09d', mtime_ns % 1000000000)
    FROM entries WHERE snapshot_id = $SNAP AND kind = 'dir' ORDER BY path DESC" |
 while read -r hp mode sec nsec; do
-  unhex p "$hp"
+  unhex_path p "$hp"
   touch -m -d "@$sec.$nsec" -- "$TARGET/$p"
   chmod "$mode" -- "$TARGET/$p"
 done
