@@ -52,18 +52,22 @@ fn backup_to_completion(env: &TestEnv, dest: &Path) {
     );
 }
 
-/// The length of one uninterrupted run, measured.
+/// The length of one uninterrupted run: the shorter of two (the first pays for loading the
+/// binary and warming caches).
 fn one_run(env: &TestEnv) -> Duration {
     let dest = env.path("dest-measure");
-    let started = Instant::now();
-    backup_to_completion(env, &dest);
-    let d = started.elapsed();
-    assert!(
-        disc_dirs(&dest).len() >= 2,
-        "the run must span several discs"
-    );
-    fs::remove_dir_all(&dest).unwrap();
-    d
+    let mut shortest = Duration::MAX;
+    for _ in 0..2 {
+        let started = Instant::now();
+        backup_to_completion(env, &dest);
+        shortest = shortest.min(started.elapsed());
+        assert!(
+            disc_dirs(&dest).len() >= 2,
+            "the run must span several discs"
+        );
+        fs::remove_dir_all(&dest).unwrap();
+    }
+    shortest
 }
 
 /// Discs the catalogue (rolled back as the next run will see it) marks closed whose directory
@@ -159,22 +163,22 @@ fn a_backup_killed_ten_times_in_a_row_still_completes() {
     let mut rng = Rng::new(KILL_SEED ^ 0xa5a5);
     let dest = env.dest();
     let mut kills = Vec::new();
-    let mut hits = 0;
+    let mut unfinished = Vec::new();
     for i in 0..10 {
         let delay = Duration::from_micros(rng.below(duration.as_micros() as u64));
         let was_running = kill_after(&env, &dest, delay);
-        let open = closed_without_sums(&env, &dest);
-        hits += usize::from(!open.is_empty());
+        unfinished = closed_without_sums(&env, &dest);
         kills.push(format!(
             "kill {i} after {delay:?} of {duration:?} (running: {was_running}; \
-             discs closed without SHA256SUMS: {open:?})"
+             discs closed without SHA256SUMS: {unfinished:?})"
         ));
     }
     eprintln!("{}", kills.join("\n"));
     let problems = finish_and_check(&env, &dest, &env.target());
     assert!(
         problems.is_empty(),
-        "after 10 kills ({hits} inside the closing of a disc):\n{}\nthe backup is broken:\n{}",
+        "after 10 kills, which left {unfinished:?} closed without SHA256SUMS:\n{}\n\
+         the backup is broken:\n{}",
         kills.join("\n"),
         problems.join("\n")
     );
