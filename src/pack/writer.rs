@@ -1,9 +1,13 @@
 //! Writes one archive file: tar, then compression, then OpenPGP encryption, streamed into a
 //! temporary file whose bytes are hashed as they are written. Nothing is held whole in memory.
+//! Encryption and writing run on a thread of their own, bzip2 on the rayon pool, and zstd on
+//! its own workers, so reading and hashing the source overlaps with all of them.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
 
 use sha2::{Digest, Sha256};
 
@@ -107,6 +111,100 @@ impl Layer for Zst<'_> {
     }
 }
 
+/// What the caller's thread hands to the archive-writing thread.
+enum Chunk {
+    Data(Vec<u8>),
+    /// Everything was sent: finish the layers below. Without it (the caller gave up after an
+    /// error), the thread stops without writing trailers.
+    End,
+}
+
+/// Bytes handed over per message, and messages queued: a few MiB in flight.
+const HANDOFF_BYTES: usize = 1 << 20;
+const HANDOFF_QUEUE: usize = 4;
+
+/// Runs the layers below (encryption, hashing and writing the archive file) on a thread of
+/// their own, so they overlap with reading, hashing, tar and compression on the caller's.
+struct Handoff<'scope> {
+    tx: Option<mpsc::SyncSender<Chunk>>,
+    buf: Vec<u8>,
+    thread: Option<thread::ScopedJoinHandle<'scope, io::Result<()>>>,
+}
+
+impl<'scope> Handoff<'scope> {
+    fn spawn<'env>(
+        scope: &'scope thread::Scope<'scope, 'env>,
+        mut below: Box<dyn Layer + 'env>,
+    ) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Chunk>(HANDOFF_QUEUE);
+        let thread = scope.spawn(move || {
+            for chunk in rx {
+                match chunk {
+                    Chunk::Data(data) => below.write_all(&data)?,
+                    Chunk::End => return below.finish_layer(),
+                }
+            }
+            Err(io::Error::other("the archive was abandoned"))
+        });
+        Handoff {
+            tx: Some(tx),
+            buf: Vec::with_capacity(HANDOFF_BYTES),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&mut self, chunk: Chunk) -> io::Result<()> {
+        let tx = self.tx.as_ref().expect("invariant: sent before the end");
+        match tx.send(chunk) {
+            Ok(()) => Ok(()),
+            // The thread stopped: its own error says why.
+            Err(_) => Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the archive writer stopped early"))),
+        }
+    }
+
+    fn send_buffered(&mut self) -> io::Result<()> {
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(HANDOFF_BYTES));
+        self.send(Chunk::Data(data))
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the archive writer thread panicked")),
+            None => Err(io::Error::other("the archive writer already stopped")),
+        }
+    }
+}
+
+impl Write for Handoff<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let take = data.len().min(HANDOFF_BYTES - self.buf.len());
+        self.buf.extend_from_slice(&data[..take]);
+        if self.buf.len() == HANDOFF_BYTES {
+            self.send_buffered()?;
+        }
+        Ok(take)
+    }
+    /// Bytes stay buffered until a full chunk or the end; the file is synced at the end.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Layer for Handoff<'_> {
+    fn finish_layer(mut self: Box<Self>) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send_buffered()?;
+        }
+        self.send(Chunk::End)?;
+        self.join()
+    }
+}
+
 fn compress_layer<'a>(
     inner: Box<dyn Layer + 'a>,
     c: Compression,
@@ -139,11 +237,12 @@ pub(crate) fn write_archive(
         hasher: Sha256::new(),
         count: 0,
     };
-    {
-        let base: Box<dyn Layer + '_> = match passphrase {
+    thread::scope(|scope| -> Result<()> {
+        let below: Box<dyn Layer + '_> = match passphrase {
             Some(p) => Box::new(EncryptWriter::new(&mut sink, p)?),
             None => Box::new(Plain(&mut sink)),
         };
+        let base = Box::new(Handoff::spawn(scope, below));
         let top = compress_layer(base, compression).ctx("start compressing", path)?;
         let mut tar = tar::Builder::new(top);
         for m in members.iter_mut() {
@@ -155,8 +254,8 @@ pub(crate) fn write_archive(
             })?;
         }
         let top = tar.into_inner().ctx("write", path)?;
-        top.finish_layer().ctx("write", path)?;
-    }
+        top.finish_layer().ctx("write", path)
+    })?;
     sink.inner.flush().ctx("write", path)?;
     let size = sink.count;
     let sha256 = hex(&sink.hasher.finalize());
@@ -221,5 +320,87 @@ impl<R: Read> Read for ExactReader<'_, '_, R> {
         self.remaining -= n as u64;
         self.progress.advance(n as u64, 0);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what reaches it, and whether it was finished.
+    struct Collect(Arc<Mutex<(Vec<u8>, bool)>>);
+    impl Write for Collect {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Layer for Collect {
+        fn finish_layer(self: Box<Self>) -> io::Result<()> {
+            self.0.lock().unwrap().1 = true;
+            Ok(())
+        }
+    }
+
+    /// Fails every write as a full disc does.
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from_raw_os_error(28))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Layer for Full {
+        fn finish_layer(self: Box<Self>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn bytes_cross_the_handoff_in_order_and_are_finished() {
+        let seen = Arc::new(Mutex::new((Vec::new(), false)));
+        let data: Vec<u8> = (0..3 * HANDOFF_BYTES + 123)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        thread::scope(|s| {
+            let mut h = Box::new(Handoff::spawn(s, Box::new(Collect(seen.clone()))));
+            for chunk in data.chunks(100_003) {
+                h.write_all(chunk).unwrap();
+            }
+            h.finish_layer().unwrap();
+        });
+        let seen = seen.lock().unwrap();
+        assert!(seen.1, "not finished");
+        assert!(seen.0 == data, "bytes differ");
+    }
+
+    #[test]
+    fn an_abandoned_handoff_does_not_finish_the_layers_below() {
+        let seen = Arc::new(Mutex::new((Vec::new(), false)));
+        thread::scope(|s| {
+            let mut h = Handoff::spawn(s, Box::new(Collect(seen.clone())));
+            h.write_all(&vec![1u8; HANDOFF_BYTES + 1]).unwrap();
+        });
+        let seen = seen.lock().unwrap();
+        assert!(!seen.1, "finished although abandoned");
+        assert_eq!(seen.0.len(), HANDOFF_BYTES);
+    }
+
+    #[test]
+    fn a_write_error_below_the_handoff_reaches_the_caller() {
+        thread::scope(|s| {
+            let mut h = Box::new(Handoff::spawn(s, Box::new(Full)));
+            let err = match h.write_all(&vec![0u8; 8 * HANDOFF_BYTES]) {
+                Err(e) => e,
+                Ok(()) => h.finish_layer().unwrap_err(),
+            };
+            assert_eq!(err.raw_os_error(), Some(28), "{err}");
+        });
     }
 }
