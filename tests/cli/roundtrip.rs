@@ -44,12 +44,7 @@ fn hostile_tree_round_trip_over_several_archives_and_discs() {
         facts.total_file_bytes
     );
 
-    env.butcher_ok([
-        "restore".as_ref(),
-        env.dest().as_os_str(),
-        env.target().as_os_str(),
-    ]);
-    assert_trees_equal(env.src(), env.target());
+    crate::util::restore_and_compare(&env);
 }
 
 #[test]
@@ -97,12 +92,7 @@ fn round_trip_with(compression: &str, encrypted: bool) {
         "catalogue.db"
     };
     assert!(disc_dirs(&env.dest())[0].join(copy).is_file());
-    env.butcher_ok([
-        "restore".as_ref(),
-        env.dest().as_os_str(),
-        env.target().as_os_str(),
-    ]);
-    assert_trees_equal(env.src(), env.target());
+    crate::util::restore_and_compare(&env);
 }
 
 #[test]
@@ -202,12 +192,7 @@ fn a_disc_left_open_by_an_interrupted_run_is_finished_by_the_next() {
             .current_dir(&last),
     );
     assert!(out.status.success());
-    env.butcher_ok([
-        "restore".as_ref(),
-        env.dest().as_os_str(),
-        env.target().as_os_str(),
-    ]);
-    assert_trees_equal(env.src(), env.target());
+    crate::util::restore_and_compare(&env);
 }
 
 #[test]
@@ -228,12 +213,7 @@ fn a_disc_whose_closing_was_interrupted_is_finished_by_the_next_run() {
         assert_eq!(got, sha, "{name}");
     }
     assert!(disc.join("README.txt").is_file());
-    env.butcher_ok([
-        "restore".as_ref(),
-        env.dest().as_os_str(),
-        env.target().as_os_str(),
-    ]);
-    assert_trees_equal(env.src(), env.target());
+    crate::util::restore_and_compare(&env);
 }
 
 #[test]
@@ -274,12 +254,7 @@ fn auto_compression_stores_random_content_plain_and_text_compressed() {
         "{plain_bytes} < {random_bytes}"
     );
     assert!(compressed >= 1, "no compressed archive");
-    env.butcher_ok([
-        "restore".as_ref(),
-        env.dest().as_os_str(),
-        env.target().as_os_str(),
-    ]);
-    assert_trees_equal(env.src(), env.target());
+    crate::util::restore_and_compare(&env);
 }
 
 #[test]

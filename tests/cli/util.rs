@@ -61,3 +61,13 @@ pub fn pass_file(env: &TestEnv) -> PathBuf {
     fs::write(&p, format!("{PASS}\n")).unwrap();
     p
 }
+
+/// `butcher restore dest target`, then the restored tree must equal src.
+pub fn restore_and_compare(env: &TestEnv) {
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        env.target().as_os_str(),
+    ]);
+    crate::common::assert_trees_equal(env.src(), env.target());
+}
