@@ -185,7 +185,7 @@ fn json(s: &BackupSummary) -> String {
         "{{\"snapshot\":{},\"dry_run\":{},\"files\":{},\"dirs\":{},\"symlinks\":{},\"bytes\":{},\
          \"hashed_files\":{},\"hashed_bytes\":{},\"unchanged_files\":{},\"unchanged_bytes\":{},\
          \"skipped\":{},\"silent_changes\":{},\"archives\":{},\"new_bytes\":{},\
-         \"written_bytes\":{},\"discs\":[{}],\"seconds\":{:.3}}}",
+         \"written_bytes\":{},\"discs\":[{}],\"changes\":{},\"seconds\":{:.3}}}",
         s.snapshot,
         s.dry_run,
         i.files,
@@ -202,6 +202,25 @@ fn json(s: &BackupSummary) -> String {
         s.pack.input_bytes,
         s.pack.output_bytes,
         discs.join(","),
+        changes_json(s),
         s.duration.as_secs_f64()
+    )
+}
+
+/// The diff counts since the previous snapshot as a JSON object, or `null` on a first run.
+fn changes_json(s: &BackupSummary) -> String {
+    let Some((prev, c)) = &s.changes else {
+        return "null".to_string();
+    };
+    format!(
+        "{{\"since\":{prev},\"new\":{},\"changed\":{},\"metadata\":{},\"deleted\":{},\
+         \"renamed\":{},\"copied\":{},\"unchanged\":{}}}",
+        c.new.count,
+        c.changed.count,
+        c.metadata.count,
+        c.deleted.count,
+        c.renamed.count,
+        c.copied.count,
+        c.unchanged.count
     )
 }

@@ -23,6 +23,7 @@ fn write_text(path: &Path, lines: usize, word: &str) {
 
 /// `butcher backup --json` and the parsed numbers we look at.
 struct Run {
+    json: String,
     stderr: String,
     hashed_files: u64,
     archives: u64,
@@ -63,6 +64,7 @@ fn backup_json(env: &TestEnv, extra: &[&str]) -> Run {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let discs = field(&json, "discs");
     Run {
+        json: json.clone(),
         stderr,
         hashed_files: field(&json, "hashed_files").parse().unwrap(),
         archives: field(&json, "archives").parse().unwrap(),
@@ -140,6 +142,11 @@ fn three_snapshots_each_restore_exactly() {
         second.written_bytes
     );
     assert!(second.archives <= 1);
+    assert!(
+        second.json.contains("\"renamed\":3,\"copied\":1,"),
+        "{}",
+        second.json
+    );
     assert!(
         second.stderr.contains("0 changed")
             && second.stderr.contains("3 renamed or moved, 1 copied"),
