@@ -13,7 +13,8 @@
 # borg; and the restores (butcher restore, gpg -d | bzip2 -d | tar x, restic restore, borg
 # extract). Every restore of round 1 is compared with the corpus.
 #
-# Environment: BENCH_RUNS (rounds, default 3; 1 with --smoke), BENCH_WORK (work directory,
+# Environment: BENCH_RUNS (rounds, default 3; 1 with --smoke), BENCH_ONLY=butcher (only the
+# butcher commands; the report goes to the work directory), BENCH_WORK (work directory,
 # default a new one under TMPDIR, removed at the end unless BENCH_KEEP=1), BENCH_BUTCHER and
 # BENCH_MAKE_CORPUS (prebuilt binaries; otherwise both are built in release mode).
 set -euo pipefail
@@ -118,6 +119,9 @@ check_same() {
 restored_root() { if [[ -d "$1$C" ]]; then echo "$1$C"; else echo "$1"; fi; }
 
 
+# True when only butcher's own commands are measured.
+only_butcher() { [[ "${BENCH_ONLY:-}" == butcher ]]; }
+
 backups() {
     local c
     for c in bzip2 zstd auto; do
@@ -125,6 +129,7 @@ backups() {
         measure "butcher-$c" "'$BUTCHER' backup '$C' '$W/butcher-$c' --compression $c --quiet"
         record_size "butcher-$c" "$W/butcher-$c"
     done
+    only_butcher && return 0
     local enc="gpg --symmetric --batch --passphrase-file '$W/pass' --cipher-algo AES256"
     pipeline "tar|bzip2-9|gpg" bzip2 "bzip2 -9" "$enc"
     pipeline "tar|lbzip2-n2|gpg" lbzip2 "lbzip2 -n 2" "$enc"
@@ -152,6 +157,7 @@ pipeline() {
 
 second_runs() {
     measure "butcher-bzip2-2nd" "'$BUTCHER' backup '$C' '$W/butcher-bzip2' --compression bzip2 --quiet"
+    only_butcher && return 0
     have restic && measure "restic-2nd" "restic -q -r '$W/restic' backup '$C'"
     have borg && measure "borg-zstd3-2nd" "borg create --compression zstd,3 '$W/borg::second' '$C'"
     return 0
@@ -165,6 +171,7 @@ restores() {
         measure "restore-butcher-$c" "'$BUTCHER' restore '$W/butcher-$c' '$t' --quiet"
         check_same "$t" "butcher restore ($c)"
     done
+    only_butcher && return 0
     if have bzip2; then
         t="$W/restore-pipe" && rm -rf "$t" && mkdir -p "$t"
         measure "restore-gpg|bzip2-d|tar" \
@@ -240,7 +247,7 @@ version_of() { if have "$1"; then "$@" 2>&1 | head -n 1; else echo "not installe
 
 machine() {
     echo "- Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM; load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- butcher: $("$BUTCHER" --version 2>&1 | head -n 1) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+    echo "- butcher: $("$BUTCHER" --version 2>&1 | head -n 1) (commit $COMMIT)"
     echo "- $(version_of tar --version); $(version_of bzip2 --help 2>&1 | head -n 1); lbzip2: $(version_of lbzip2 -V | head -n 1)"
     echo "- $(version_of zstd --version); $(version_of gpg --version); $(version_of restic version); $(version_of borg --version)"
 }
@@ -271,6 +278,7 @@ write_doc() {
 
 main() {
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     install_tools
     setup_work
     build
@@ -286,8 +294,8 @@ main() {
         restores
     done
     report >"$W/report.md"
-    if ((SMOKE)); then
-        say "smoke run done; report: $W/report.md"
+    if ((SMOKE)) || only_butcher; then
+        say "done; report: $W/report.md"
         cat "$W/report.md"
     else
         write_doc
