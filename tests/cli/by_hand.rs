@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Stdio;
 
 use crate::common::{assert_trees_equal, disc_dirs, require_tool, run, run_ok, TestEnv};
 use crate::util::{archives, backup, hostile_env, pass_file, DISC};
@@ -42,19 +41,6 @@ fn tools_present() -> bool {
         .all(|t| require_tool(t))
 }
 
-fn decrypt(env: &TestEnv, file: &Path, pass: &Path, out: &Path) {
-    let f = fs::File::create(out).unwrap();
-    run_ok(
-        env.cmd("gpg")
-            .args(["--batch", "--quiet", "--pinentry-mode", "loopback"])
-            .arg("--passphrase-file")
-            .arg(pass)
-            .arg("-d")
-            .arg(file)
-            .stdout(Stdio::from(f)),
-    );
-}
-
 #[test]
 fn by_hand_restore_and_disc_checks_with_real_tools() {
     if !tools_present() {
@@ -86,14 +72,14 @@ fn by_hand_restore_and_disc_checks_with_real_tools() {
         assert!(readme.contains(&repo_file("scripts/restore-by-hand.sh")));
         // gpg decrypts the catalogue copy and sqlite3 finds it sound.
         let db = env.path("copy.sqlite");
-        decrypt(&env, &d.join("catalogue.db.gpg"), &pass, &db);
+        crate::safety::gpg_decrypt(&env, &pass, &d.join("catalogue.db.gpg"), &db);
         let out = run_ok(env.cmd("sqlite3").arg(&db).arg("PRAGMA integrity_check"));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
     }
     // gpg decrypts every archive into a tar stream that bzip2 and tar accept.
     for a in archives(&env.dest()) {
         let out = env.path("a.tar.bz2");
-        decrypt(&env, &a, &pass, &out);
+        crate::safety::gpg_decrypt(&env, &pass, &a, &out);
         let listing = run(env.cmd("tar").arg("-tjf").arg(&out));
         assert!(listing.status.success(), "tar cannot list {}", a.display());
     }
