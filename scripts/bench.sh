@@ -13,6 +13,12 @@
 # borg; and the restores (butcher restore, gpg -d | bzip2 -d | tar x, restic restore, borg
 # extract). Every restore of round 1 is compared with the corpus.
 #
+# Then a second, larger corpus (BENCH_LARGE_MB, default 4096 MiB, over 100,000 files; 16 MiB
+# with --smoke; 0 leaves it out): butcher backup with the default options and restic backup,
+# the no-change second runs of both alternating (BENCH_RUNS rounds), and butcher restore,
+# compared with the corpus. It shows peak RSS on a corpus four times the archive size and the
+# no-change run over a tree of more than 100,000 files.
+#
 # Environment: BENCH_RUNS (rounds, default 3; 1 with --smoke), BENCH_ONLY=butcher (only the
 # butcher commands; the report goes to the work directory), BENCH_WORK (work directory,
 # default a new one under TMPDIR, removed at the end unless BENCH_KEEP=1), BENCH_BUTCHER and
@@ -26,9 +32,9 @@ if [[ "${1:-}" == "--smoke" ]]; then
     shift
 fi
 if ((SMOKE)); then
-    SIZE_MB=8 SEED=1 RUNS=${BENCH_RUNS:-1}
+    SIZE_MB=8 SEED=1 RUNS=${BENCH_RUNS:-1} LARGE_MB=${BENCH_LARGE_MB:-16}
 else
-    SIZE_MB=${1:-1024} SEED=${2:-1} RUNS=${BENCH_RUNS:-3}
+    SIZE_MB=${1:-1024} SEED=${2:-1} RUNS=${BENCH_RUNS:-3} LARGE_MB=${BENCH_LARGE_MB:-4096}
 fi
 COMMAND_LINE="scripts/bench.sh $*"
 ((SMOKE)) && COMMAND_LINE="scripts/bench.sh --smoke"
@@ -68,7 +74,7 @@ setup_work() {
     printf 'bench passphrase\n' >"$W/pass"
     export BUTCHER_PASSPHRASE="bench passphrase" RESTIC_PASSWORD="bench passphrase"
     export BORG_PASSPHRASE="bench passphrase" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
-    RESULTS="$W/results.txt"
+    RESULTS="$W/results.txt" SIZES="$W/sizes.txt"
     : >"$RESULTS"
 }
 
@@ -106,13 +112,17 @@ measure() {
 }
 
 bytes_of() { du -sb "$1" | cut -f1; }
-record_size() { echo "$1 $(bytes_of "$2")" >>"$W/sizes.txt"; }
-check_same() {
-    ((ROUND == 1)) || return 0
-    diff -r --no-dereference "$C" "$1" >/dev/null || {
-        say "$2: the restored tree differs from the corpus"
+record_size() { echo "$1 $(bytes_of "$2")" >>"$SIZES"; }
+# same_tree CORPUS RESTORED LABEL: stops the run when the restored tree differs.
+same_tree() {
+    diff -r --no-dereference "$1" "$2" >/dev/null || {
+        say "$3: the restored tree differs from the corpus"
         exit 1
     }
+}
+check_same() {
+    ((ROUND == 1)) || return 0
+    same_tree "$C" "$1" "$2"
 }
 
 # Where a restic restore put the tree (restic keeps the absolute path below the target).
@@ -200,12 +210,13 @@ medians() {
             awk -v l="$label" -v c="$col" '$1 == l { print $c }' "$RESULTS" | sort -g |
                 awk '{ v[NR] = $1 } END { printf " %s", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
         done
-        printf ' %s\n' "$(awk -v l="$label" '$1 == l { s = $2 } END { print s + 0 }' "$W/sizes.txt")"
+        printf ' %s\n' "$(awk -v l="$label" '$1 == l { s = $2 } END { print s + 0 }' "$SIZES")"
     done
 }
 
+# table INPUT_MIB: the medians of $RESULTS as a Markdown table.
 table() {
-    local input=$((SIZE_MB * 1048576))
+    local input=$(($1 * 1048576))
     echo "| Command | MB/s of input | wall s | CPU s | peak RSS MiB | output MiB |"
     echo "|---|---:|---:|---:|---:|---:|"
     medians | awk -v inb="$input" '{
@@ -230,6 +241,52 @@ max_butcher_rss() {
     awk '$1 ~ /butcher/ && $3 > m { m = $3 } END { printf "%.0f MiB", m / 1024 }' "$RESULTS"
 }
 
+# The larger corpus: default backup, the no-change second runs of butcher and restic
+# alternating, and a restore.
+large_phase() {
+    ((LARGE_MB > 0)) || return 0
+    local l="$W/large" d="$W/large-butcher" r="$W/large-restic" t="$W/large-restore"
+    RESULTS="$W/large-results.txt" SIZES="$W/large-sizes.txt"
+    : >"$RESULTS"
+    : >"$SIZES"
+    rm -rf "$l" "$d" "$r" "$t"
+    say "generating a $LARGE_MB MiB corpus"
+    "$MAKE_CORPUS" --out "$l" --size-mb "$LARGE_MB" --seed "$SEED" >/dev/null
+    LARGE_FILES=$(find "$l" -type f | wc -l)
+    measure "large-butcher" "'$BUTCHER' backup '$l' '$d' --quiet"
+    record_size "large-butcher" "$d"
+    local restic=0
+    if ! only_butcher && have restic; then
+        restic=1
+        restic init -q -r "$r" >/dev/null
+        measure "large-restic" "restic -q -r '$r' backup '$l'"
+        record_size "large-restic" "$r"
+    fi
+    for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
+        say "large corpus: no-change round $ROUND of $RUNS"
+        measure "large-butcher-2nd" "'$BUTCHER' backup '$l' '$d' --quiet"
+        if ((restic)); then
+            measure "large-restic-2nd" "restic -q -r '$r' backup '$l'"
+        fi
+    done
+    measure "large-restore-butcher" "'$BUTCHER' restore '$d' '$t' --quiet"
+    same_tree "$l" "$t" "butcher restore (large corpus)"
+    rm -rf "$t" "$l"
+}
+
+large_report() {
+    ((LARGE_MB > 0)) || return 0
+    echo
+    echo "Larger corpus: \`make_corpus --size-mb $LARGE_MB --seed $SEED\` ($LARGE_MB MiB in $LARGE_FILES files); butcher with its default options; the no-change second runs $RUNS times each, alternating, medians shown."
+    echo
+    table "$LARGE_MB"
+    echo
+    echo "| Target | Measured |"
+    echo "|---|---|"
+    echo "| no-change second run over $LARGE_FILES files <= restic's | $(ratio large-butcher-2nd large-restic-2nd) |"
+    echo "| peak RSS of butcher < 512 MiB ($LARGE_MB MiB corpus) | $(max_butcher_rss) |"
+}
+
 targets() {
     echo "| Target | Measured |"
     echo "|---|---|"
@@ -240,6 +297,7 @@ targets() {
     echo "| auto mode >= 4x \`tar\|bzip2 -9\|gpg\` | $(ratio butcher-auto 'tar|bzip2-9|gpg') |"
     echo "| auto output <= 1.05x bzip2 mode's | $(size_ratio butcher-auto butcher-bzip2) |"
     echo "| restore (bzip2) >= \`gpg -d\|bzip2 -d\|tar x\` | $(ratio restore-butcher-bzip2 'restore-gpg|bzip2-d|tar') |"
+    echo "| no-change second run <= restic's | $(ratio butcher-bzip2-2nd restic-2nd) |"
     echo "| peak RSS of butcher < 512 MiB | $(max_butcher_rss) |"
 }
 
@@ -257,7 +315,7 @@ report() {
     echo
     machine
     echo
-    table
+    table "$SIZE_MB"
     echo
     targets
 }
@@ -288,12 +346,14 @@ main() {
     "$MAKE_CORPUS" --out "$C" --size-mb "$SIZE_MB" --seed "$SEED" >/dev/null
     for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
         say "round $ROUND of $RUNS"
-        : >"$W/sizes.txt"
+        : >"$SIZES"
         backups
         second_runs
         restores
     done
     report >"$W/report.md"
+    large_phase
+    large_report >>"$W/report.md"
     if ((SMOKE)) || only_butcher; then
         say "done; report: $W/report.md"
         cat "$W/report.md"

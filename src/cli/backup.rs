@@ -28,9 +28,10 @@ pub struct Args {
     /// Capacity of one disc: bd25, bd50, bd100, dvd, dvd-dl, or bytes with K/M/G suffixes.
     #[arg(long, value_name = "SIZE", default_value = "bd25")]
     disc_size: String,
-    /// Compression of the archives; auto stores content that does not compress (photos,
-    /// videos, zip files) in plain .tar archives and the rest in .tar.bz2 archives.
-    #[arg(long, value_name = "C", default_value = "bzip2", value_parser = ["bzip2", "zstd", "none", "auto"])]
+    /// Compression of the archives; auto (the default) samples each file and stores content
+    /// that does not compress (photos, videos, zip files) in plain .tar archives and the rest
+    /// in .tar.bz2 archives.
+    #[arg(long, value_name = "C", default_value = "auto", value_parser = ["auto", "bzip2", "zstd", "none"])]
     compression: String,
     /// The working catalogue (default DEST/catalogue.db).
     #[arg(long, value_name = "FILE")]

@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
     /// bzip2 -9 (`.tar.bz2`).
-    #[default]
     Bzip2,
     /// zstd level 3 (`.tar.zst`).
     Zstd,
@@ -16,7 +15,8 @@ pub enum Compression {
     None,
     /// Per file: content that compresses goes into [`Compression::AUTO_COMPRESSIBLE`]
     /// archives, the rest (media, archives, random bytes) into plain `.tar` archives. Only a
-    /// choice for a run: every archive records the compression it really has.
+    /// choice for a run: every archive records the compression it really has. The default.
+    #[default]
     Auto,
 }
 

@@ -55,7 +55,7 @@ impl Default for PackOptions {
     fn default() -> Self {
         PackOptions {
             archive_size: 1 << 30,
-            compression: Compression::Bzip2,
+            compression: Compression::Auto,
         }
     }
 }

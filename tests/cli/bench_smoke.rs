@@ -49,6 +49,10 @@ fn bench_script_smoke_run() {
         "`restore-butcher-bzip2`",
         "`tar\\|bzip2-9\\|gpg`",
         "peak RSS of butcher",
+        "`large-butcher`",
+        "`large-butcher-2nd`",
+        "`large-restore-butcher`",
+        "no-change second run over",
     ] {
         assert!(report.contains(row), "no {row} in the report:\n{report}");
     }
