@@ -155,7 +155,12 @@ impl<'a> DecryptReader<'a> {
         let helper = Helper {
             passphrase: passphrase.clone(),
         };
+        // The default holds back 25 MiB (several times over) to check signatures of small
+        // messages before releasing data; butcher's messages carry no signature, and every
+        // reader reads to the end, where the MDC is checked. 1 MiB keeps restore's memory
+        // small when several archives are read at once.
         let inner = DecryptorBuilder::from_reader(source)
+            .map(|b| b.buffer_size(1 << 20))
             .and_then(|b| b.with_policy(policy, None, helper))
             .map_err(|e| classify(e, path))?;
         Ok(DecryptReader {

@@ -12,6 +12,15 @@ use crate::progress::Progress;
 
 const BUF: usize = 1 << 20;
 
+/// A read buffer for a file of `size` bytes: up to [`BUF`], but no bigger than the file, so
+/// that tens of thousands of small files do not each cost a zeroed MiB.
+pub(crate) fn read_buffer(size: u64) -> Vec<u8> {
+    let len = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    vec![0u8; len.clamp(8 << 10, BUF)]
+}
+
 /// The result of hashing a file.
 #[derive(Debug, Clone)]
 pub struct Hashed {
@@ -29,7 +38,7 @@ pub struct Hashed {
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; BUF];
+    let mut buf = read_buffer(f.metadata()?.len());
     let mut n = 0u64;
     loop {
         let k = f.read(&mut buf)?;
@@ -54,7 +63,7 @@ pub(crate) fn hash_stable(path: &Path, progress: &dyn Progress) -> Result<Hashed
         let mut f = File::open(path).map_err(describe)?;
         let before = stamp(&f.metadata().map_err(describe)?);
         let mut h = Sha256::new();
-        let mut buf = vec![0u8; BUF];
+        let mut buf = read_buffer(before.0);
         let mut n = 0u64;
         loop {
             let k = f.read(&mut buf).map_err(describe)?;

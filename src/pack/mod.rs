@@ -9,7 +9,7 @@ pub(crate) mod plan;
 mod sample;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::Path;
 
@@ -331,6 +331,8 @@ impl Packer<'_, '_> {
 /// every member name in an archive is unique.
 fn member_names(jobs: &mut [Job], plan: &mut Vec<Slice>) -> Vec<Vec<u8>> {
     let mut names: Vec<Vec<u8>> = Vec::with_capacity(plan.len());
+    // A set, not a search of `names`: an archive can hold tens of thousands of members.
+    let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(plan.len());
     for (k, s) in plan.iter().enumerate() {
         let job = &jobs[s.index];
         let split = job.split || s.len < job.content.size;
@@ -339,7 +341,7 @@ fn member_names(jobs: &mut [Job], plan: &mut Vec<Slice>) -> Vec<Vec<u8>> {
         } else {
             job.member_base.clone()
         };
-        if names.contains(&name) {
+        if !seen.insert(name.clone()) {
             plan.truncate(k);
             break;
         }

@@ -13,6 +13,7 @@ use crate::crypt::{DecryptReader, Passphrase};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::hex;
 use crate::progress::Progress;
+use crate::restore::bzread::ParBzReader;
 
 /// A member restore wants from an archive.
 #[derive(Debug, Clone)]
@@ -62,14 +63,23 @@ pub(crate) fn plain_reader<'a, R: Read + Send + Sync + 'a>(
     passphrase: Option<&Passphrase>,
     path: &Path,
 ) -> Result<Box<dyn Read + 'a>> {
-    let plain: Box<dyn Read + 'a> = if a.encrypted {
+    decompress(decrypted(raw, a, passphrase, path)?, &a.compression)
+}
+
+/// The compressed stream inside an archive file: decrypted when it is encrypted.
+fn decrypted<'a, R: Read + Send + Sync + 'a>(
+    raw: R,
+    a: &Archive,
+    passphrase: Option<&Passphrase>,
+    path: &Path,
+) -> Result<Box<dyn Read + Send + 'a>> {
+    Ok(if a.encrypted {
         let p = passphrase
             .ok_or_else(|| Error::Usage("the backup is encrypted: give the passphrase".into()))?;
         Box::new(DecryptReader::new(raw, p, path)?)
     } else {
         Box::new(raw)
-    };
-    decompress(plain, &a.compression)
+    })
 }
 
 fn decompress<'a>(r: Box<dyn Read + 'a>, compression: &str) -> Result<Box<dyn Read + 'a>> {
@@ -136,7 +146,23 @@ impl Members<'_> {
         got: &mut Got,
     ) -> Result<()> {
         let path = self.path;
-        let mut data = plain_reader(raw, a, passphrase, path)?;
+        let compressed = decrypted(raw, a, passphrase, path)?;
+        // bzip2 archives are decompressed on worker threads while this thread reads the tar
+        // stream; decryption runs on a thread of its own (see `bzread`).
+        std::thread::scope(|scope| {
+            let mut data: Box<dyn Read> = if a.compression == "bzip2" {
+                let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+                Box::new(ParBzReader::new(scope, compressed, workers))
+            } else {
+                decompress(compressed, &a.compression)?
+            };
+            self.members(&mut data, got)
+        })
+    }
+
+    /// Writes the wanted members of the tar stream `data` into staging.
+    fn members(&self, mut data: &mut dyn Read, got: &mut Got) -> Result<()> {
+        let path = self.path;
         {
             let mut tar = tar::Archive::new(&mut data);
             for entry in tar.entries().map_err(|e| damaged(path, e))? {
@@ -184,7 +210,7 @@ fn write_member(
         .open(&path)?;
     f.seek(SeekFrom::Start(w.offset))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = crate::ingest::read_buffer(w.length);
     let mut n = 0u64;
     loop {
         let k = entry.read(&mut buf)?;

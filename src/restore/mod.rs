@@ -3,6 +3,7 @@
 //! checks every content's sha256, then puts files, directories and symlinks in place with their
 //! modes and mtimes. A file only ever appears under its real name whole and checked.
 
+mod bzread;
 pub(crate) mod extract;
 mod select;
 pub mod source;
