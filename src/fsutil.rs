@@ -7,6 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
+
 use crate::error::{IoContext, Result};
 
 /// The raw bytes of a path (paths are kept byte-exact, UTF-8 or not).
@@ -60,6 +62,53 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     drop(f);
     fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
     sync_dir(dir)
+}
+
+/// A writer that counts and hashes (sha256) what goes through it.
+pub struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Like [`write_atomic`], the content streamed by `fill` instead of held in memory. Returns
+/// its length and sha256 (hex).
+pub fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut HashingWriter<io::BufWriter<File>>) -> Result<()>,
+) -> Result<(u64, String)> {
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let dst = dir.join(name);
+    let f = File::create(&tmp).ctx("create", &tmp)?;
+    let mut w = HashingWriter {
+        inner: io::BufWriter::with_capacity(1 << 20, f),
+        hasher: Sha256::new(),
+        len: 0,
+    };
+    fill(&mut w)?;
+    let f = w
+        .inner
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .ctx("write", &tmp)?;
+    f.sync_all().ctx("sync", &tmp)?;
+    drop(f);
+    fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
+    sync_dir(dir)?;
+    Ok((w.len, hex(&w.hasher.finalize())))
 }
 
 /// The suffix of files being written; such a file is never part of a finished backup.

@@ -7,6 +7,7 @@
 mod query;
 mod rows;
 
+use std::io::{Read, Write};
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -16,7 +17,7 @@ pub use rows::{
     Written,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::fsutil::now_ns;
 
 /// The format version of the disc layout and catalogue; see docs/format.md.
@@ -135,6 +136,40 @@ impl Catalogue {
     /// The whole database as bytes, for the copy that goes on a disc.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         Ok(self.conn.serialize(rusqlite::DatabaseName::Main)?.to_vec())
+    }
+
+    /// Writes the bytes [`to_bytes`](Self::to_bytes) gives into `out`, streamed from the
+    /// database file when there is one, so that memory does not grow with the catalogue.
+    /// Outside a transaction the file holds exactly the committed database (journal mode
+    /// DELETE, and this process holds the backup set's lock). `to` names `out` in errors.
+    /// Returns the bytes written.
+    pub fn write_copy(&self, out: &mut dyn Write, to: &Path) -> Result<u64> {
+        let file = self
+            .conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
+        let write_err = |e: std::io::Error| Error::io("write", to, e);
+        match file {
+            Some(path) if self.conn.is_autocommit() => {
+                let size = self.size_bytes()?;
+                let f = std::fs::File::open(&path).ctx("open", &path)?;
+                let mut from = std::io::BufReader::with_capacity(1 << 20, f).take(size);
+                let n = std::io::copy(&mut from, out).map_err(write_err)?;
+                if n != size {
+                    return Err(Error::Damaged(format!(
+                        "{}: {n} bytes where the database has {size}",
+                        path.display()
+                    )));
+                }
+                Ok(n)
+            }
+            _ => {
+                let bytes = self.to_bytes()?;
+                out.write_all(&bytes).map_err(write_err)?;
+                Ok(bytes.len() as u64)
+            }
+        }
     }
 
     /// A value from the meta table.
@@ -475,5 +510,34 @@ fn owned_data(bytes: &[u8]) -> Result<rusqlite::serialize::OwnedData> {
             ptr,
             bytes.len(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed copy is byte for byte what SQLite serializes, from a file or from memory,
+    /// and opens as a catalogue.
+    #[test]
+    fn the_streamed_copy_is_the_serialized_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Catalogue::create(&dir.path().join("catalogue.db")).unwrap();
+        let memory = Catalogue::create_in_memory().unwrap();
+        for cat in [&file, &memory] {
+            for i in 0..200 {
+                cat.set_meta(&format!("key{i}"), &"x".repeat(i)).unwrap();
+            }
+            let mut copy = Vec::new();
+            let n = cat.write_copy(&mut copy, Path::new("copy")).unwrap();
+            assert_eq!(n as usize, copy.len());
+            assert_eq!(copy, cat.to_bytes().unwrap());
+            let back = Catalogue::from_bytes(&copy, "the copy").unwrap();
+            assert!(back.integrity_ok().unwrap());
+            assert_eq!(
+                back.meta("key199").unwrap().as_deref(),
+                Some(&*"x".repeat(199))
+            );
+        }
     }
 }

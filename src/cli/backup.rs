@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use butcher::pack::PackOptions;
 use butcher::{BackupOptions, BackupSummary, Compression, DiscSize};
 
+use super::output::JsonObject;
 use super::passphrase::{resolve, Ask, PassArgs};
 use super::progress::CliProgress;
 use super::{human_bytes, ExitCode};
@@ -144,16 +145,21 @@ fn summary_lines(s: &BackupSummary) -> Vec<String> {
         human_bytes(i.unchanged_bytes),
     )];
     if let Some((prev, c)) = &s.changes {
+        let parts: Vec<String> = c
+            .tallies()
+            .iter()
+            .map(|(name, t)| {
+                let words = match *name {
+                    "metadata" => "metadata only",
+                    "renamed" => "renamed or moved",
+                    other => other,
+                };
+                format!("{} {words}", t.count)
+            })
+            .collect();
         out.push(format!(
-            "butcher: since snapshot {prev}: {} new, {} changed, {} metadata only, {} deleted, \
-             {} renamed or moved, {} copied, {} unchanged",
-            c.new.count,
-            c.changed.count,
-            c.metadata.count,
-            c.deleted.count,
-            c.renamed.count,
-            c.copied.count,
-            c.unchanged.count
+            "butcher: since snapshot {prev}: {}",
+            parts.join(", ")
         ));
     }
     if s.dry_run {
@@ -213,15 +219,10 @@ fn changes_json(s: &BackupSummary) -> String {
     let Some((prev, c)) = &s.changes else {
         return "null".to_string();
     };
-    format!(
-        "{{\"since\":{prev},\"new\":{},\"changed\":{},\"metadata\":{},\"deleted\":{},\
-         \"renamed\":{},\"copied\":{},\"unchanged\":{}}}",
-        c.new.count,
-        c.changed.count,
-        c.metadata.count,
-        c.deleted.count,
-        c.renamed.count,
-        c.copied.count,
-        c.unchanged.count
-    )
+    c.tallies()
+        .into_iter()
+        .fold(JsonObject::new().num("since", prev), |o, (name, t)| {
+            o.num(name, t.count)
+        })
+        .build()
 }

@@ -71,17 +71,12 @@ fn line(out: &mut dyn Write, i: &Item) -> std::io::Result<()> {
 }
 
 fn summary(s: &DiffSummary) -> String {
-    let part = |name: &str, t: Tally| format!("{} {name} ({})", t.count, human_bytes(t.bytes));
-    [
-        part("new", s.new),
-        part("changed", s.changed),
-        part("metadata", s.metadata),
-        part("deleted", s.deleted),
-        part("renamed", s.renamed),
-        part("copied", s.copied),
-        part("unchanged", s.unchanged),
-    ]
-    .join(", ")
+    let parts: Vec<String> = s
+        .tallies()
+        .iter()
+        .map(|(name, t)| format!("{} {name} ({})", t.count, human_bytes(t.bytes)))
+        .collect();
+    parts.join(", ")
 }
 
 fn json_item(i: &Item) -> String {
@@ -105,15 +100,11 @@ fn json(a: i64, b: i64, d: &Diff) -> String {
             .num("bytes", t.bytes)
             .build()
     };
-    let s = &d.summary;
-    let summary = JsonObject::new()
-        .raw("new", tally(s.new))
-        .raw("changed", tally(s.changed))
-        .raw("metadata", tally(s.metadata))
-        .raw("deleted", tally(s.deleted))
-        .raw("renamed", tally(s.renamed))
-        .raw("copied", tally(s.copied))
-        .raw("unchanged", tally(s.unchanged))
+    let summary = d
+        .summary
+        .tallies()
+        .into_iter()
+        .fold(JsonObject::new(), |o, (name, t)| o.raw(name, tally(t)))
         .build();
     JsonObject::new()
         .num("a", a)

@@ -127,6 +127,20 @@ pub struct DiffSummary {
 }
 
 impl DiffSummary {
+    /// Each kind of change with its tally, in the order summaries list them; the names are
+    /// those of [`Change::tag`], also used as JSON keys.
+    pub fn tallies(&self) -> [(&'static str, Tally); 7] {
+        [
+            ("new", self.new),
+            ("changed", self.changed),
+            ("metadata", self.metadata),
+            ("deleted", self.deleted),
+            ("renamed", self.renamed),
+            ("copied", self.copied),
+            ("unchanged", self.unchanged),
+        ]
+    }
+
     fn add(&mut self, item: &Item) {
         let t = match item.change {
             Change::New => &mut self.new,

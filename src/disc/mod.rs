@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 pub use size::DiscSize;
 
 use crate::catalogue::{Catalogue, SnapshotId};
-use crate::crypt::{encrypt_bytes, Passphrase};
+use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{hex, sync_dir, write_atomic, TMP_SUFFIX};
+use crate::fsutil::{hex, sync_dir, write_atomic, write_atomic_with, TMP_SUFFIX};
 
 /// Sector size used to account for file-system allocation on a disc.
 const SECTOR: u64 = 2048;
@@ -236,27 +236,32 @@ fn write_closing_files(
     archives: &[(String, String)],
     passphrase: Option<&Passphrase>,
 ) -> Result<u64> {
-    let plain = cat.to_bytes()?;
-    let copy = match passphrase {
-        Some(p) => encrypt_bytes(&plain, p)?,
-        None => plain,
-    };
+    // Streamed from the catalogue file through encryption: memory stays small however many
+    // files the catalogue lists.
     let copy_name = catalogue_copy_name(passphrase.is_some());
-    write_atomic(dir, copy_name, &copy)?;
+    let copy_path = dir.join(copy_name);
+    let (copy_len, copy_sha) = write_atomic_with(dir, copy_name, |w| match passphrase {
+        Some(p) => {
+            let mut enc = EncryptWriter::new(&mut *w, p)?;
+            cat.write_copy(&mut enc, &copy_path)?;
+            enc.finish().ctx("write", &copy_path)
+        }
+        None => cat.write_copy(w, &copy_path).map(|_| ()),
+    })?;
     let text = readme::render(number, &cat.backup_set_id()?, passphrase.is_some());
     write_atomic(dir, readme::NAME, text.as_bytes())?;
     let mut sums = String::new();
     for (name, sha) in archives {
         sums.push_str(&format!("{sha}  {name}\n"));
     }
-    sums.push_str(&format!("{}  {copy_name}\n", hex(&Sha256::digest(&copy))));
+    sums.push_str(&format!("{copy_sha}  {copy_name}\n"));
     sums.push_str(&format!(
         "{}  {}\n",
         hex(&Sha256::digest(text.as_bytes())),
         readme::NAME
     ));
     write_atomic(dir, SUMS_NAME, sums.as_bytes())?;
-    Ok(sectors(copy.len() as u64) + sectors(text.len() as u64) + sectors(sums.len() as u64))
+    Ok(sectors(copy_len) + sectors(text.len() as u64) + sectors(sums.len() as u64))
 }
 
 /// Finishes discs that an interrupted run marked closed but did not finish writing (no
