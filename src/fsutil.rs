@@ -71,6 +71,22 @@ pub struct HashingWriter<W: Write> {
     len: u64,
 }
 
+impl<W: Write> HashingWriter<W> {
+    /// Counts and hashes what is written to `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// The inner writer, the bytes written and their sha256 (hex).
+    pub fn into_parts(self) -> (W, u64, String) {
+        (self.inner, self.len, hex(&self.hasher.finalize()))
+    }
+}
+
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
@@ -93,14 +109,10 @@ pub fn write_atomic_with(
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
     let dst = dir.join(name);
     let f = File::create(&tmp).ctx("create", &tmp)?;
-    let mut w = HashingWriter {
-        inner: io::BufWriter::with_capacity(1 << 20, f),
-        hasher: Sha256::new(),
-        len: 0,
-    };
+    let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, f));
     fill(&mut w)?;
-    let f = w
-        .inner
+    let (buffered, len, sha256) = w.into_parts();
+    let f = buffered
         .into_inner()
         .map_err(|e| e.into_error())
         .ctx("write", &tmp)?;
@@ -108,7 +120,7 @@ pub fn write_atomic_with(
     drop(f);
     fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
     sync_dir(dir)?;
-    Ok((w.len, hex(&w.hasher.finalize())))
+    Ok((len, sha256))
 }
 
 /// The suffix of files being written; such a file is never part of a finished backup.

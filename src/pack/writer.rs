@@ -15,7 +15,7 @@ use super::parbz::ParBzWriter;
 use super::Compression;
 use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::hex;
+use crate::fsutil::HashingWriter;
 use crate::progress::Progress;
 
 /// One tar member to write: `len` bytes of `source` from `offset`, hashed into `hasher`.
@@ -33,25 +33,6 @@ pub(crate) struct MemberSpec<'h> {
 pub(crate) struct Written {
     pub size: u64,
     pub sha256: String,
-}
-
-/// A writer that hashes and counts what passes through it.
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// A layer of the output stack that must be finished (trailers written) in order.
@@ -232,11 +213,7 @@ pub(crate) fn write_archive(
     progress: &dyn Progress,
 ) -> Result<Written> {
     let file = File::create(path).ctx("create", path)?;
-    let mut sink = HashWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let mut sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     thread::scope(|scope| -> Result<()> {
         let below: Box<dyn Layer + '_> = match passphrase {
             Some(p) => Box::new(EncryptWriter::new(&mut sink, p)?),
@@ -256,11 +233,8 @@ pub(crate) fn write_archive(
         let top = tar.into_inner().ctx("write", path)?;
         top.finish_layer().ctx("write", path)
     })?;
-    sink.inner.flush().ctx("write", path)?;
-    let size = sink.count;
-    let sha256 = hex(&sink.hasher.finalize());
-    let file = sink
-        .inner
+    let (buffered, size, sha256) = sink.into_parts();
+    let file = buffered
         .into_inner()
         .map_err(|e| Error::io("write", path, e.into_error()))?;
     file.sync_all().ctx("sync", path)?;

@@ -261,12 +261,22 @@ mod tests {
             .collect()
     }
 
-    fn read_all(input: Vec<u8>, workers: usize, chunk: usize) -> io::Result<Vec<u8>> {
+    /// The output, and whether the reader stayed parallel (never fell back) to the end.
+    fn read_all_and_mode(
+        input: Vec<u8>,
+        workers: usize,
+        chunk: usize,
+    ) -> io::Result<(Vec<u8>, bool)> {
         std::thread::scope(|s| {
             let mut r = ParBzReader::new(s, Trickle(Cursor::new(input), chunk), workers);
             let mut out = Vec::new();
-            r.read_to_end(&mut out).map(|_| out)
+            r.read_to_end(&mut out)?;
+            Ok((out, matches!(r.state, State::Parallel(_))))
         })
+    }
+
+    fn read_all(input: Vec<u8>, workers: usize, chunk: usize) -> io::Result<Vec<u8>> {
+        read_all_and_mode(input, workers, chunk).map(|(out, _)| out)
     }
 
     /// Gives at most `.1` bytes per read, so stream starts straddle reads.
@@ -284,7 +294,10 @@ mod tests {
         let input: Vec<u8> = blocks.iter().flat_map(|b| stream(b)).collect();
         let want: Vec<u8> = blocks.concat();
         for (workers, chunk) in [(1, 1 << 20), (3, 7), (2, 4096)] {
-            assert_eq!(read_all(input.clone(), workers, chunk).unwrap(), want);
+            let (out, parallel) = read_all_and_mode(input.clone(), workers, chunk).unwrap();
+            assert_eq!(out, want);
+            // Streams as butcher writes them are cut where they start: no fallback.
+            assert!(parallel, "fell back to sequential decoding");
         }
     }
 
