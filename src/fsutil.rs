@@ -64,6 +64,15 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// A read buffer for a file of `size` bytes: up to 1 MiB, but no bigger than the file, so
+/// that tens of thousands of small files do not each cost a zeroed MiB.
+pub fn read_buffer(size: u64) -> Vec<u8> {
+    let len = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    vec![0u8; len.clamp(8 << 10, 1 << 20)]
+}
+
 /// A writer that counts and hashes (sha256) what goes through it.
 pub struct HashingWriter<W: Write> {
     inner: W,

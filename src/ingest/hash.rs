@@ -7,19 +7,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::hex;
+use crate::fsutil::{hex, read_buffer};
 use crate::progress::Progress;
-
-const BUF: usize = 1 << 20;
-
-/// A read buffer for a file of `size` bytes: up to [`BUF`], but no bigger than the file, so
-/// that tens of thousands of small files do not each cost a zeroed MiB.
-pub(crate) fn read_buffer(size: u64) -> Vec<u8> {
-    let len = usize::try_from(size)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    vec![0u8; len.clamp(8 << 10, BUF)]
-}
 
 /// The result of hashing a file.
 #[derive(Debug, Clone)]

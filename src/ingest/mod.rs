@@ -20,7 +20,6 @@ use crate::fsutil::path_bytes;
 use crate::progress::{Progress, Stage};
 
 pub use hash::hash_file;
-pub(crate) use hash::read_buffer;
 
 /// What the ingest stage should do.
 #[derive(Debug, Clone, Default)]

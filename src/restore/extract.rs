@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::thread::Scope;
 
 use sha2::{Digest, Sha256};
 
@@ -57,13 +58,28 @@ impl<R: Read> Read for HashReader<R> {
 }
 
 /// The tar stream inside an archive file: decrypted when it is encrypted, decompressed.
-pub(crate) fn plain_reader<'a, R: Read + Send + Sync + 'a>(
+/// bzip2 is decompressed on worker threads of `scope`, with decryption on a thread of its own
+/// (see `bzread`), while the caller reads the tar stream.
+pub(crate) fn plain_reader<'scope, R: Read + Send + Sync + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
     raw: R,
     a: &Archive,
     passphrase: Option<&Passphrase>,
     path: &Path,
-) -> Result<Box<dyn Read + 'a>> {
-    decompress(decrypted(raw, a, passphrase, path)?, &a.compression)
+) -> Result<Box<dyn Read + 'scope>> {
+    let compressed = decrypted(raw, a, passphrase, path)?;
+    Ok(match a.compression.as_str() {
+        "bzip2" => {
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Box::new(ParBzReader::new(scope, compressed, workers))
+        }
+        "zstd" => Box::new(
+            zstd::stream::read::Decoder::new(compressed)
+                .map_err(|e| Error::Damaged(format!("zstd: {e}")))?,
+        ),
+        "none" => compressed,
+        other => return Err(Error::Damaged(format!("unknown compression {other:?}"))),
+    })
 }
 
 /// The compressed stream inside an archive file: decrypted when it is encrypted.
@@ -79,18 +95,6 @@ fn decrypted<'a, R: Read + Send + Sync + 'a>(
         Box::new(DecryptReader::new(raw, p, path)?)
     } else {
         Box::new(raw)
-    })
-}
-
-fn decompress<'a>(r: Box<dyn Read + 'a>, compression: &str) -> Result<Box<dyn Read + 'a>> {
-    Ok(match compression {
-        "bzip2" => Box::new(bzip2::read::MultiBzDecoder::new(r)),
-        "zstd" => Box::new(
-            zstd::stream::read::Decoder::new(r)
-                .map_err(|e| Error::Damaged(format!("zstd: {e}")))?,
-        ),
-        "none" => r,
-        other => return Err(Error::Damaged(format!("unknown compression {other:?}"))),
     })
 }
 
@@ -145,17 +149,8 @@ impl Members<'_> {
         passphrase: Option<&Passphrase>,
         got: &mut Got,
     ) -> Result<()> {
-        let path = self.path;
-        let compressed = decrypted(raw, a, passphrase, path)?;
-        // bzip2 archives are decompressed on worker threads while this thread reads the tar
-        // stream; decryption runs on a thread of its own (see `bzread`).
         std::thread::scope(|scope| {
-            let mut data: Box<dyn Read> = if a.compression == "bzip2" {
-                let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-                Box::new(ParBzReader::new(scope, compressed, workers))
-            } else {
-                decompress(compressed, &a.compression)?
-            };
+            let mut data = plain_reader(scope, raw, a, passphrase, self.path)?;
             self.members(&mut data, got)
         })
     }
@@ -210,7 +205,7 @@ fn write_member(
         .open(&path)?;
     f.seek(SeekFrom::Start(w.offset))?;
     let mut h = Sha256::new();
-    let mut buf = crate::ingest::read_buffer(w.length);
+    let mut buf = crate::fsutil::read_buffer(w.length);
     let mut n = 0u64;
     loop {
         let k = entry.read(&mut buf)?;

@@ -90,8 +90,20 @@ fn check_archive(
     progress: &dyn Progress,
 ) -> std::result::Result<(), String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let mut plain = plain_reader(BufReader::with_capacity(1 << 20, file), a, passphrase, path)
-        .map_err(|e| e.to_string())?;
+    std::thread::scope(|scope| {
+        let raw = BufReader::with_capacity(1 << 20, file);
+        let plain = plain_reader(scope, raw, a, passphrase, path).map_err(|e| e.to_string())?;
+        check_members(plain, want, running, progress)
+    })
+}
+
+/// Checks the members of the tar stream `plain` against `want`, reading it to the end.
+fn check_members(
+    mut plain: Box<dyn Read + '_>,
+    want: &ArchiveMembers,
+    running: &mut HashMap<String, Running>,
+    progress: &dyn Progress,
+) -> std::result::Result<(), String> {
     let mut seen = 0usize;
     let mut bad = Vec::new();
     {
