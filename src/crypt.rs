@@ -212,8 +212,10 @@ pub fn decrypt_bytes(cipher: &[u8], passphrase: &Passphrase) -> Result<Vec<u8>> 
 /// Decrypts a whole encrypted file into memory.
 pub fn decrypt_file(path: &Path, passphrase: &Passphrase) -> Result<Vec<u8>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    // The plaintext is never longer than the message: one allocation, no doubling.
+    let size = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
     let mut r = DecryptReader::new(io::BufReader::new(f), passphrase, path)?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(size);
     r.read_to_end(&mut out)
         .map_err(|e| Error::Damaged(format!("{}: {e}", path.display())))?;
     Ok(out)

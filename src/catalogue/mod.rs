@@ -78,13 +78,19 @@ impl Catalogue {
     /// Opens a catalogue file for reading only (the query commands): nothing is written, so it
     /// works on read-only media and beside a running backup.
     pub fn open_read_only(path: &Path) -> Result<Self> {
+        Self::open_read_only_as(path, &path.display().to_string())
+    }
+
+    /// Opens a catalogue file for reading only, naming it `what` in errors (a decrypted copy
+    /// is named after the disc file it came from).
+    pub fn open_read_only_as(path: &Path, what: &str) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let cat = Catalogue { conn };
-        cat.check_version(&path.display().to_string())?;
+        cat.check_version(what)?;
         Ok(cat)
     }
 

@@ -99,64 +99,27 @@ pub fn restore(
         )));
     }
     let dirs = source::set_of_source(dirs, &opts.source, &|m| progress.warn(m));
-    let (cat, dirs) = open_newest(dirs, opts, progress, prompt)?;
-    let set_id = cat.backup_set_id()?;
-    let dirs = source::same_set(dirs, &set_id, &|m| progress.warn(m));
-    let snapshot = pick_snapshot(&cat, opts.snapshot)?;
-    let globs = select::globs(&opts.paths)?;
-    let entries = select::select(cat.entries(snapshot)?, globs.as_ref())?;
-    if entries.is_empty() && !opts.paths.is_empty() {
-        return Err(Error::Usage(
-            "no path of the snapshot matches --path".into(),
-        ));
-    }
 
-    let mut plan = Plan::new(&cat, &entries)?;
+    let created = !opts.target.exists();
     fs::create_dir_all(&opts.target).ctx("create the target", &opts.target)?;
     let stage = opts
         .target
         .join(format!(".butcher-restore-{}", std::process::id()));
-    if entries
-        .iter()
-        .any(|e| join_rel(&opts.target, &e.path).starts_with(&stage))
-    {
-        return Err(Error::Usage(
-            "the snapshot holds the staging directory's name".into(),
-        ));
+    if let Err(e) = fs::create_dir(&stage).ctx("create", &stage) {
+        if created {
+            let _ = fs::remove_dir(&opts.target);
+        }
+        return Err(e);
     }
-    fs::create_dir(&stage).ctx("create", &stage)?;
-
-    let mut summary = RestoreSummary {
-        snapshot: snapshot.0,
-        ..Default::default()
-    };
-    let placed = (|| {
-        create_dirs(&opts.target, &entries)?;
-        progress.start(Stage::Restore, plan.total_bytes, plan.contents.len() as u64);
-        let r = read_archives(
-            &mut plan,
-            &dirs,
-            &set_id,
-            opts,
-            &stage,
-            progress,
-            prompt,
-            &mut summary,
-        );
-        progress.finish();
-        r?;
-        place_files(
-            &opts.target,
-            &stage,
-            &entries,
-            &plan,
-            &mut summary,
-            progress,
-        )
-    })();
-    // The staging directory holds only unchecked or partial data: never leave it behind.
+    let mut summary = RestoreSummary::default();
+    let staged = restore_staged(dirs, opts, &stage, progress, prompt, &mut summary);
+    // The staging directory holds only the catalogue copy and unchecked or partial data:
+    // never leave it behind. A restore that failed before writing anything leaves no target.
     let cleaned = fs::remove_dir_all(&stage).ctx("remove", &stage);
-    placed?;
+    if staged.is_err() && created {
+        let _ = fs::remove_dir(&opts.target);
+    }
+    let (entries, plan) = staged?;
     cleaned?;
     make_symlinks(&opts.target, &entries, &mut summary)?;
     finish_dirs(&opts.target, &entries, &mut summary)?;
@@ -164,17 +127,62 @@ pub fn restore(
     Ok(summary)
 }
 
+/// The part of a restore that works in the staging directory `stage`: opens the catalogue
+/// (decrypted into `stage`), reads the archives into it and puts the checked files in place.
+fn restore_staged(
+    dirs: Vec<source::DiscDir>,
+    opts: &RestoreOptions,
+    stage: &Path,
+    progress: &dyn Progress,
+    prompt: &mut dyn DiscPrompt,
+    summary: &mut RestoreSummary,
+) -> Result<(Vec<Entry>, Plan)> {
+    let (cat, dirs) = open_newest(dirs, opts, stage, progress, prompt)?;
+    let set_id = cat.backup_set_id()?;
+    let dirs = source::same_set(dirs, &set_id, &|m| progress.warn(m));
+    let snapshot = pick_snapshot(&cat, opts.snapshot)?;
+    summary.snapshot = snapshot.0;
+    let globs = select::globs(&opts.paths)?;
+    let entries = select::select(cat.entries(snapshot)?, globs.as_ref())?;
+    if entries.is_empty() && !opts.paths.is_empty() {
+        return Err(Error::Usage(
+            "no path of the snapshot matches --path".into(),
+        ));
+    }
+    if entries
+        .iter()
+        .any(|e| join_rel(&opts.target, &e.path).starts_with(stage))
+    {
+        return Err(Error::Usage(
+            "the snapshot holds the staging directory's name".into(),
+        ));
+    }
+    let mut plan = Plan::new(&cat, &entries)?;
+    drop(cat);
+
+    create_dirs(&opts.target, &entries)?;
+    progress.start(Stage::Restore, plan.total_bytes, plan.contents.len() as u64);
+    let r = read_archives(
+        &mut plan, &dirs, &set_id, opts, stage, progress, prompt, summary,
+    );
+    progress.finish();
+    r?;
+    place_files(&opts.target, stage, &entries, &plan, summary, progress)?;
+    Ok((entries, plan))
+}
+
 /// Opens the newest catalogue copy at hand. When it was written in the middle of a backup run
 /// (its newest snapshot is still running) and that snapshot is wanted, asks for the last disc.
 fn open_newest(
     mut dirs: Vec<source::DiscDir>,
     opts: &RestoreOptions,
+    stage: &Path,
     progress: &dyn Progress,
     prompt: &mut dyn DiscPrompt,
 ) -> Result<(Catalogue, Vec<source::DiscDir>)> {
     loop {
         let warn = |m: &str| progress.warn(m);
-        let (cat, _) = source::open_catalogue(&dirs, opts.passphrase.as_ref(), &warn)?;
+        let (cat, _) = source::open_catalogue(&dirs, opts.passphrase.as_ref(), Some(stage), &warn)?;
         let newest = cat.snapshots()?.into_iter().next_back();
         let partial = match (&newest, opts.snapshot) {
             (Some(s), None) => !s.complete,

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::Catalogue;
-use crate::crypt::{decrypt_file, Passphrase};
+use crate::crypt::{decrypt_file, DecryptReader, Passphrase};
 use crate::disc::{catalogue_copy_name, find_disc_dirs};
 use crate::error::{Error, IoContext, Result};
 
@@ -112,9 +113,14 @@ pub fn encrypted(dirs: &[DiscDir]) -> Option<bool> {
 /// Opens the newest readable catalogue copy among `dirs` (highest disc number first). A copy
 /// that cannot be read is reported through `warn` and the next one is tried; a wrong
 /// passphrase stops at once.
+///
+/// With `spill`, a directory the user named (restore's staging directory inside TARGET), the
+/// copy is decrypted into a file there and read from it, so memory stays flat however many
+/// files the catalogue lists; without it, the copy is held in memory.
 pub fn open_catalogue(
     dirs: &[DiscDir],
     passphrase: Option<&Passphrase>,
+    spill: Option<&Path>,
     warn: &dyn Fn(&str),
 ) -> Result<(Catalogue, PathBuf)> {
     let mut order: Vec<&DiscDir> = dirs.iter().collect();
@@ -124,47 +130,24 @@ pub fn open_catalogue(
     // means the passphrase is wrong.
     let mut refused: Option<(PathBuf, Error)> = None;
     for d in order {
-        let (path, bytes) = if d.path.join(catalogue_copy_name(true)).is_file() {
-            let path = d.path.join(catalogue_copy_name(true));
-            let Some(p) = passphrase else {
+        let sealed = d.path.join(catalogue_copy_name(true));
+        let plain = d.path.join(catalogue_copy_name(false));
+        let (path, encrypted) = if sealed.is_file() {
+            if passphrase.is_none() {
                 return Err(Error::Usage(
                     "the backup is encrypted: give the passphrase".to_string(),
                 ));
-            };
-            match decrypt_file(&path, p) {
-                Ok(b) => (path, b),
-                Err(e @ Error::WrongPassphrase(_)) => match refused {
-                    Some((_, first)) => return Err(first),
-                    None => {
-                        refused = Some((path, e));
-                        continue;
-                    }
-                },
-                Err(e) => {
-                    warn(&format!(
-                        "{}: {e}; trying another disc's copy",
-                        path.display()
-                    ));
-                    last_err = Some(e);
-                    continue;
-                }
             }
-        } else if d.path.join(catalogue_copy_name(false)).is_file() {
-            let path = d.path.join(catalogue_copy_name(false));
-            match fs::read(&path) {
-                Ok(b) => (path, b),
-                Err(e) => {
-                    let e = Error::io("read", &path, e);
-                    warn(&format!("{e}; trying another disc's copy"));
-                    last_err = Some(e);
-                    continue;
-                }
-            }
+            (sealed, true)
+        } else if plain.is_file() {
+            (plain, false)
         } else {
             continue;
         };
         let what = path.display().to_string();
-        match Catalogue::from_bytes(&bytes, &what).and_then(|c| check_sound(c, &what)) {
+        let pass = passphrase.filter(|_| encrypted);
+        let opened = load_copy(&path, pass, spill, &what).and_then(|c| check_sound(c, &what));
+        match opened {
             Ok(c) => {
                 if let Some((damaged, _)) = &refused {
                     warn(&format!(
@@ -175,6 +158,10 @@ pub fn open_catalogue(
                 }
                 return Ok((c, path));
             }
+            Err(e @ Error::WrongPassphrase(_)) => match refused {
+                Some((_, first)) => return Err(first),
+                None => refused = Some((path, e)),
+            },
             Err(e @ Error::Usage(_)) => return Err(e),
             Err(e) => {
                 warn(&format!("{e}; trying another disc's copy"));
@@ -188,6 +175,57 @@ pub fn open_catalogue(
     Err(last_err.unwrap_or_else(|| {
         Error::Usage("no butcher disc found (no catalogue.db.gpg or catalogue.db)".to_string())
     }))
+}
+
+/// The name of the decrypted catalogue copy inside a spill directory.
+const SPILLED: &str = "catalogue.db";
+
+/// Reads one catalogue copy: decrypted with `passphrase` when given, into a file in `spill`
+/// when given, else into memory.
+fn load_copy(
+    path: &Path,
+    passphrase: Option<&Passphrase>,
+    spill: Option<&Path>,
+    what: &str,
+) -> Result<Catalogue> {
+    let Some(dir) = spill else {
+        let bytes = match passphrase {
+            Some(p) => decrypt_file(path, p)?,
+            None => fs::read(path).ctx("read", path)?,
+        };
+        return Catalogue::from_bytes(&bytes, what);
+    };
+    let src = std::io::BufReader::new(fs::File::open(path).ctx("open", path)?);
+    // The passphrase is checked here, before anything is written.
+    let mut reader: Box<dyn std::io::Read + '_> = match passphrase {
+        Some(p) => Box::new(DecryptReader::new(src, p, path)?),
+        None => Box::new(src),
+    };
+    let file = dir.join(SPILLED);
+    // A connection to an earlier copy keeps its own file: never write over it in place.
+    match fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("remove", &file, e))
+        }
+        _ => {}
+    }
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .ctx("create", &file)?;
+    let copied = std::io::copy(&mut reader, &mut out);
+    drop(out);
+    let opened = match copied {
+        Err(e) if passphrase.is_some() => Err(Error::Damaged(format!("{what}: {e}"))),
+        Err(e) => Err(Error::io("read", path, e)),
+        Ok(_) => Catalogue::open_read_only_as(&file, what),
+    };
+    if opened.is_err() {
+        let _ = fs::remove_file(&file);
+    }
+    opened
 }
 
 fn check_sound(c: Catalogue, what: &str) -> Result<Catalogue> {
@@ -307,7 +345,7 @@ impl CatalogueSource {
                 let cat = check_sound(Catalogue::from_bytes(&bytes, &what)?, &what)?;
                 Ok((cat, path.clone()))
             }
-            CatalogueSource::Discs(dirs) => open_catalogue(dirs, passphrase, warn),
+            CatalogueSource::Discs(dirs) => open_catalogue(dirs, passphrase, None, warn),
         }
     }
 }
@@ -328,4 +366,82 @@ pub fn open_any(
         None
     };
     source.open(pass.as_ref(), warn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypt::encrypt_bytes;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn disc_with_copy(root: &Path, number: u32, copy: &[u8]) -> DiscDir {
+        let dir = root.join(format!("disc-{number:04}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(crate::disc::SUMS_NAME), "").unwrap();
+        fs::write(dir.join(catalogue_copy_name(true)), copy).unwrap();
+        DiscDir {
+            number: Some(number),
+            set_id: None,
+            path: dir,
+        }
+    }
+
+    /// With a spill directory the copy is decrypted into a private file there and read from
+    /// it; a damaged newer copy leaves no file behind and the older copy is used; a wrong
+    /// passphrase writes nothing.
+    #[test]
+    fn a_spilled_copy_is_a_private_file_and_damage_leaves_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pass = Passphrase::new("correct horse").unwrap();
+        let cat = Catalogue::create_in_memory().unwrap();
+        cat.set_meta("marker", "from disc 1").unwrap();
+        let good = encrypt_bytes(&cat.to_bytes().unwrap(), &pass).unwrap();
+        let mut damaged = good.clone();
+        let n = damaged.len();
+        damaged[n / 2] ^= 0x55;
+        let dirs = vec![
+            disc_with_copy(tmp.path(), 1, &good),
+            disc_with_copy(tmp.path(), 2, &damaged),
+        ];
+        let spill = tmp.path().join("spill");
+        fs::create_dir(&spill).unwrap();
+
+        let wrong = Passphrase::new("battery staple").unwrap();
+        let warned = std::cell::RefCell::new(Vec::new());
+        let warn = |m: &str| warned.borrow_mut().push(m.to_string());
+        match open_catalogue(&dirs, Some(&wrong), Some(&spill), &warn) {
+            Err(Error::WrongPassphrase(_)) => {}
+            other => panic!("expected a wrong passphrase, got {:?}", other.map(|r| r.1)),
+        }
+        assert_eq!(fs::read_dir(&spill).unwrap().count(), 0);
+
+        let (opened, from) = open_catalogue(&dirs, Some(&pass), Some(&spill), &warn).unwrap();
+        assert_eq!(from, dirs[0].path.join(catalogue_copy_name(true)));
+        assert_eq!(
+            opened.meta("marker").unwrap().as_deref(),
+            Some("from disc 1")
+        );
+        assert!(
+            warned.borrow().iter().any(|w| w.contains("disc-0002")),
+            "the damaged copy is reported: {:?}",
+            warned.borrow()
+        );
+        let names: Vec<_> = fs::read_dir(&spill)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [SPILLED]);
+        let mode = fs::metadata(spill.join(SPILLED))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        // The same copy opened in memory reads the same.
+        let (in_memory, _) = open_catalogue(&dirs, Some(&pass), None, &warn).unwrap();
+        assert_eq!(
+            in_memory.meta("marker").unwrap(),
+            opened.meta("marker").unwrap()
+        );
+    }
 }

@@ -168,7 +168,7 @@ fn open_catalogue(
     if copies_readable {
         let problems = std::cell::RefCell::new(Vec::new());
         let warn = |m: &str| problems.borrow_mut().push(m.to_string());
-        match source::open_catalogue(dirs, passphrase, &warn) {
+        match source::open_catalogue(dirs, passphrase, None, &warn) {
             Ok((c, _)) => disc_copy = Some(c),
             Err(e) => problems.borrow_mut().push(e.to_string()),
         }
