@@ -227,4 +227,35 @@ mod tests {
         assert!(res.status.success(), "{res:?}");
         assert_eq!(res.stdout, input);
     }
+
+    /// The encoder (the pure-Rust port of libbzip2) writes, block for block, the bytes the
+    /// reference `bzip2 -9` writes for the same input.
+    #[test]
+    fn each_stream_is_byte_for_byte_what_bzip2_minus_9_writes() {
+        if !have_tool("bzip2") {
+            return;
+        }
+        let input = sample_input(BLOCK_BYTES + 300_000);
+        let mut w = ParBzWriter::new(Vec::new());
+        w.write_all(&input).unwrap();
+        let ours = w.finish().unwrap();
+        let mut reference = Vec::new();
+        for chunk in input.chunks(BLOCK_BYTES) {
+            let mut child = Command::new("bzip2")
+                .arg("-9c")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let chunk = chunk.to_vec();
+            let feeder = std::thread::spawn(move || stdin.write_all(&chunk));
+            let res = child.wait_with_output().unwrap();
+            feeder.join().unwrap().unwrap();
+            assert!(res.status.success(), "{res:?}");
+            reference.extend_from_slice(&res.stdout);
+        }
+        assert_eq!(stream_count(&ours), 2);
+        assert!(ours == reference, "the streams differ from bzip2 -9's");
+    }
 }
