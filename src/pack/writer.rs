@@ -377,4 +377,88 @@ mod tests {
             assert_eq!(err.raw_os_error(), Some(28), "{err}");
         });
     }
+
+    fn member<'h>(source: &Path, len: u64, hasher: &'h mut Sha256) -> MemberSpec<'h> {
+        MemberSpec {
+            name: b"c/0001".to_vec(),
+            source: source.to_path_buf(),
+            offset: 0,
+            len,
+            mode: 0o644,
+            mtime_ns: 0,
+            hasher,
+        }
+    }
+
+    /// Through encryption and the file thread, the archive file is whole: its recorded size
+    /// and sha256 are the file's, and it decrypts to a tar holding the member.
+    #[test]
+    fn an_encrypted_archive_is_whole_and_its_hash_is_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("src");
+        let data: Vec<u8> = (0..5 * HANDOFF_BYTES + 77)
+            .map(|i| ((i * 7919) % 251) as u8)
+            .collect();
+        std::fs::write(&source, &data).unwrap();
+        let pass = Passphrase::new("correct horse").unwrap();
+        for c in [Compression::None, Compression::Zstd, Compression::Bzip2] {
+            let path = dir.path().join("archive");
+            let mut hasher = Sha256::new();
+            let mut members = [member(&source, data.len() as u64, &mut hasher)];
+            let written = write_archive(
+                &path,
+                &mut members,
+                c,
+                Some(&pass),
+                &crate::progress::NoProgress,
+            )
+            .unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(written.size, bytes.len() as u64, "{c:?}");
+            assert_eq!(written.sha256, crate::fsutil::hex(&Sha256::digest(&bytes)));
+            let plain = crate::crypt::decrypt_bytes(&bytes, &pass).unwrap();
+            let tar_bytes = match c {
+                Compression::Zstd => zstd::decode_all(&plain[..]).unwrap(),
+                Compression::Bzip2 => {
+                    let mut out = Vec::new();
+                    bzip2::read::MultiBzDecoder::new(&plain[..])
+                        .read_to_end(&mut out)
+                        .unwrap();
+                    out
+                }
+                _ => plain,
+            };
+            let mut tar = tar::Archive::new(&tar_bytes[..]);
+            let mut entries = tar.entries().unwrap();
+            let mut e = entries.next().unwrap().unwrap();
+            let mut content = Vec::new();
+            e.read_to_end(&mut content).unwrap();
+            assert!(content == data, "{c:?}: the member differs");
+            assert!(entries.next().is_none());
+        }
+    }
+
+    /// A full disc under encryption is reported as a full disc, not as a stopped thread.
+    #[test]
+    fn a_full_disc_under_encryption_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("src");
+        std::fs::write(&source, vec![7u8; 6 * HANDOFF_BYTES]).unwrap();
+        let pass = Passphrase::new("correct horse").unwrap();
+        let mut hasher = Sha256::new();
+        let mut members = [member(&source, 6 * HANDOFF_BYTES as u64, &mut hasher)];
+        let err = write_archive(
+            Path::new("/dev/full"),
+            &mut members,
+            Compression::None,
+            Some(&pass),
+            &crate::progress::NoProgress,
+        )
+        .err()
+        .expect("writing to a full device fails");
+        match err {
+            Error::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(28), "{source}"),
+            other => panic!("not an I/O error: {other}"),
+        }
+    }
 }
