@@ -171,6 +171,14 @@ impl Builder {
         self.root.join(rel)
     }
 
+    /// The mtime set for `rel`, or the generated one for the `counter`-th path fixed.
+    fn mtime_of(&self, rel: &Path, counter: u64) -> (u64, u32) {
+        self.mtimes
+            .get(rel)
+            .copied()
+            .unwrap_or(generated_mtime(counter))
+    }
+
     fn dir(&mut self, rel: impl AsRef<Path>) -> PathBuf {
         let rel = rel.as_ref();
         let abs = self.abs(rel);
@@ -290,12 +298,7 @@ impl Builder {
                 facts.total_file_bytes += md.len();
                 facts.largest_file_bytes = facts.largest_file_bytes.max(md.len());
                 counter += 1;
-                let t = self
-                    .mtimes
-                    .get(rel)
-                    .copied()
-                    .unwrap_or(generated_mtime(counter));
-                set_mtime(&abs, t);
+                set_mtime(&abs, self.mtime_of(rel, counter));
                 set_mode(&abs, self.modes.get(rel).copied().unwrap_or(0o644));
             }
         }
@@ -304,13 +307,7 @@ impl Builder {
         dirs.push(PathBuf::new());
         for rel in &dirs {
             counter += 1;
-            let abs = self.abs(rel);
-            let t = self
-                .mtimes
-                .get(rel)
-                .copied()
-                .unwrap_or(generated_mtime(counter));
-            set_mtime(&abs, t);
+            set_mtime(&self.abs(rel), self.mtime_of(rel, counter));
         }
         // chmod does not touch mtimes; read-only dirs are no obstacle anymore.
         for rel in &dirs {
