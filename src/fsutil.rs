@@ -52,16 +52,12 @@ pub fn set_mtime(path: &Path, mtime_ns: i64) -> Result<()> {
 }
 
 /// Writes `data` to `dir/name` durably: a temporary name, fsync, rename, fsync of the directory.
-/// A crash leaves either no file or the whole file under `name`, never a partial one.
-pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+/// A crash leaves either no file or the whole file under `name`, never a partial one. Returns
+/// the sha256 (hex) of `data`.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<String> {
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-    let dst = dir.join(name);
-    let mut f = File::create(&tmp).ctx("create", &tmp)?;
-    f.write_all(data).ctx("write", &tmp)?;
-    f.sync_all().ctx("sync", &tmp)?;
-    drop(f);
-    fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
-    sync_dir(dir)
+    let (_, sha256) = write_atomic_with(dir, name, |w| w.write_all(data).ctx("write", &tmp))?;
+    Ok(sha256)
 }
 
 /// A read buffer for a file of `size` bytes: up to 1 MiB, but no bigger than the file, so

@@ -8,14 +8,12 @@ pub mod size;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 pub use size::DiscSize;
 
 use crate::catalogue::{Catalogue, SnapshotId};
 use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{hex, sync_dir, write_atomic, write_atomic_with, TMP_SUFFIX};
+use crate::fsutil::{sync_dir, write_atomic, write_atomic_with, TMP_SUFFIX};
 
 /// Sector size used to account for file-system allocation on a disc.
 const SECTOR: u64 = 2048;
@@ -249,17 +247,13 @@ fn write_closing_files(
         None => cat.write_copy(w, &copy_path).map(|_| ()),
     })?;
     let text = readme::render(number, &cat.backup_set_id()?, passphrase.is_some());
-    write_atomic(dir, readme::NAME, text.as_bytes())?;
+    let text_sha = write_atomic(dir, readme::NAME, text.as_bytes())?;
     let mut sums = String::new();
     for (name, sha) in archives {
         sums.push_str(&format!("{sha}  {name}\n"));
     }
     sums.push_str(&format!("{copy_sha}  {copy_name}\n"));
-    sums.push_str(&format!(
-        "{}  {}\n",
-        hex(&Sha256::digest(text.as_bytes())),
-        readme::NAME
-    ));
+    sums.push_str(&format!("{text_sha}  {}\n", readme::NAME));
     write_atomic(dir, SUMS_NAME, sums.as_bytes())?;
     Ok(sectors(copy_len) + sectors(text.len() as u64) + sectors(sums.len() as u64))
 }

@@ -390,8 +390,8 @@ mod tests {
         }
     }
 
-    /// Through encryption and the file thread, the archive file is whole: its recorded size
-    /// and sha256 are the file's, and it decrypts to a tar holding the member.
+    /// Through compression, the handoff and encryption, the archive file is whole: its recorded
+    /// size and sha256 are the file's, and it decrypts to a tar holding the member.
     #[test]
     fn an_encrypted_archive_is_whole_and_its_hash_is_the_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -438,7 +438,7 @@ mod tests {
         }
     }
 
-    /// A full disc under encryption is reported as a full disc, not as a stopped thread.
+    /// A full disc under encryption is reported as a full disc, not as a stopped handoff thread.
     #[test]
     fn a_full_disc_under_encryption_is_reported_as_such() {
         let dir = tempfile::tempdir().unwrap();

@@ -340,9 +340,8 @@ impl CatalogueSource {
                         path.display()
                     ))
                 })?;
-                let bytes = decrypt_file(path, p)?;
                 let what = path.display().to_string();
-                let cat = check_sound(Catalogue::from_bytes(&bytes, &what)?, &what)?;
+                let cat = check_sound(load_copy(path, Some(p), None, &what)?, &what)?;
                 Ok((cat, path.clone()))
             }
             CatalogueSource::Discs(dirs) => open_catalogue(dirs, passphrase, None, warn),

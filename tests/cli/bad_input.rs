@@ -17,6 +17,27 @@ fn is_root() -> bool {
             .unwrap_or(false)
 }
 
+/// A restore that stops after it has opened the catalogue (decrypted into its staging
+/// directory inside TARGET) leaves neither the staging directory nor a TARGET it created.
+#[test]
+fn a_restore_path_matching_nothing_leaves_no_target() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    crate::common::tree::make_small_tree(&env.src());
+    backup(&env, &[]);
+    let err = env.butcher_fails(
+        args(&[
+            "restore".as_ref(),
+            env.dest().as_os_str(),
+            env.target().as_os_str(),
+            "--path".as_ref(),
+            "no/such/path*".as_ref(),
+        ]),
+        2,
+    );
+    assert!(err.contains("no path of the snapshot matches"), "{err}");
+    assert!(!env.target().exists(), "restore left the target behind");
+}
+
 #[test]
 fn wrong_passphrase_restores_nothing() {
     let env = TestEnv::new().with_passphrase(PASS);
