@@ -21,7 +21,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::now_ns;
 
 /// The format version of the disc layout and catalogue; see docs/format.md.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -63,7 +63,9 @@ impl Catalogue {
         Ok(Catalogue { conn })
     }
 
-    /// Opens an existing working catalogue, refusing one of a newer format.
+    /// Opens an existing working catalogue, refusing one of a newer format. One of an older
+    /// format is marked as the current version: what this butcher writes into the set is of
+    /// the current format (docs/format.md, section 9).
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
@@ -71,7 +73,10 @@ impl Catalogue {
         )?;
         conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;")?;
         let cat = Catalogue { conn };
-        cat.check_version(&path.display().to_string())?;
+        if cat.check_version(&path.display().to_string())? < FORMAT_VERSION {
+            cat.conn
+                .execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
+        }
         Ok(cat)
     }
 
@@ -114,7 +119,8 @@ impl Catalogue {
         Ok(cat)
     }
 
-    fn check_version(&self, what: &str) -> Result<()> {
+    /// The catalogue's format version, refused when newer than this butcher's or not set.
+    fn check_version(&self, what: &str) -> Result<u32> {
         let v: u32 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -128,7 +134,7 @@ impl Catalogue {
         if v == 0 {
             return Err(Error::Damaged(format!("{what} is not a butcher catalogue")));
         }
-        Ok(())
+        Ok(v)
     }
 
     /// `PRAGMA integrity_check` answers "ok".
@@ -545,5 +551,32 @@ mod tests {
                 Some(&*"x".repeat(199))
             );
         }
+    }
+
+    fn user_version(path: &Path) -> u32 {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A working catalogue of an older version is marked current when opened for a run;
+    /// one of a newer version is refused and left as it is.
+    #[test]
+    fn opening_marks_an_older_catalogue_current_and_refuses_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalogue.db");
+        drop(Catalogue::create(&path).unwrap());
+        let set = |v: u32| {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!("PRAGMA user_version = {v};"))
+                .unwrap();
+        };
+        set(1);
+        let cat = Catalogue::open(&path).unwrap();
+        drop(cat);
+        assert_eq!(user_version(&path), FORMAT_VERSION);
+        set(FORMAT_VERSION + 1);
+        assert!(matches!(Catalogue::open(&path), Err(Error::Usage(_))));
+        assert_eq!(user_version(&path), FORMAT_VERSION + 1);
     }
 }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 /// How archives are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// bzip2 -9 (`.tar.bz2`).
+    /// bzip2 -9, or -1 for blocks that do not compress (`.tar.bz2`).
     Bzip2,
     /// zstd level 3 (`.tar.zst`).
     Zstd,

@@ -43,12 +43,29 @@ fn read_samples(path: &Path, size: u64) -> io::Result<Vec<u8>> {
         return Ok(out);
     }
     let mut out = Vec::with_capacity((SAMPLES * SAMPLE_BYTES) as usize);
-    for k in 0..SAMPLES {
-        let at = (size - SAMPLE_BYTES) * k / (SAMPLES - 1);
+    for at in sample_offsets(size) {
         f.seek(SeekFrom::Start(at))?;
         (&mut f).take(SAMPLE_BYTES).read_to_end(&mut out)?;
     }
     Ok(out)
+}
+
+/// Where the [`SAMPLES`] samples of something of `size` bytes (more than all samples) start.
+fn sample_offsets(size: u64) -> impl Iterator<Item = u64> {
+    (0..SAMPLES).map(move |k| (size - SAMPLE_BYTES) * k / (SAMPLES - 1))
+}
+
+/// Judges bytes in memory (a block of a tar stream) by the same samples as a file.
+pub(crate) fn judge_bytes(data: &[u8]) -> Verdict {
+    let size = data.len() as u64;
+    if size <= SAMPLES * SAMPLE_BYTES {
+        return judge(data);
+    }
+    let mut samples = Vec::with_capacity((SAMPLES * SAMPLE_BYTES) as usize);
+    for at in sample_offsets(size) {
+        samples.extend_from_slice(&data[at as usize..(at + SAMPLE_BYTES) as usize]);
+    }
+    judge(&samples)
 }
 
 /// Judges sample bytes.

@@ -61,7 +61,7 @@ impl Layer for EncryptWriter<'_> {
     }
 }
 
-/// bzip2 in parallel: one complete stream per 900 kB block (see [`super::parbz`]).
+/// bzip2 in parallel: one complete stream per 900,000 bytes (see [`super::parbz`]).
 struct Bz<'a>(ParBzWriter<Box<dyn Layer + 'a>>);
 impl Write for Bz<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

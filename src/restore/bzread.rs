@@ -2,8 +2,8 @@
 //!
 //! butcher's bzip2 archives are many complete bzip2 streams laid end to end (one per 900,000
 //! bytes of tar stream, see `pack::parbz`). This reader cuts its input where a stream begins
-//! (the bytes `BZh9` followed by the block magic `1AY&SY`, which every butcher stream starts
-//! with), decompresses the pieces on worker threads and hands out the output in order, so
+//! (the bytes `BZh`, a block-size digit `1` to `9`, then the block magic `1AY&SY`, which every
+//! non-empty butcher stream starts with), decompresses the pieces on worker threads and hands out the output in order, so
 //! decryption (the thread that reads the input), decompression (the workers) and the caller
 //! (tar, hashing, writing) all run at once.
 //!
@@ -18,8 +18,17 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::Scope;
 
-/// Where a butcher bzip2 stream starts: the stream header of `bzip2 -9` and the block magic.
+/// Where a butcher bzip2 stream starts: the stream header (`BZh` and the block-size digit,
+/// `9` here, any of `1`..=`9` in [`is_stream_start`]) and the block magic.
 const MAGIC: &[u8; 10] = b"BZh91AY&SY";
+
+/// Whether `w` (ten bytes) is a stream header of any block size followed by the block magic.
+fn is_stream_start(w: &[u8]) -> bool {
+    w.len() == MAGIC.len()
+        && w[..3] == MAGIC[..3]
+        && (b'1'..=b'9').contains(&w[3])
+        && w[4..] == MAGIC[4..]
+}
 
 /// A piece with no stream start in it is cut here anyway; such a piece never decodes alone,
 /// so the reader falls back to sequential decoding.
@@ -144,7 +153,7 @@ fn find(data: &[u8], from: usize) -> Option<usize> {
         let at = i + data[i..data.len() - MAGIC.len() + 1]
             .iter()
             .position(|&b| b == MAGIC[0])?;
-        if &data[at..at + MAGIC.len()] == MAGIC {
+        if is_stream_start(&data[at..at + MAGIC.len()]) {
             return Some(at);
         }
         i = at + 1;
@@ -243,7 +252,12 @@ mod tests {
     use std::io::Write;
 
     fn stream(data: &[u8]) -> Vec<u8> {
-        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+        stream_at(data, 9)
+    }
+
+    fn stream_at(data: &[u8], level: u32) -> Vec<u8> {
+        let level = bzip2::Compression::new(level);
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), level);
         e.write_all(data).unwrap();
         e.finish().unwrap()
     }
@@ -257,6 +271,19 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 b"abcdefgh ijklm\n"[(x % 15) as usize]
+            })
+            .collect()
+    }
+
+    /// Bytes that do not compress.
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
             })
             .collect()
     }
@@ -299,6 +326,23 @@ mod tests {
             // Streams as butcher writes them are cut where they start: no fallback.
             assert!(parallel, "fell back to sequential decoding");
         }
+    }
+
+    #[test]
+    fn streams_of_every_block_size_are_cut_apart() {
+        // butcher writes `bzip2 -1` streams for bytes that do not compress: many of them in a
+        // row must still be read in parallel, not as one piece too large to decode alone.
+        let blocks: Vec<Vec<u8>> = (0..36).map(|i| noise(500_000, i as u64)).collect();
+        let input: Vec<u8> = blocks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| stream_at(b, [1, 1, 5][i % 3]))
+            .collect();
+        assert!(input.len() > MAX_PIECE, "long enough to need the cuts");
+        assert!(input.starts_with(b"BZh11AY&SY"));
+        let (out, parallel) = read_all_and_mode(input, 2, 1 << 16).unwrap();
+        assert_eq!(out, blocks.concat());
+        assert!(parallel, "fell back to sequential decoding");
     }
 
     #[test]
