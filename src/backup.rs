@@ -78,6 +78,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let _lock = lock_dest(&opts.dest)?;
     remove_partials(&opts.dest)?;
     check_passphrase(&cat, opts.passphrase.as_ref())?;
+    cat.mark_current_format()?;
 
     for n in crate::disc::finish_interrupted_closing(&opts.dest, &cat, opts.passphrase.as_ref())? {
         progress.note(&format!(

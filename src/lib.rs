@@ -30,6 +30,9 @@ pub mod progress;
 pub mod restore;
 pub mod verify;
 
+#[cfg(test)]
+mod testdata;
+
 pub use crate::backup::{backup, BackupOptions, BackupSummary};
 pub use crate::catalogue::FORMAT_VERSION;
 pub use crate::crypt::Passphrase;

@@ -63,9 +63,7 @@ impl Catalogue {
         Ok(Catalogue { conn })
     }
 
-    /// Opens an existing working catalogue, refusing one of a newer format. One of an older
-    /// format is marked as the current version: what this butcher writes into the set is of
-    /// the current format (docs/format.md, section 9).
+    /// Opens an existing working catalogue, refusing one of a newer format.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
@@ -73,11 +71,18 @@ impl Catalogue {
         )?;
         conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;")?;
         let cat = Catalogue { conn };
-        if cat.check_version(&path.display().to_string())? < FORMAT_VERSION {
-            cat.conn
+        cat.check_version(&path.display().to_string())?;
+        Ok(cat)
+    }
+
+    /// Marks a catalogue of an older format as the current version, before a run writes into
+    /// its set what this butcher writes (docs/format.md, section 9).
+    pub fn mark_current_format(&self) -> Result<()> {
+        if self.check_version("the working catalogue")? < FORMAT_VERSION {
+            self.conn
                 .execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
         }
-        Ok(cat)
+        Ok(())
     }
 
     /// Opens a catalogue file for reading only (the query commands): nothing is written, so it
@@ -559,10 +564,10 @@ mod tests {
             .unwrap()
     }
 
-    /// A working catalogue of an older version is marked current when opened for a run;
-    /// one of a newer version is refused and left as it is.
+    /// A working catalogue of an older version is marked current only when asked (a run is
+    /// about to write); one of a newer version is refused and left as it is.
     #[test]
-    fn opening_marks_an_older_catalogue_current_and_refuses_a_newer_one() {
+    fn an_older_catalogue_is_marked_current_and_a_newer_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalogue.db");
         drop(Catalogue::create(&path).unwrap());
@@ -573,6 +578,8 @@ mod tests {
         };
         set(1);
         let cat = Catalogue::open(&path).unwrap();
+        assert_eq!(user_version(&path), 1, "opening alone changes nothing");
+        cat.mark_current_format().unwrap();
         drop(cat);
         assert_eq!(user_version(&path), FORMAT_VERSION);
         set(FORMAT_VERSION + 1);

@@ -133,6 +133,7 @@ fn compress_block(block: &[u8]) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testdata::noise;
     use std::io::Read;
     use std::process::{Command, Stdio};
 
@@ -243,19 +244,6 @@ mod tests {
             .unwrap();
         assert!(res.status.success(), "{res:?}");
         assert_eq!(res.stdout, input);
-    }
-
-    /// Bytes that do not compress.
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
     }
 
     #[test]

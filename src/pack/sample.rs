@@ -120,18 +120,7 @@ fn entropy_bits(data: &[u8]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn random(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
+    use crate::testdata::noise as random;
 
     fn text(len: usize) -> Vec<u8> {
         let words = [

@@ -249,6 +249,7 @@ impl Read for RawChain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testdata::noise;
     use std::io::Write;
 
     fn stream(data: &[u8]) -> Vec<u8> {
@@ -271,19 +272,6 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 b"abcdefgh ijklm\n"[(x % 15) as usize]
-            })
-            .collect()
-    }
-
-    /// Bytes that do not compress.
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
             })
             .collect()
     }
