@@ -18,8 +18,17 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The catalogue could not be read or written.
+    /// The catalogue could not be read or written; the text says what in words.
     Catalogue(String),
+    /// A catalogue (a copy on a disc, or the working one) holds something that cannot be read.
+    CatalogueDamaged {
+        /// Which catalogue: "catalogue copy on disc 0003 (PATH)".
+        what: String,
+        /// What is wrong: "integer -1 out of range in entries.mode".
+        detail: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// The passphrase does not decrypt the given file.
     WrongPassphrase(PathBuf),
     /// Encryption or decryption failed for a reason other than the passphrase.
@@ -59,6 +68,9 @@ impl fmt::Display for Error {
                 write!(f, "cannot {op} {}: {source}", path.display())
             }
             Error::Catalogue(m) => write!(f, "catalogue: {m}"),
+            Error::CatalogueDamaged { what, detail, hint } => {
+                write!(f, "{what} is damaged ({detail}); {hint}")
+            }
             Error::WrongPassphrase(p) => write!(
                 f,
                 "wrong passphrase: it does not decrypt {} (check the passphrase and try again)",
@@ -77,12 +89,6 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::Catalogue(e.to_string())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::error::{IoContext, Result};
+use crate::layout::TMP_SUFFIX;
 
 /// The raw bytes of a path (paths are kept byte-exact, UTF-8 or not).
 pub fn path_bytes(p: &Path) -> &[u8] {
@@ -128,9 +129,6 @@ pub fn write_atomic_with(
     Ok((len, sha256))
 }
 
-/// The suffix of files being written; such a file is never part of a finished backup.
-pub const TMP_SUFFIX: &str = ".partial";
-
 /// Flushes a directory's entries to stable storage.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -172,6 +170,23 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 /// Joins a catalogue path (relative, `/`-separated bytes) onto a root.
 pub fn join_rel(root: &Path, rel: &[u8]) -> PathBuf {
     root.join(bytes_path(rel))
+}
+
+/// sha256 of a whole file (hex) and its length.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = read_buffer(f.metadata()?.len());
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
 }
 
 #[cfg(test)]

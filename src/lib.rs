@@ -3,41 +3,70 @@
 //!
 //! The pipeline, one module per stage; stages talk through the catalogue and the files on disk:
 //!
-//! 1. [`ingest`] walks the source tree, hashes every regular file (sha256) and records a
-//!    snapshot in the [`catalogue`].
-//! 2. [`pack`] gathers content that no archive holds yet into tar archives, compresses and
-//!    encrypts them ([`crypt`]), splitting large files into pieces.
-//! 3. [`disc`] places archives into `disc-NNNN` directories no larger than a disc and closes each
+//! 1. `ingest` walks the source tree, hashes every regular file (sha256) and records a
+//!    snapshot in the `catalogue`.
+//! 2. `pack` gathers content that no archive holds yet into tar archives, compresses and
+//!    encrypts them (`crypt`), splitting large files into pieces.
+//! 3. `disc` places archives into `disc-NNNN` directories no larger than a disc and closes each
 //!    disc with a catalogue copy, `SHA256SUMS` and a README.
-//! 4. [`restore`] reads the catalogue copy of a disc, decrypts and unpacks archives and puts the
-//!    tree of a snapshot back, checking every file's sha256.
-//!
-//! 5. [`verify`] checks discs: checksums and recorded sizes without the passphrase, every
+//! 4. [`restore()`] reads the catalogue copy of a disc, decrypts and unpacks archives and puts
+//!    the tree of a snapshot back, checking every file's sha256.
+//! 5. [`verify()`] checks discs: checksums and recorded sizes without the passphrase, every
 //!    content's sha256 with it.
 //!
-//! The library never prints: it reports through [`progress::Progress`].
+//! Beside the stages: `layout` forms every name and number of the on-disc layout, `archive`
+//! reads an archive file for restore and verify alike, `source` finds discs and opens a
+//! catalogue copy for restore, verify and the query commands, `dest` keeps DEST's lifecycle
+//! (lock, leftovers of a killed run), `encryption` the set's passphrase policy, and
+//! [`CatalogueView`] answers the read-only queries (`snapshots`, `ls`, `diff`, `where`).
+//!
+//! The stage modules are private: a program uses the operations and types re-exported here.
+//! The library never prints: it reports through [`Progress`].
 
-pub mod backup;
-pub mod catalogue;
-pub mod crypt;
-pub mod diff;
-pub mod disc;
-pub mod error;
-pub mod fsutil;
-pub mod ingest;
-pub mod pack;
-pub mod progress;
-pub mod restore;
-pub mod verify;
+mod archive;
+mod backup;
+mod catalogue;
+mod crypt;
+mod dest;
+mod diff;
+mod disc;
+mod encryption;
+mod error;
+mod fsutil;
+mod ingest;
+mod layout;
+mod pack;
+mod places;
+mod progress;
+mod query;
+mod restore;
+mod select;
+mod source;
+mod verify;
 
 #[cfg(test)]
 mod testdata;
 
 pub use crate::backup::{backup, BackupOptions, BackupSummary};
-pub use crate::catalogue::FORMAT_VERSION;
+pub use crate::catalogue::{Entry, Kind, Snapshot, SnapshotId, FORMAT_VERSION};
 pub use crate::crypt::Passphrase;
-pub use crate::disc::DiscSize;
+pub use crate::diff::{Change, Diff, DiffSummary, Item, Tally, What};
+pub use crate::disc::size::{ByteSize, DiscSize};
 pub use crate::error::{Error, Result};
-pub use crate::pack::Compression;
+pub use crate::ingest::{IngestOptions, IngestSummary};
+pub use crate::layout::{disc_range, MIN_ARCHIVE_BYTES, MIN_DISC_BYTES, WORKING_CATALOGUE};
+pub use crate::pack::{Compression, PackOptions, PackSummary};
 pub use crate::progress::{NoProgress, Progress, Stage};
-pub use crate::restore::{restore, RestoreOptions, RestoreSummary};
+pub use crate::query::{CatalogueView, DiscUse, Place, SnapshotRow, WhereAnswer};
+pub use crate::restore::{restore, DiscPrompt, NoPrompt, RestoreOptions, RestoreSummary};
+pub use crate::source::{discs_encrypted, CatalogueOrigin};
+pub use crate::verify::{verify, DiscReport, VerifyOptions, VerifyReport};
+
+/// Where the working catalogue of DEST is: `catalogue` when given (`backup --catalogue`), else
+/// `DEST/catalogue.db`.
+pub fn working_catalogue(
+    dest: &std::path::Path,
+    catalogue: Option<&std::path::Path>,
+) -> std::path::PathBuf {
+    dest::catalogue_path(dest, catalogue)
+}

@@ -13,8 +13,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use rows::{
-    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, PiecePlace, Snapshot, SnapshotId,
-    Written,
+    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, Snapshot, SnapshotId, Written,
 };
 
 use crate::error::{Error, IoContext, Result};
@@ -381,15 +380,8 @@ impl Catalogue {
     pub fn discs(&self) -> Result<Vec<Disc>> {
         let mut st = self
             .conn
-            .prepare("SELECT number, snapshot_id, status, bytes FROM discs ORDER BY number")?;
-        let rows = st.query_map([], |r| {
-            Ok(Disc {
-                number: r.get(0)?,
-                snapshot: SnapshotId(r.get(1)?),
-                closed: r.get::<_, String>(2)? == "closed",
-                bytes: r.get::<_, i64>(3)? as u64,
-            })
-        })?;
+            .prepare("SELECT number, status FROM discs ORDER BY number")?;
+        let rows = st.query_map([], rows::disc)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -527,6 +519,39 @@ fn owned_data(bytes: &[u8]) -> Result<rusqlite::serialize::OwnedData> {
             ptr,
             bytes.len(),
         ))
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Catalogue(describe(&e))
+    }
+}
+
+/// An SQLite error in words a user can act on.
+fn describe(e: &rusqlite::Error) -> String {
+    use rusqlite::{Error as E, ErrorCode};
+    match e {
+        E::FromSqlConversionFailure(_, _, inner) => inner.to_string(),
+        E::IntegralValueOutOfRange(i, v) => format!("integer {v} out of range in column {i}"),
+        E::InvalidColumnType(_, name, ty) => format!("a value of type {ty} in column {name}"),
+        E::QueryReturnedNoRows => "a row it needs is missing".to_string(),
+        E::SqliteFailure(err, msg) => match err.code {
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                "it is not a sound SQLite database".to_string()
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                "another process is using it".to_string()
+            }
+            ErrorCode::DiskFull => "the disk is full".to_string(),
+            ErrorCode::CannotOpen => "the file cannot be opened".to_string(),
+            ErrorCode::ReadOnly => "the file is read-only".to_string(),
+            _ => format!(
+                "SQLite reports: {}",
+                msg.clone().unwrap_or_else(|| err.to_string())
+            ),
+        },
+        other => format!("SQLite reports: {other}"),
     }
 }
 

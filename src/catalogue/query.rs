@@ -3,7 +3,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::rows::{self, PiecePlace, Snapshot, SnapshotId, Written};
+use super::rows::{self, Snapshot, SnapshotId, Written};
 use super::Catalogue;
 use crate::error::Result;
 
@@ -29,17 +29,6 @@ impl Catalogue {
              WHERE p.sha256 = ?1 ORDER BY a.disc",
         )?;
         let rows = st.query_map([sha256], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Every stored piece of a content with its archive and disc, in piece order.
-    pub fn piece_places(&self, sha256: &str) -> Result<Vec<PiecePlace>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT p.piece, p.length, a.disc, a.name
-             FROM pieces p JOIN archives a ON a.id = p.archive_id
-             WHERE p.sha256 = ?1 ORDER BY p.piece",
-        )?;
-        let rows = st.query_map([sha256], rows::piece_place)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -1,6 +1,50 @@
 //! Plain-data rows of the catalogue and their mapping from SQLite rows.
 
+use std::fmt;
+
+use rusqlite::types::{FromSql, Type};
 use rusqlite::Row;
+
+/// A value of a catalogue column that cannot be read, named by table and column, so an error
+/// from a damaged catalogue copy says what is wrong in words, not in SQLite's.
+#[derive(Debug)]
+pub(super) struct BadValue(pub String);
+
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadValue {}
+
+fn bad_value(r: &Row, table: &str, i: usize, what: String) -> rusqlite::Error {
+    let column = r.as_ref().column_name(i).unwrap_or("?");
+    rusqlite::Error::FromSqlConversionFailure(
+        i,
+        Type::Null,
+        Box::new(BadValue(format!("{what} in {table}.{column}"))),
+    )
+}
+
+/// Column `i` of a row of `table`; a value of the wrong type or range is named with its column.
+fn col<T: FromSql>(r: &Row, table: &str, i: usize) -> rusqlite::Result<T> {
+    r.get(i).map_err(|e| {
+        let what = match e {
+            rusqlite::Error::IntegralValueOutOfRange(_, v) => format!("integer {v} out of range"),
+            rusqlite::Error::InvalidColumnType(_, _, ty) => format!("a value of type {ty}"),
+            rusqlite::Error::FromSqlConversionFailure(_, _, e) => format!("a bad value ({e})"),
+            other => return other,
+        };
+        bad_value(r, table, i, what)
+    })
+}
+
+/// A size or count column: never negative.
+fn count(r: &Row, table: &str, i: usize) -> rusqlite::Result<u64> {
+    let v: i64 = col(r, table, i)?;
+    u64::try_from(v).map_err(|_| bad_value(r, table, i, format!("integer {v} out of range")))
+}
 
 /// A snapshot id (`snapshots.id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,15 +75,16 @@ impl Kind {
         }
     }
 
-    fn parse(s: &str) -> rusqlite::Result<Self> {
-        match s {
+    fn read(r: &Row, i: usize) -> rusqlite::Result<Self> {
+        match col::<String>(r, "entries", i)?.as_str() {
             "file" => Ok(Kind::File),
             "dir" => Ok(Kind::Dir),
             "symlink" => Ok(Kind::Symlink),
-            other => Err(rusqlite::Error::InvalidColumnType(
-                1,
-                format!("kind {other:?}"),
-                rusqlite::types::Type::Text,
+            other => Err(bad_value(
+                r,
+                "entries",
+                i,
+                format!("unknown kind {other:?}"),
             )),
         }
     }
@@ -70,15 +115,15 @@ pub struct Entry {
 
 pub(super) fn entry(r: &Row) -> rusqlite::Result<Entry> {
     Ok(Entry {
-        path: r.get(0)?,
-        kind: Kind::parse(&r.get::<_, String>(1)?)?,
-        size: r.get::<_, i64>(2)? as u64,
-        mtime_ns: r.get(3)?,
-        mode: r.get(4)?,
-        sha256: r.get(5)?,
-        link_target: r.get(6)?,
-        inode: r.get::<_, i64>(7)? as u64,
-        ctime_ns: r.get(8)?,
+        path: col(r, "entries", 0)?,
+        kind: Kind::read(r, 1)?,
+        size: count(r, "entries", 2)?,
+        mtime_ns: col(r, "entries", 3)?,
+        mode: col(r, "entries", 4)?,
+        sha256: col(r, "entries", 5)?,
+        link_target: col(r, "entries", 6)?,
+        inode: col::<i64>(r, "entries", 7)? as u64,
+        ctime_ns: col(r, "entries", 8)?,
     })
 }
 
@@ -105,14 +150,14 @@ pub struct Snapshot {
 
 pub(super) fn snapshot(r: &Row) -> rusqlite::Result<Snapshot> {
     Ok(Snapshot {
-        id: SnapshotId(r.get(0)?),
-        started_ns: r.get(1)?,
-        finished_ns: r.get(2)?,
-        complete: r.get::<_, String>(3)? == "complete",
-        source: r.get(4)?,
-        files: r.get::<_, i64>(5)? as u64,
-        bytes: r.get::<_, i64>(6)? as u64,
-        new_bytes: r.get::<_, i64>(7)? as u64,
+        id: SnapshotId(col(r, "snapshots", 0)?),
+        started_ns: col(r, "snapshots", 1)?,
+        finished_ns: col(r, "snapshots", 2)?,
+        complete: col::<String>(r, "snapshots", 3)? == "complete",
+        source: col(r, "snapshots", 4)?,
+        files: count(r, "snapshots", 5)?,
+        bytes: count(r, "snapshots", 6)?,
+        new_bytes: count(r, "snapshots", 7)?,
     })
 }
 
@@ -137,11 +182,11 @@ pub struct PendingContent {
 
 pub(super) fn pending(r: &Row) -> rusqlite::Result<PendingContent> {
     Ok(PendingContent {
-        sha256: r.get(0)?,
-        size: r.get::<_, i64>(1)? as u64,
-        path: r.get(2)?,
-        pieces_done: r.get(3)?,
-        bytes_done: r.get::<_, i64>(4)? as u64,
+        sha256: col(r, "contents", 0)?,
+        size: count(r, "contents", 1)?,
+        path: col(r, "contents", 2)?,
+        pieces_done: col(r, "contents", 3)?,
+        bytes_done: count(r, "contents", 4)?,
         mode: 0,
         mtime_ns: 0,
     })
@@ -170,14 +215,14 @@ pub struct Archive {
 
 pub(super) fn archive(r: &Row) -> rusqlite::Result<Archive> {
     Ok(Archive {
-        id: ArchiveId(r.get(0)?),
-        name: r.get(1)?,
-        disc: r.get(2)?,
-        snapshot: SnapshotId(r.get(3)?),
-        compression: r.get(4)?,
-        encrypted: r.get(5)?,
-        size: r.get::<_, i64>(6)? as u64,
-        sha256: r.get(7)?,
+        id: ArchiveId(col(r, "archives", 0)?),
+        name: col(r, "archives", 1)?,
+        disc: col(r, "archives", 2)?,
+        snapshot: SnapshotId(col(r, "archives", 3)?),
+        compression: col(r, "archives", 4)?,
+        encrypted: col(r, "archives", 5)?,
+        size: count(r, "archives", 6)?,
+        sha256: col(r, "archives", 7)?,
     })
 }
 
@@ -200,12 +245,12 @@ pub struct Piece {
 
 pub(super) fn piece(r: &Row) -> rusqlite::Result<Piece> {
     Ok(Piece {
-        sha256: r.get(0)?,
-        piece: r.get(1)?,
-        archive: ArchiveId(r.get(2)?),
-        member: r.get(3)?,
-        offset: r.get::<_, i64>(4)? as u64,
-        length: r.get::<_, i64>(5)? as u64,
+        sha256: col(r, "pieces", 0)?,
+        piece: col(r, "pieces", 1)?,
+        archive: ArchiveId(col(r, "pieces", 2)?),
+        member: col(r, "pieces", 3)?,
+        offset: count(r, "pieces", 4)?,
+        length: count(r, "pieces", 5)?,
     })
 }
 
@@ -214,33 +259,14 @@ pub(super) fn piece(r: &Row) -> rusqlite::Result<Piece> {
 pub struct Disc {
     /// Its number (disc-NNNN).
     pub number: u32,
-    /// The snapshot whose run opened it.
-    pub snapshot: SnapshotId,
     /// Closed: catalogue copy, SHA256SUMS and README written.
     pub closed: bool,
-    /// Bytes of its archives.
-    pub bytes: u64,
 }
 
-/// Where one piece of a content is: its archive and disc.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PiecePlace {
-    /// 1-based piece number.
-    pub piece: u32,
-    /// Length of the piece in bytes.
-    pub length: u64,
-    /// The disc holding its archive.
-    pub disc: u32,
-    /// The archive's file name.
-    pub archive: String,
-}
-
-pub(super) fn piece_place(r: &Row) -> rusqlite::Result<PiecePlace> {
-    Ok(PiecePlace {
-        piece: r.get(0)?,
-        length: r.get::<_, i64>(1)? as u64,
-        disc: r.get(2)?,
-        archive: r.get(3)?,
+pub(super) fn disc(r: &Row) -> rusqlite::Result<Disc> {
+    Ok(Disc {
+        number: col(r, "discs", 0)?,
+        closed: col::<String>(r, "discs", 1)? == "closed",
     })
 }
 
@@ -259,9 +285,9 @@ pub struct Written {
 
 pub(super) fn written(r: &Row) -> rusqlite::Result<Written> {
     Ok(Written {
-        snapshot: SnapshotId(r.get(0)?),
-        disc: r.get(1)?,
-        archives: r.get::<_, i64>(2)? as u64,
-        bytes: r.get::<_, i64>(3)? as u64,
+        snapshot: SnapshotId(col(r, "archives", 0)?),
+        disc: col(r, "archives", 1)?,
+        archives: count(r, "archives", 2)?,
+        bytes: count(r, "archives", 3)?,
     })
 }

@@ -3,13 +3,15 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use butcher::pack::PackOptions;
-use butcher::{BackupOptions, BackupSummary, Compression, DiscSize};
+use butcher::{
+    disc_range, BackupOptions, BackupSummary, ByteSize, Compression, DiscSize, IngestOptions,
+    PackOptions,
+};
 
 use super::output::JsonObject;
 use super::passphrase::{resolve, Ask, PassArgs};
 use super::progress::CliProgress;
-use super::{human_bytes, ExitCode};
+use super::{human_bytes, ExitCode, Ui};
 
 /// Arguments of `butcher backup`.
 #[derive(Debug, clap::Args)]
@@ -24,16 +26,31 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file"])]
     no_encryption: bool,
     /// Input bytes per archive; larger files are split into pieces (K/M/G suffixes).
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
-    archive_size: u64,
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value_t = ByteSize(PackOptions::DEFAULT_ARCHIVE_BYTES),
+        value_parser = clap::value_parser!(ByteSize)
+    )]
+    archive_size: ByteSize,
     /// Capacity of one disc: bd25, bd50, bd100, dvd, dvd-dl, or bytes with K/M/G suffixes.
-    #[arg(long, value_name = "SIZE", default_value = "bd25")]
-    disc_size: String,
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value_t = DiscSize::default(),
+        value_parser = clap::value_parser!(DiscSize)
+    )]
+    disc_size: DiscSize,
     /// Compression of the archives; auto (the default) samples each file and stores content
     /// that does not compress (photos, videos, zip files) in plain .tar archives and the rest
     /// in .tar.bz2 archives.
-    #[arg(long, value_name = "C", default_value = "auto", value_parser = ["auto", "bzip2", "zstd", "none"])]
-    compression: String,
+    #[arg(
+        long,
+        value_name = "C",
+        default_value_t = Compression::default(),
+        value_parser = parse_compression()
+    )]
+    compression: Compression,
     /// The working catalogue (default DEST/catalogue.db).
     #[arg(long, value_name = "FILE")]
     catalogue: Option<PathBuf>,
@@ -55,17 +72,15 @@ pub struct Args {
     json: bool,
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
-    butcher::disc::size::parse_bytes(s).map_err(|e| e.to_string())
+/// The compression choices, listed in `--help` and parsed into [`Compression`].
+fn parse_compression() -> impl clap::builder::TypedValueParser<Value = Compression> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Compression::ALL.map(|c| c.as_str()))
+        .try_map(|s| s.parse::<Compression>())
 }
 
 fn options(a: &Args) -> Result<BackupOptions> {
-    let disc_size: DiscSize = a.disc_size.parse()?;
-    let compression: Compression = a.compression.parse()?;
-    let catalogue = a
-        .catalogue
-        .clone()
-        .unwrap_or_else(|| a.dest.join(butcher::backup::WORKING_CATALOGUE));
+    let catalogue = butcher::working_catalogue(&a.dest, a.catalogue.as_deref());
     let passphrase = if a.no_encryption {
         None
     } else {
@@ -82,22 +97,23 @@ fn options(a: &Args) -> Result<BackupOptions> {
         catalogue: a.catalogue.clone(),
         passphrase,
         pack: PackOptions {
-            archive_size: a.archive_size,
-            compression,
+            archive_size: a.archive_size.0,
+            compression: a.compression,
         },
-        disc_size,
-        ingest: butcher::ingest::IngestOptions {
+        disc_size: a.disc_size,
+        ingest: IngestOptions {
             rehash: a.rehash,
-            exclude: butcher::ingest::exclusions(&a.src, &a.exclude, &a.exclude_from)?,
+            exclude: a.exclude.clone(),
+            exclude_from: a.exclude_from.clone(),
         },
         dry_run: a.dry_run,
     })
 }
 
 /// Runs a backup and prints its summary.
-pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
+pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let opts = options(a)?;
-    let progress = CliProgress::new(quiet);
+    let progress = CliProgress::new(ui);
     let s = butcher::backup(&opts, &progress).with_context(|| {
         format!(
             "backup of {} into {} failed",
@@ -121,14 +137,6 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
         return Ok(ExitCode::Incomplete);
     }
     Ok(ExitCode::Ok)
-}
-
-fn disc_range(discs: &[u32]) -> String {
-    match (discs.first(), discs.last()) {
-        (Some(f), Some(l)) if f == l => format!("disc-{f:04}"),
-        (Some(f), Some(l)) => format!("disc-{f:04} to disc-{l:04}"),
-        _ => "no new disc".to_string(),
-    }
 }
 
 fn summary_lines(s: &BackupSummary) -> Vec<String> {

@@ -4,11 +4,11 @@
 use std::io::Write;
 
 use anyhow::Result;
-use butcher::diff::{diff, Change, Diff, DiffSummary, Item, Tally};
+use butcher::{Change, Diff, DiffSummary, Item, Tally};
 
 use super::output::{json_list, show, to_stdout, JsonObject};
-use super::query::{open, snapshot, SourceArgs};
-use super::{human_bytes, ExitCode};
+use super::query::{open, SourceArgs};
+use super::{human_bytes, ExitCode, Ui};
 
 /// Arguments of `butcher diff`.
 #[derive(Debug, clap::Args)]
@@ -34,10 +34,10 @@ pub struct Args {
 }
 
 /// Prints the changes from snapshot A to snapshot B.
-pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
-    let cat = open(&a.src, quiet)?;
-    let (sa, sb) = (snapshot(&cat, Some(a.a))?, snapshot(&cat, Some(a.b))?);
-    let d = diff(&cat.entries(sa.id)?, &cat.entries(sb.id)?);
+pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
+    let view = open(&a.src, ui)?;
+    let (sa, sb) = (view.snapshot(Some(a.a))?, view.snapshot(Some(a.b))?);
+    let d = view.diff(&sa, &sb)?;
     to_stdout(|out| {
         if a.src.json {
             writeln!(out, "{}", json(a.a, a.b, &d))
@@ -45,7 +45,7 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
             d.changes().try_for_each(|i| line(out, i))
         }
     })?;
-    if !quiet {
+    if !ui.quiet {
         eprintln!(
             "butcher: snapshot {} -> {}: {}",
             a.a,

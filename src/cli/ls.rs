@@ -4,11 +4,11 @@
 use std::io::Write;
 
 use anyhow::Result;
-use butcher::catalogue::{Catalogue, Entry, Kind};
+use butcher::{Entry, Place};
 
 use super::output::{json_list, json_numbers, show, to_stdout, utc, JsonObject};
-use super::query::{open, select, snapshot, SourceArgs};
-use super::ExitCode;
+use super::query::{open, select, SourceArgs};
+use super::{ExitCode, Ui};
 
 /// Arguments of `butcher ls`.
 #[derive(Debug, clap::Args)]
@@ -30,24 +30,14 @@ pub struct Args {
     globs: Vec<String>,
 }
 
-/// Where a file's content is.
-enum Place {
-    /// Not a file.
-    None,
-    /// Every piece is stored, on these discs.
-    Discs(Vec<u32>),
-    /// The content was never stored whole (it changed while being backed up).
-    NotStored,
-}
-
 /// Lists the paths of a snapshot in byte order.
-pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
-    let cat = open(&a.src, quiet)?;
-    let snap = snapshot(&cat, a.snapshot)?;
-    let entries = select(&cat, &snap, &a.globs)?;
+pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
+    let view = open(&a.src, ui)?;
+    let snap = view.snapshot(a.snapshot)?;
+    let entries = select(&view, &snap, &a.globs)?;
     let mut rows = Vec::with_capacity(entries.len());
     for e in entries {
-        let place = place(&cat, &e)?;
+        let place = view.place(&e)?;
         rows.push((e, place));
     }
     to_stdout(|out| {
@@ -58,16 +48,6 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
         }
     })?;
     Ok(ExitCode::Ok)
-}
-
-fn place(cat: &Catalogue, e: &Entry) -> Result<Place> {
-    let Some(sha) = e.sha256.as_deref().filter(|_| e.kind == Kind::File) else {
-        return Ok(Place::None);
-    };
-    if !cat.content_complete(sha)? {
-        return Ok(Place::NotStored);
-    }
-    Ok(Place::Discs(cat.content_discs(sha)?))
 }
 
 /// `file            12345  2024-05-01 10:00:00  disc 0002  photos/a.jpg`

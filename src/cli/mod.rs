@@ -12,6 +12,8 @@ mod snapshots;
 mod verify;
 mod r#where;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
 
 /// How a run ended. Documented in `--help`.
@@ -45,8 +47,43 @@ pub struct Opts {
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Seconds between progress lines when stderr is not a terminal (0 to 86400).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "BUTCHER_PROGRESS_SECONDS",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    progress_seconds: Duration,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the commands talk to the user: the options every subcommand shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// Print nothing but errors.
+    pub quiet: bool,
+    /// Seconds between plain progress lines.
+    pub progress_every: Duration,
+}
+
+/// The longest interval between progress lines accepted: one day.
+const MAX_PROGRESS_SECONDS: f64 = 86_400.0;
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.0..=MAX_PROGRESS_SECONDS).contains(&secs) {
+        return Err(format!(
+            "{s} seconds is out of range (0 to {MAX_PROGRESS_SECONDS})"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,24 +108,20 @@ enum Command {
 pub fn main() -> i32 {
     let opts = match Opts::try_parse() {
         Ok(o) => o,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                ExitCode::Usage
-            } else {
-                ExitCode::Ok
-            };
-            let _ = e.print();
-            return code as i32;
-        }
+        Err(e) => return parse_error(e) as i32,
+    };
+    let ui = Ui {
+        quiet: opts.quiet,
+        progress_every: opts.progress_seconds,
     };
     let result = match &opts.command {
-        Command::Backup(a) => backup::run(a, opts.quiet),
-        Command::Restore(a) => restore::run(a, opts.quiet),
-        Command::Verify(a) => verify::run(a, opts.quiet),
-        Command::Snapshots(a) => snapshots::run(a, opts.quiet),
-        Command::Ls(a) => ls::run(a, opts.quiet),
-        Command::Diff(a) => diff::run(a, opts.quiet),
-        Command::Where(a) => r#where::run(a, opts.quiet),
+        Command::Backup(a) => backup::run(a, &ui),
+        Command::Restore(a) => restore::run(a, &ui),
+        Command::Verify(a) => verify::run(a, &ui),
+        Command::Snapshots(a) => snapshots::run(a, &ui),
+        Command::Ls(a) => ls::run(a, &ui),
+        Command::Diff(a) => diff::run(a, &ui),
+        Command::Where(a) => r#where::run(a, &ui),
     };
     match result {
         Ok(code) => code as i32,
@@ -97,6 +130,26 @@ pub fn main() -> i32 {
             exit_code_of(&e) as i32
         }
     }
+}
+
+/// Prints what clap found wrong (or the help it was asked for) and returns the exit code. A
+/// value that does not parse, from the command line or the environment, is one line.
+fn parse_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::Ok;
+    }
+    match e.kind() {
+        clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("butcher: {}", first.trim_start_matches("error: "));
+        }
+        _ => {
+            let _ = e.print();
+        }
+    }
+    ExitCode::Usage
 }
 
 fn exit_code_of(e: &anyhow::Error) -> ExitCode {

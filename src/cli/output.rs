@@ -165,7 +165,7 @@ impl JsonObject {
             Ok(s) => self.str(key, s),
             Err(_) => self
                 .str(key, &String::from_utf8_lossy(bytes))
-                .str(&format!("{key}_hex"), &butcher::fsutil::hex(bytes)),
+                .str(&format!("{key}_hex"), &hex(bytes)),
         }
     }
 
@@ -173,6 +173,11 @@ impl JsonObject {
     pub fn build(self) -> String {
         format!("{{{}}}", self.fields.join(","))
     }
+}
+
+/// Lowercase hex of bytes.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -17,6 +17,17 @@ pub struct PassArgs {
     /// Read the passphrase from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// The passphrase from the environment variable BUTCHER_PASSPHRASE. --passphrase and
+    /// --passphrase-file come first, so it has a flag of its own (hidden) rather than being
+    /// --passphrase's default, which clap would report as a conflict with --passphrase-file.
+    #[arg(
+        long = "passphrase-from-env",
+        hide = true,
+        env = "BUTCHER_PASSPHRASE",
+        hide_env_values = true,
+        value_name = "P"
+    )]
+    pub passphrase_env: Option<String>,
 }
 
 /// How to ask when nothing else gives a passphrase.
@@ -41,8 +52,10 @@ pub fn resolve_given(args: &PassArgs) -> Result<Option<Passphrase>> {
             .map(Some)
             .with_context(|| format!("in {}", f.display()));
     }
-    if let Ok(p) = std::env::var("BUTCHER_PASSPHRASE") {
-        return Passphrase::new(p).map(Some).context("BUTCHER_PASSPHRASE");
+    if let Some(p) = &args.passphrase_env {
+        return Passphrase::new(p.clone())
+            .map(Some)
+            .context("BUTCHER_PASSPHRASE");
     }
     Ok(None)
 }

@@ -7,18 +7,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use butcher::{Progress, Stage};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// How often a plain progress line is printed when stderr is not a terminal; the environment
-/// variable BUTCHER_PROGRESS_SECONDS changes it.
-fn plain_every() -> Duration {
-    let secs = std::env::var("BUTCHER_PROGRESS_SECONDS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(10.0);
-    Duration::from_secs_f64(secs)
-}
+use super::Ui;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 enum Mode {
     Quiet,
@@ -45,9 +36,10 @@ pub struct CliProgress {
 }
 
 impl CliProgress {
-    /// Bars when stderr is a terminal, plain lines otherwise, nothing when `quiet`.
-    pub fn new(quiet: bool) -> Self {
-        let mode = if quiet {
+    /// Bars when stderr is a terminal, plain lines (every `ui.progress_every`) otherwise,
+    /// nothing when `ui.quiet`.
+    pub fn new(ui: &Ui) -> Self {
+        let mode = if ui.quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
             Mode::Bars
@@ -56,7 +48,7 @@ impl CliProgress {
         };
         CliProgress {
             mode,
-            every: plain_every(),
+            every: ui.progress_every,
             bytes: AtomicU64::new(0),
             items: AtomicU64::new(0),
             current: Mutex::new(None),

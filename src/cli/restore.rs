@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
-use butcher::restore::{source, DiscPrompt, NoPrompt};
-use butcher::RestoreOptions;
+use butcher::{discs_encrypted, DiscPrompt, NoPrompt, RestoreOptions};
 
+use super::output::show;
 use super::passphrase::{resolve, Ask, PassArgs};
 use super::progress::CliProgress;
-use super::{human_bytes, ExitCode};
+use super::{human_bytes, ExitCode, Ui};
 
 /// Arguments of `butcher restore`.
 #[derive(Debug, clap::Args)]
@@ -33,11 +33,10 @@ pub struct Args {
 }
 
 /// Runs a restore and prints its summary.
-pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
+pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let mut roots = vec![a.source.clone()];
     roots.extend(a.discs.iter().cloned());
-    let dirs = source::disc_dirs(&roots)?;
-    let passphrase = match source::encrypted(&dirs) {
+    let passphrase = match discs_encrypted(&roots)? {
         Some(true) => Some(resolve(&a.pass, Ask::Once)?),
         _ => None,
     };
@@ -49,7 +48,7 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
         snapshot: a.snapshot,
         paths: a.paths.clone(),
     };
-    let progress = CliProgress::new(quiet);
+    let progress = CliProgress::new(ui);
     let mut terminal = TerminalPrompt {
         source: a.source.clone(),
         progress: &progress,
@@ -72,7 +71,7 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
         eprintln!("butcher: disc {d:04} was needed but not at hand");
     }
     for (p, why) in &s.not_restored {
-        eprintln!("butcher: not restored: {p}: {why}");
+        eprintln!("butcher: not restored: {}: {why}", show(p));
     }
     Ok(ExitCode::Incomplete)
 }

@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use anyhow::Result;
-use butcher::catalogue::{Snapshot, Written};
+use butcher::{Snapshot, SnapshotRow};
 
 use super::output::{disc_ranges, json_list, json_numbers, to_stdout, utc, JsonObject};
 use super::query::{open, SourceArgs};
-use super::ExitCode;
+use super::{ExitCode, Ui};
 
 /// Arguments of `butcher snapshots`.
 #[derive(Debug, clap::Args)]
@@ -21,22 +21,9 @@ pub struct Args {
     src: SourceArgs,
 }
 
-/// One snapshot with what its run wrote.
-struct Row {
-    snap: Snapshot,
-    discs: Vec<u32>,
-    archives: u64,
-}
-
 /// Lists the snapshots, oldest first.
-pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
-    let cat = open(&a.src, quiet)?;
-    let written = cat.written()?;
-    let rows: Vec<Row> = cat
-        .snapshots()?
-        .into_iter()
-        .map(|snap| row(snap, &written))
-        .collect();
+pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
+    let rows = open(&a.src, ui)?.snapshots()?;
     to_stdout(|out| {
         if a.src.json {
             writeln!(out, "{}", json_list(rows.iter().map(json)))
@@ -47,18 +34,6 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-fn row(snap: Snapshot, written: &[Written]) -> Row {
-    let mine = || written.iter().filter(|w| w.snapshot == snap.id);
-    let mut discs: Vec<u32> = mine().map(|w| w.disc).collect();
-    discs.dedup();
-    let archives = mine().map(|w| w.archives).sum();
-    Row {
-        snap,
-        discs,
-        archives,
-    }
-}
-
 fn status(s: &Snapshot) -> &'static str {
     if s.complete {
         "complete"
@@ -67,14 +42,14 @@ fn status(s: &Snapshot) -> &'static str {
     }
 }
 
-fn text(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
+fn text(out: &mut dyn Write, rows: &[SnapshotRow]) -> std::io::Result<()> {
     writeln!(
         out,
         "{:>4}  {:<19}  {:<8}  {:>9}  {:>15}  {:>15}  DISCS",
         "ID", "DATE (UTC)", "STATUS", "FILES", "BYTES", "NEW BYTES"
     )?;
     for r in rows {
-        let s = &r.snap;
+        let s = &r.snapshot;
         writeln!(
             out,
             "{:>4}  {}  {:<8}  {:>9}  {:>15}  {:>15}  {}",
@@ -90,8 +65,8 @@ fn text(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn json(r: &Row) -> String {
-    let s = &r.snap;
+fn json(r: &SnapshotRow) -> String {
+    let s = &r.snapshot;
     JsonObject::new()
         .num("id", s.id.0)
         .str("date", &utc(s.started_ns))

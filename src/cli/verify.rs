@@ -3,12 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use butcher::restore::source;
-use butcher::verify::{verify, VerifyOptions};
+use butcher::{discs_encrypted, verify, VerifyOptions};
 
 use super::passphrase::{resolve, resolve_given, Ask, PassArgs};
 use super::progress::CliProgress;
-use super::{human_bytes, ExitCode};
+use super::{human_bytes, ExitCode, Ui};
 
 /// Arguments of `butcher verify`.
 #[derive(Debug, clap::Args)]
@@ -24,15 +23,14 @@ pub struct Args {
 }
 
 /// Runs the checks, prints a report per disc on stdout, and exits 4 when damage is found.
-pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
-    let dirs = source::disc_dirs(std::slice::from_ref(&a.source))?;
-    let encrypted = source::encrypted(&dirs) == Some(true);
+pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
+    let encrypted = discs_encrypted(std::slice::from_ref(&a.source))? == Some(true);
     let passphrase = if a.deep && encrypted {
         Some(resolve(&a.pass, Ask::Once)?)
     } else {
         resolve_given(&a.pass)?
     };
-    let progress = CliProgress::new(quiet);
+    let progress = CliProgress::new(ui);
     let opts = VerifyOptions {
         source: a.source.clone(),
         passphrase,
@@ -43,7 +41,7 @@ pub fn run(a: &Args, quiet: bool) -> Result<ExitCode> {
     for d in &report.discs {
         let name = d
             .number
-            .map(|n| format!("disc-{n:04}"))
+            .map(|n| butcher::disc_range(&[n]))
             .unwrap_or_else(|| d.path.display().to_string());
         if d.problems.is_empty() {
             println!(

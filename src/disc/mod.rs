@@ -13,33 +13,10 @@ pub use size::DiscSize;
 use crate::catalogue::{Catalogue, SnapshotId};
 use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{sync_dir, write_atomic, write_atomic_with, TMP_SUFFIX};
-
-/// Sector size used to account for file-system allocation on a disc.
-const SECTOR: u64 = 2048;
-
-/// Room kept free below which a disc is closed rather than given a tiny archive.
-fn min_useful_room(archive_size: u64) -> u64 {
-    (archive_size / 16).max(32 * 1024)
-}
-
-/// The name of the disc directory with this number.
-pub fn disc_dir_name(number: u32) -> String {
-    format!("disc-{number:04}")
-}
-
-/// The file name of the catalogue copy on a disc.
-pub fn catalogue_copy_name(encrypted: bool) -> &'static str {
-    if encrypted {
-        "catalogue.db.gpg"
-    } else {
-        "catalogue.db"
-    }
-}
-
-fn sectors(bytes: u64) -> u64 {
-    bytes.div_ceil(SECTOR) * SECTOR
-}
+use crate::fsutil::{sync_dir, write_atomic, write_atomic_with};
+use crate::layout::{
+    self, catalogue_copy_name, disc_dir_name, sectors, README_NAME, SUMS_NAME, TMP_SUFFIX,
+};
 
 struct OpenDisc {
     number: u32,
@@ -126,11 +103,6 @@ impl<'a> DiscWriter<'a> {
         Ok(Some(open.number))
     }
 
-    /// Bytes usable on a disc: the disc size less 0.5 % kept for the disc file system.
-    pub fn capacity(&self) -> u64 {
-        self.disc_size - self.disc_size / 200
-    }
-
     /// Numbers of the discs closed by this writer.
     pub fn closed(&self) -> &[u32] {
         &self.closed
@@ -141,15 +113,6 @@ impl<'a> DiscWriter<'a> {
         self.current.as_ref().map(|d| d.number)
     }
 
-    /// Bytes reserved for what closing a disc adds: catalogue copy, README, SHA256SUMS.
-    fn closing_reserve(&self, archives: usize) -> Result<u64> {
-        let cat = self.cat.size_bytes()?;
-        let catalogue = sectors(cat + cat / 8 + 64 * 1024);
-        let readme = sectors(readme::MAX_LEN as u64);
-        let sums = sectors(100 * (archives as u64 + 4));
-        Ok(catalogue + readme + sums)
-    }
-
     /// The bytes the next archive file may take on the open disc (opening one if needed).
     /// When less than is useful remains, the open disc is closed and a new one opened.
     pub fn room_for_archive(&mut self) -> Result<u64> {
@@ -158,18 +121,23 @@ impl<'a> DiscWriter<'a> {
                 self.open_next()?;
             }
             let d = self.current.as_ref().expect("invariant: a disc was opened");
-            let reserve = self.closing_reserve(d.files.len() + 1)?;
-            let room = self.capacity().saturating_sub(d.used + reserve);
-            if room >= min_useful_room(self.archive_size) {
+            let cat = self.cat.size_bytes()?;
+            let room = layout::room_for_archive(
+                self.disc_size,
+                self.archive_size,
+                cat,
+                d.used,
+                d.files.len(),
+            );
+            if let Some(room) = room {
                 return Ok(room);
             }
             if d.files.is_empty() {
-                return Err(Error::Usage(format!(
-                    "the disc size ({} bytes) is too small: a disc needs room for at least \
-                     one archive besides its catalogue copy ({} bytes)",
+                return Err(layout::disc_too_small(
                     self.disc_size,
-                    reserve + min_useful_room(self.archive_size)
-                )));
+                    self.archive_size,
+                    cat,
+                ));
             }
             self.close_current()?;
         }
@@ -247,13 +215,13 @@ fn write_closing_files(
         None => cat.write_copy(w, &copy_path).map(|_| ()),
     })?;
     let text = readme::render(number, &cat.backup_set_id()?, passphrase.is_some());
-    let text_sha = write_atomic(dir, readme::NAME, text.as_bytes())?;
+    let text_sha = write_atomic(dir, README_NAME, text.as_bytes())?;
     let mut sums = String::new();
     for (name, sha) in archives {
         sums.push_str(&format!("{sha}  {name}\n"));
     }
     sums.push_str(&format!("{copy_sha}  {copy_name}\n"));
-    sums.push_str(&format!("{text_sha}  {}\n", readme::NAME));
+    sums.push_str(&format!("{text_sha}  {README_NAME}\n"));
     write_atomic(dir, SUMS_NAME, sums.as_bytes())?;
     Ok(sectors(copy_len) + sectors(text.len() as u64) + sectors(sums.len() as u64))
 }
@@ -282,26 +250,4 @@ pub fn finish_interrupted_closing(
         done.push(d.number);
     }
     Ok(done)
-}
-
-/// The name of the checksum file on every disc.
-pub const SUMS_NAME: &str = "SHA256SUMS";
-
-/// Disc directories (`disc-NNNN`) directly inside `dir`, by number.
-pub fn find_disc_dirs(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
-    let mut out = Vec::new();
-    for ent in fs::read_dir(dir).ctx("read", dir)? {
-        let ent = ent.ctx("read", dir)?;
-        let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(num) = name.strip_prefix("disc-") {
-            if let Ok(n) = num.parse::<u32>() {
-                if ent.path().is_dir() {
-                    out.push((n, ent.path()));
-                }
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -1,17 +1,13 @@
 //! The README.txt on every disc: enough for a stranger to restore by hand.
 
-/// File name of the README on a disc.
-pub const NAME: &str = "README.txt";
-
-/// Upper bound of the rendered README's length, for disc space planning.
-pub const MAX_LEN: usize = 16384;
+use crate::layout::catalogue_copy_name;
 
 /// The exact by-hand restore script, carried on every disc.
 const SCRIPT: &str = include_str!("../../scripts/restore-by-hand.sh");
 
 /// The README text for disc `number` of backup set `set_id`.
 pub fn render(number: u32, set_id: &str, encrypted: bool) -> String {
-    let cat = super::catalogue_copy_name(encrypted);
+    let cat = catalogue_copy_name(encrypted);
     let decrypt = if encrypted {
         "gpg --batch --pinentry-mode loopback --passphrase-file PASSFILE -d"
     } else {
@@ -88,7 +84,7 @@ mod tests {
     fn readme_is_short_ascii() {
         for enc in [true, false] {
             let t = super::render(12, "0123456789abcdef0123456789abcdef", enc);
-            assert!(t.len() < super::MAX_LEN);
+            assert!(t.len() < crate::layout::README_MAX_LEN);
             assert!(t.is_ascii());
             assert!(t.contains("disc 0012"));
             assert_eq!(

@@ -1,4 +1,5 @@
-//! Disc sizes: named media or plain byte counts with K/M/G/T suffixes.
+//! Sizes on the command line: disc sizes (named media or byte counts) and byte counts with
+//! K/M/G/T suffixes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,8 +37,37 @@ impl Default for DiscSize {
 }
 
 impl fmt::Display for DiscSize {
+    /// The medium's name when it is a named one (`bd25`), else the byte count.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} bytes", self.0)
+        match NAMED.iter().find(|(_, n)| *n == self.0) {
+            Some((name, _)) => f.write_str(name),
+            None => write!(f, "{}", ByteSize(self.0)),
+        }
+    }
+}
+
+/// A byte count as the command line gives it: `4096`, `64K`, `500M`, `2G`, `1T`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        parse_bytes(s).map(ByteSize)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    /// The largest unit that gives a whole number: `1G`, `640K`, `4097`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = [("T", 40), ("G", 30), ("M", 20), ("K", 10)];
+        match units
+            .iter()
+            .find(|(_, shift)| self.0 > 0 && self.0.is_multiple_of(1u64 << shift))
+        {
+            Some((unit, shift)) => write!(f, "{}{unit}", self.0 >> shift),
+            None => write!(f, "{}", self.0),
+        }
     }
 }
 
@@ -92,5 +122,16 @@ mod tests {
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("0").is_err());
         assert!(parse_bytes("99999999999T").is_err());
+    }
+
+    #[test]
+    fn sizes_print_as_they_are_written() {
+        assert_eq!(DiscSize::default().to_string(), "bd25");
+        assert_eq!(DiscSize::from_bytes(640 << 10).to_string(), "640K");
+        assert_eq!(ByteSize(1 << 30).to_string(), "1G");
+        assert_eq!(ByteSize(4097).to_string(), "4097");
+        for s in ["bd50", "640K", "3M", "4097"] {
+            assert_eq!(s.parse::<DiscSize>().unwrap().to_string(), s);
+        }
     }
 }

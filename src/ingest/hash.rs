@@ -23,23 +23,6 @@ pub struct Hashed {
     pub unstable: bool,
 }
 
-/// sha256 of a whole file (hex) and its length.
-pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = read_buffer(f.metadata()?.len());
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex(&h.finalize()), n))
-}
-
 fn stamp(md: &std::fs::Metadata) -> (u64, i64) {
     (md.len(), md.mtime() * 1_000_000_000 + md.mtime_nsec())
 }

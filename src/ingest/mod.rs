@@ -10,7 +10,9 @@ mod hash;
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use ignore::gitignore::Gitignore;
 
 use rayon::prelude::*;
 
@@ -19,15 +21,15 @@ use crate::error::{Error, Result};
 use crate::fsutil::path_bytes;
 use crate::progress::{Progress, Stage};
 
-pub use hash::hash_file;
-
 /// What the ingest stage should do.
 #[derive(Debug, Clone, Default)]
 pub struct IngestOptions {
     /// Read every file even when its metadata says it is unchanged.
     pub rehash: bool,
-    /// Paths to leave out, with everything below them (gitignore rules, relative to SRC).
-    pub exclude: Option<ignore::gitignore::Gitignore>,
+    /// Paths to leave out, with everything below them (gitignore syntax, relative to SRC).
+    pub exclude: Vec<String>,
+    /// Files of such patterns.
+    pub exclude_from: Vec<PathBuf>,
 }
 
 /// What the ingest stage found.
@@ -67,8 +69,9 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestSummary> {
     check_source(src)?;
+    let exclude = exclusions(src, &opts.exclude, &opts.exclude_from)?;
     let mut summary = IngestSummary::default();
-    let mut entries = walk(src, opts, &mut summary, progress)?;
+    let mut entries = walk(src, exclude.as_ref(), &mut summary, progress)?;
     let prev = match previous {
         Some(id) => previous_files(cat, id)?,
         None => HashMap::new(),
@@ -94,11 +97,11 @@ pub fn ingest(
 
 /// Builds the exclusion rules from `--exclude` patterns and `--exclude-from` files, both in
 /// gitignore syntax (`*.tmp`, `/cache/`, `!keep.tmp`, `**/node_modules`), relative to `src`.
-pub fn exclusions(
+pub(crate) fn exclusions(
     src: &Path,
     patterns: &[String],
-    files: &[std::path::PathBuf],
-) -> Result<Option<ignore::gitignore::Gitignore>> {
+    files: &[PathBuf],
+) -> Result<Option<Gitignore>> {
     if patterns.is_empty() && files.is_empty() {
         return Ok(None);
     }
@@ -132,7 +135,7 @@ fn check_source(src: &Path) -> Result<()> {
 
 fn walk(
     src: &Path,
-    opts: &IngestOptions,
+    exclude: Option<&Gitignore>,
     summary: &mut IngestSummary,
     progress: &dyn Progress,
 ) -> Result<Vec<Entry>> {
@@ -158,7 +161,7 @@ fn walk(
             .strip_prefix(src)
             .expect("invariant: walkdir yields paths below its root");
         let rel_bytes = path_bytes(rel).to_vec();
-        if let Some(ex) = &opts.exclude {
+        if let Some(ex) = exclude {
             if ex.matched(rel, dent.file_type().is_dir()).is_ignore() {
                 if dent.file_type().is_dir() {
                     it.skip_current_dir();

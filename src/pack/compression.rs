@@ -1,45 +1,92 @@
-//! How archives are compressed: the user's choice, and what each archive records.
+//! How archives are compressed: the user's choice for a run ([`Compression`]) and the codec
+//! each archive really has and records ([`Codec`]).
 
+use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
-/// How archives are compressed.
+/// The compression a backup run is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
+    /// Per file: content that compresses goes into [`Codec::Bzip2`] archives, the rest (media,
+    /// archives, random bytes) into plain `.tar` archives. The default.
+    #[default]
+    Auto,
+    /// Every archive bzip2 (see [`Codec::Bzip2`]).
+    Bzip2,
+    /// Every archive zstd (see [`Codec::Zstd`]).
+    Zstd,
+    /// Every archive plain tar.
+    None,
+}
+
+/// The compression of one archive, as `archives.compression` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
     /// bzip2 -9, or -1 for blocks that do not compress (`.tar.bz2`).
     Bzip2,
     /// zstd level 3 (`.tar.zst`).
     Zstd,
     /// Plain tar (`.tar`).
     None,
-    /// Per file: content that compresses goes into [`Compression::AUTO_COMPRESSIBLE`]
-    /// archives, the rest (media, archives, random bytes) into plain `.tar` archives. Only a
-    /// choice for a run: every archive records the compression it really has. The default.
-    #[default]
-    Auto,
 }
 
 impl Compression {
-    /// What `Auto` uses for content that compresses.
-    pub const AUTO_COMPRESSIBLE: Compression = Compression::Bzip2;
+    /// Every choice, in the order `--help` lists them.
+    pub const ALL: [Compression; 4] = [
+        Compression::Auto,
+        Compression::Bzip2,
+        Compression::Zstd,
+        Compression::None,
+    ];
 
-    /// The value of `archives.compression` (`auto` is never recorded).
+    /// The name of the choice on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
+            Compression::Auto => "auto",
             Compression::Bzip2 => "bzip2",
             Compression::Zstd => "zstd",
             Compression::None => "none",
-            Compression::Auto => "auto",
         }
     }
 
-    /// The file-name extension after `.tar` (`auto` names no archive).
-    pub fn extension(self) -> &'static str {
+    /// The one codec of every archive, or `None` for `auto`, which chooses per file.
+    pub(crate) fn fixed_codec(self) -> Option<Codec> {
         match self {
-            Compression::Bzip2 => ".bz2",
-            Compression::Zstd => ".zst",
-            Compression::None | Compression::Auto => "",
+            Compression::Auto => None,
+            Compression::Bzip2 => Some(Codec::Bzip2),
+            Compression::Zstd => Some(Codec::Zstd),
+            Compression::None => Some(Codec::None),
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Codec {
+    /// What `auto` uses for content that compresses.
+    pub(crate) const AUTO_COMPRESSIBLE: Codec = Codec::Bzip2;
+
+    /// The value of `archives.compression`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Codec::Bzip2 => "bzip2",
+            Codec::Zstd => "zstd",
+            Codec::None => "none",
+        }
+    }
+
+    /// The file-name extension after `.tar`.
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            Codec::Bzip2 => ".bz2",
+            Codec::Zstd => ".zst",
+            Codec::None => "",
         }
     }
 }
@@ -47,15 +94,14 @@ impl Compression {
 impl FromStr for Compression {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "bzip2" => Ok(Compression::Bzip2),
-            "zstd" => Ok(Compression::Zstd),
-            "none" => Ok(Compression::None),
-            "auto" => Ok(Compression::Auto),
-            other => Err(Error::Usage(format!(
-                "unknown compression {other:?} (use bzip2, zstd, none or auto)"
-            ))),
-        }
+        Compression::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown compression {s:?} (use auto, bzip2, zstd or none)"
+                ))
+            })
     }
 }
 
@@ -65,14 +111,12 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for c in [
-            Compression::Bzip2,
-            Compression::Zstd,
-            Compression::None,
-            Compression::Auto,
-        ] {
+        for c in Compression::ALL {
             assert_eq!(c.as_str().parse::<Compression>().unwrap(), c);
         }
         assert!("gzip".parse::<Compression>().is_err());
+        assert_eq!(Compression::Auto.fixed_codec(), None);
+        assert_eq!(Compression::Zstd.fixed_codec(), Some(Codec::Zstd));
+        assert_eq!(Codec::AUTO_COMPRESSIBLE.as_str(), "bzip2");
     }
 }

@@ -9,7 +9,7 @@ pub(crate) mod plan;
 mod sample;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
 
@@ -21,26 +21,12 @@ use crate::crypt::Passphrase;
 use crate::disc::DiscWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{hex, join_rel, sync_dir};
+use crate::layout::{archive_name, piece_member};
 use crate::progress::{Progress, Stage};
+pub(crate) use compression::Codec;
 pub use compression::Compression;
 use plan::{plan_archive, Queued, Slice};
 use sample::Verdict;
-
-/// The file name of an archive: `aNNNNNN.tar[.bz2|.zst][.gpg]`.
-pub fn archive_name(id: i64, compression: Compression, encrypted: bool) -> String {
-    format!(
-        "a{id:06}.tar{}{}",
-        compression.extension(),
-        if encrypted { ".gpg" } else { "" }
-    )
-}
-
-/// The tar member name of piece `piece` (1-based) of a split content whose first path is `path`.
-pub fn piece_member(path: &[u8], piece: u32) -> Vec<u8> {
-    let mut m = path.to_vec();
-    m.extend_from_slice(format!(".butcher-piece-{piece:06}").as_bytes());
-    m
-}
 
 /// What the pack stage should do.
 #[derive(Debug, Clone)]
@@ -51,10 +37,15 @@ pub struct PackOptions {
     pub compression: Compression,
 }
 
+impl PackOptions {
+    /// Input bytes per archive unless the user says otherwise: 1 GiB.
+    pub const DEFAULT_ARCHIVE_BYTES: u64 = 1 << 30;
+}
+
 impl Default for PackOptions {
     fn default() -> Self {
         PackOptions {
-            archive_size: 1 << 30,
+            archive_size: PackOptions::DEFAULT_ARCHIVE_BYTES,
             compression: Compression::Auto,
         }
     }
@@ -110,9 +101,9 @@ pub fn pack(
             content: c,
         });
     }
-    let groups = match opts.compression {
-        Compression::Auto => split_by_verdict(src, jobs),
-        c => vec![(c, jobs)],
+    let groups = match opts.compression.fixed_codec() {
+        None => split_by_verdict(src, jobs),
+        Some(codec) => vec![(codec, jobs)],
     };
     let mut packer = Packer {
         src,
@@ -134,7 +125,7 @@ pub fn pack(
 /// For `--compression auto`: the contents that compression cannot shrink (stored as plain
 /// tar), then those that it can, each group in path order. A file that cannot be sampled is
 /// taken as compressible; packing reports what is wrong with it.
-fn split_by_verdict(src: &Path, jobs: Vec<Job>) -> Vec<(Compression, Vec<Job>)> {
+fn split_by_verdict(src: &Path, jobs: Vec<Job>) -> Vec<(Codec, Vec<Job>)> {
     let verdicts: Vec<Verdict> = jobs
         .par_iter()
         .map(|j| {
@@ -149,10 +140,7 @@ fn split_by_verdict(src: &Path, jobs: Vec<Job>) -> Vec<(Compression, Vec<Job>)> 
             Verdict::Compressible => packed.push(job),
         }
     }
-    vec![
-        (Compression::None, plain),
-        (Compression::AUTO_COMPRESSIBLE, packed),
-    ]
+    vec![(Codec::None, plain), (Codec::AUTO_COMPRESSIBLE, packed)]
 }
 
 /// What writing archives needs for the whole run.
@@ -169,7 +157,7 @@ struct Packer<'r, 'd> {
 
 impl Packer<'_, '_> {
     /// Writes `jobs` (in order) into archives compressed with `compression`.
-    fn pack_queue(&mut self, jobs: &mut [Job], compression: Compression) -> Result<()> {
+    fn pack_queue(&mut self, jobs: &mut [Job], compression: Codec) -> Result<()> {
         let mut queue: Vec<Queued> = jobs
             .iter()
             .map(|j| Queued {
@@ -207,7 +195,7 @@ impl Packer<'_, '_> {
         jobs: &mut [Job],
         plan: &[Slice],
         names: Vec<Vec<u8>>,
-        compression: Compression,
+        compression: Codec,
     ) -> Result<()> {
         let id = self.cat.next_archive_id()?;
         let name = archive_name(id.0, compression, self.passphrase.is_some());
@@ -378,13 +366,4 @@ fn prefix_hasher(src: &Path, c: &PendingContent, offset: u64) -> Result<Sha256> 
     let mut r = std::io::Read::take(f, offset);
     std::io::copy(&mut r, &mut h).ctx("read", &path)?;
     Ok(h)
-}
-
-/// Contents written per snapshot, for summaries.
-pub fn stored_bytes_by_snapshot(cat: &Catalogue) -> Result<HashMap<i64, u64>> {
-    let mut m = HashMap::new();
-    for a in cat.archives()? {
-        *m.entry(a.snapshot.0).or_insert(0) += a.size;
-    }
-    Ok(m)
 }

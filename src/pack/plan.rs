@@ -1,12 +1,11 @@
 //! Archive planning: which content (or which piece of it) goes into the next archive, given the
 //! room left on the disc and the archive size. Pure logic, no I/O.
 
+use crate::layout::PIECE_SUFFIX_LEN;
+
 /// Bytes every archive costs beyond its members: tar trailer, compression and OpenPGP framing,
 /// and the rounding of the file to 2048-byte disc sectors.
 pub(crate) const ARCHIVE_FIXED_COST: u64 = 16 * 1024;
-
-/// Length of the piece suffix added to member names of split contents.
-pub(crate) const PIECE_SUFFIX_LEN: u64 = ".butcher-piece-000000".len() as u64;
 
 /// Worst-case bytes a member of `len` input bytes and a `name_len`-byte name adds to an archive
 /// file and to the catalogue copy: incompressible data grows by up to 1/64 under bzip2 or zstd,

@@ -12,7 +12,7 @@ use std::thread;
 use sha2::{Digest, Sha256};
 
 use super::parbz::ParBzWriter;
-use super::Compression;
+use super::Codec;
 use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::HashingWriter;
@@ -186,17 +186,11 @@ impl Layer for Handoff<'_> {
     }
 }
 
-fn compress_layer<'a>(
-    inner: Box<dyn Layer + 'a>,
-    c: Compression,
-) -> io::Result<Box<dyn Layer + 'a>> {
+fn compress_layer<'a>(inner: Box<dyn Layer + 'a>, c: Codec) -> io::Result<Box<dyn Layer + 'a>> {
     Ok(match c {
-        Compression::None => inner,
-        Compression::Auto => {
-            unreachable!("invariant: auto is resolved before an archive is written")
-        }
-        Compression::Bzip2 => Box::new(Bz(ParBzWriter::new(inner))),
-        Compression::Zstd => {
+        Codec::None => inner,
+        Codec::Bzip2 => Box::new(Bz(ParBzWriter::new(inner))),
+        Codec::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(inner, 3)?;
             enc.multithread(rayon::current_num_threads() as u32)?;
             Box::new(Zst(enc))
@@ -208,7 +202,7 @@ fn compress_layer<'a>(
 pub(crate) fn write_archive(
     path: &Path,
     members: &mut [MemberSpec<'_>],
-    compression: Compression,
+    compression: Codec,
     passphrase: Option<&Passphrase>,
     progress: &dyn Progress,
 ) -> Result<Written> {
@@ -401,7 +395,7 @@ mod tests {
             .collect();
         std::fs::write(&source, &data).unwrap();
         let pass = Passphrase::new("correct horse").unwrap();
-        for c in [Compression::None, Compression::Zstd, Compression::Bzip2] {
+        for c in [Codec::None, Codec::Zstd, Codec::Bzip2] {
             let path = dir.path().join("archive");
             let mut hasher = Sha256::new();
             let mut members = [member(&source, data.len() as u64, &mut hasher)];
@@ -418,8 +412,8 @@ mod tests {
             assert_eq!(written.sha256, crate::fsutil::hex(&Sha256::digest(&bytes)));
             let plain = crate::crypt::decrypt_bytes(&bytes, &pass).unwrap();
             let tar_bytes = match c {
-                Compression::Zstd => zstd::decode_all(&plain[..]).unwrap(),
-                Compression::Bzip2 => {
+                Codec::Zstd => zstd::decode_all(&plain[..]).unwrap(),
+                Codec::Bzip2 => {
                     let mut out = Vec::new();
                     bzip2::read::MultiBzDecoder::new(&plain[..])
                         .read_to_end(&mut out)
@@ -450,7 +444,7 @@ mod tests {
         let err = write_archive(
             Path::new("/dev/full"),
             &mut members,
-            Compression::None,
+            Codec::None,
             Some(&pass),
             &crate::progress::NoProgress,
         )

@@ -2,19 +2,18 @@
 //! content's sha256, pieces of split contents joined in order. Nothing is written anywhere.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
 
 use super::{files_by_archive, VerifyReport};
+use crate::archive::{read_members, Member};
 use crate::catalogue::{Archive, Catalogue};
 use crate::crypt::Passphrase;
 use crate::error::Result;
 use crate::fsutil::hex;
 use crate::progress::{Progress, Stage};
-use crate::restore::extract::plain_reader;
-use crate::restore::source::DiscDir;
+use crate::source::DiscDir;
 
 /// What a member of an archive should be.
 #[derive(Clone)]
@@ -89,38 +88,22 @@ fn check_archive(
     running: &mut HashMap<String, Running>,
     progress: &dyn Progress,
 ) -> std::result::Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    std::thread::scope(|scope| {
-        let raw = BufReader::with_capacity(1 << 20, file);
-        let plain = plain_reader(scope, raw, a, passphrase, path).map_err(|e| e.to_string())?;
-        check_members(plain, want, running, progress)
-    })
-}
-
-/// Checks the members of the tar stream `plain` against `want`, reading it to the end.
-fn check_members(
-    mut plain: Box<dyn Read + '_>,
-    want: &ArchiveMembers,
-    running: &mut HashMap<String, Running>,
-    progress: &dyn Progress,
-) -> std::result::Result<(), String> {
     let mut seen = 0usize;
     let mut bad = Vec::new();
-    {
-        let mut tar = tar::Archive::new(&mut plain);
-        for entry in tar.entries().map_err(|e| e.to_string())? {
-            let mut entry = entry.map_err(|e| e.to_string())?;
-            let name = entry.path_bytes().into_owned();
-            let Some(e) = want.get(&name) else {
-                continue;
-            };
-            seen += 1;
-            if !member_ok(&mut entry, e, running, progress).map_err(|e| e.to_string())? {
-                bad.push(String::from_utf8_lossy(&name).into_owned());
-            }
+    let mut visit = |m: Member<'_>| -> io::Result<()> {
+        let Some(e) = want.get(m.name) else {
+            return Ok(());
+        };
+        seen += 1;
+        if !member_ok(m.data, e, running, progress)? {
+            bad.push(String::from_utf8_lossy(m.name).into_owned());
         }
+        Ok(())
+    };
+    let outcome = read_members(path, a, passphrase, &mut visit).map_err(|e| e.to_string())?;
+    if let Some(e) = outcome.error {
+        return Err(e.to_string());
     }
-    io::copy(&mut plain, &mut io::sink()).map_err(|e| e.to_string())?;
     if seen < want.len() {
         return Err(format!(
             "{} of {} members missing",
@@ -139,7 +122,7 @@ fn check_members(
 
 /// Hashes a member; whole contents are checked at once, split ones when the last piece is in.
 fn member_ok(
-    r: &mut impl Read,
+    r: &mut dyn Read,
     e: &Expect,
     running: &mut HashMap<String, Running>,
     progress: &dyn Progress,

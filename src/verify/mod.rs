@@ -13,13 +13,12 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::backup::WORKING_CATALOGUE;
 use crate::catalogue::{Archive, Catalogue, Kind};
 use crate::crypt::Passphrase;
-use crate::disc::SUMS_NAME;
 use crate::error::{IoContext, Result};
+use crate::layout::{SUMS_NAME, WORKING_CATALOGUE};
 use crate::progress::{Progress, Stage};
-use crate::restore::source::{self, DiscDir};
+use crate::source::{self, CatalogueOrigin, DiscDir};
 
 /// What to verify.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +66,10 @@ impl VerifyReport {
     }
 }
 
+/// What to do when the catalogue verify reads holds something it cannot read.
+const HINT: &str = "verify reads DEST's working catalogue, else the copy of the highest-numbered \
+                    disc: name an earlier disc to check against its copy";
+
 /// Verifies the discs reachable from `opts.source`.
 pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
     let dirs = source::disc_dirs(std::slice::from_ref(&opts.source))?;
@@ -91,12 +94,14 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
         &mut report,
         progress,
     );
-    if let Some(cat) = cat {
+    if let Some((cat, origin)) = cat {
         report.catalogue_checked = true;
-        check_archives(&cat, &dirs, &mut report)?;
+        let explain = |e| origin.explain(e, HINT);
+        check_archives(&cat, &dirs, &mut report).map_err(explain)?;
         if opts.deep {
             report.deep_checked = true;
-            deep::check(&cat, &dirs, opts.passphrase.as_ref(), &mut report, progress)?;
+            let pass = opts.passphrase.as_ref();
+            deep::check(&cat, &dirs, pass, &mut report, progress).map_err(explain)?;
         }
     }
     Ok(report)
@@ -131,7 +136,7 @@ fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
         };
         listed.push(name.to_string());
         let path = d.path.join(name);
-        match crate::ingest::hash_file(&path) {
+        match crate::fsutil::hash_file(&path) {
             Ok((got, len)) => {
                 r.files_checked += 1;
                 r.bytes_checked += len;
@@ -162,14 +167,14 @@ fn open_catalogue(
     passphrase: Option<&Passphrase>,
     report: &mut VerifyReport,
     progress: &dyn Progress,
-) -> Option<Catalogue> {
+) -> Option<(Catalogue, CatalogueOrigin)> {
     let copies_readable = passphrase.is_some() || source::encrypted(dirs) == Some(false);
     let mut disc_copy = None;
     if copies_readable {
         let problems = std::cell::RefCell::new(Vec::new());
         let warn = |m: &str| problems.borrow_mut().push(m.to_string());
         match source::open_catalogue(dirs, passphrase, None, &warn) {
-            Ok((c, _)) => disc_copy = Some(c),
+            Ok(opened) => disc_copy = Some(opened),
             Err(e) => problems.borrow_mut().push(e.to_string()),
         }
         report.problems.extend(problems.into_inner());
@@ -180,7 +185,7 @@ fn open_catalogue(
             .map_err(|e| crate::Error::io("read", &working, e))
             .and_then(|b| Catalogue::from_bytes(&b, &working.display().to_string()))
         {
-            Ok(c) => return Some(c),
+            Ok(c) => return Some((c, CatalogueOrigin::file(&working))),
             Err(e) => progress.warn(&e.to_string()),
         }
     }
@@ -217,7 +222,7 @@ fn check_archive_file(dir: &Path, a: &Archive) -> Option<String> {
             a.size
         ));
     }
-    match crate::ingest::hash_file(&path) {
+    match crate::fsutil::hash_file(&path) {
         Ok((sha, _)) if sha == a.sha256 => None,
         Ok(_) => Some("sha256 differs from the catalogue (damaged)".to_string()),
         Err(e) => Some(format!("unreadable: {e}")),

@@ -89,10 +89,7 @@ fn describe(dest: &Path) -> String {
         .unwrap();
         for n in names.iter().filter(|n| n.starts_with('a')) {
             let bytes = fs::read(d.join(n)).unwrap();
-            let sum = {
-                use sha2::Digest;
-                butcher::fsutil::hex(&sha2::Sha256::digest(&bytes))
-            };
+            let sum = crate::safety::sha256_bytes(&bytes);
             writeln!(out, "  {n} {} bytes sha256 {sum}", bytes.len()).unwrap();
             let mut ar = tar::Archive::new(&bytes[..]);
             for e in ar.entries().unwrap() {

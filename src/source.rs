@@ -1,5 +1,7 @@
-//! Where restore reads from: a folder of disc directories, a single disc (directory or mounted
-//! disc), and extra folders; which catalogue copy to trust.
+//! Finding discs and opening a catalogue: the disc directories reachable from what the user
+//! named (a folder of disc directories, a single disc, a mounted disc, extra folders), which
+//! catalogue copy to trust, and where the read-only commands find a catalogue. Restore, verify
+//! and the query commands all read through here.
 
 use std::collections::HashMap;
 use std::fs;
@@ -8,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue::Catalogue;
 use crate::crypt::{decrypt_file, DecryptReader, Passphrase};
-use crate::disc::{catalogue_copy_name, find_disc_dirs};
 use crate::error::{Error, IoContext, Result};
+use crate::layout::{
+    catalogue_copy_name, find_disc_dirs, is_archive_name, README_NAME, SUMS_NAME, WORKING_CATALOGUE,
+};
 
 /// A directory that looks like one disc: it holds a catalogue copy.
 #[derive(Debug, Clone)]
@@ -48,7 +52,7 @@ pub fn disc_dirs(roots: &[PathBuf]) -> Result<Vec<DiscDir>> {
 
 /// Reads a disc's number and set id from its README, falling back on the directory name.
 fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
-    let header = fs::read_to_string(dir.join(crate::disc::readme::NAME))
+    let header = fs::read_to_string(dir.join(README_NAME))
         .ok()
         .and_then(|t| crate::disc::readme::parse_header(&t));
     DiscDir {
@@ -92,9 +96,55 @@ pub fn set_of_source(dirs: Vec<DiscDir>, source: &Path, warn: &dyn Fn(&str)) -> 
 /// A disc directory holds a catalogue copy and SHA256SUMS (the working catalogue in DEST has
 /// no SHA256SUMS beside it, so DEST itself is never taken for a disc).
 fn has_catalogue(dir: &Path) -> bool {
-    dir.join(crate::disc::SUMS_NAME).is_file()
+    dir.join(SUMS_NAME).is_file()
         && (dir.join(catalogue_copy_name(true)).is_file()
             || dir.join(catalogue_copy_name(false)).is_file())
+}
+
+/// Which catalogue was opened, for messages that must say which file is damaged.
+#[derive(Debug, Clone)]
+pub struct CatalogueOrigin {
+    /// The file read.
+    pub path: PathBuf,
+    /// The disc it is on, for a copy on a disc.
+    pub disc: Option<u32>,
+}
+
+impl CatalogueOrigin {
+    /// A catalogue file that is not on a disc (DEST's working catalogue, a file named directly).
+    pub(crate) fn file(path: &Path) -> Self {
+        CatalogueOrigin {
+            path: path.to_path_buf(),
+            disc: None,
+        }
+    }
+
+    /// `catalogue copy on disc 0003 (PATH)`, or `catalogue PATH`.
+    pub fn describe(&self) -> String {
+        match self.disc {
+            Some(n) => format!("catalogue copy on disc {n:04} ({})", self.path.display()),
+            None => format!("catalogue {}", self.path.display()),
+        }
+    }
+
+    /// Turns an error reading the catalogue into one that names this file and says what to
+    /// do (`hint`); other errors pass unchanged.
+    pub(crate) fn explain(&self, e: Error, hint: &str) -> Error {
+        match e {
+            Error::Catalogue(detail) => Error::CatalogueDamaged {
+                what: self.describe(),
+                detail,
+                hint: hint.to_string(),
+            },
+            e => e,
+        }
+    }
+}
+
+/// Whether the discs reachable from `roots` (as [`disc_dirs`] finds them) are encrypted;
+/// `None` when none of them holds a catalogue copy.
+pub fn discs_encrypted(roots: &[PathBuf]) -> Result<Option<bool>> {
+    Ok(encrypted(&disc_dirs(roots)?))
 }
 
 /// Whether the discs in `dirs` are encrypted (their catalogue copy is).
@@ -122,7 +172,7 @@ pub fn open_catalogue(
     passphrase: Option<&Passphrase>,
     spill: Option<&Path>,
     warn: &dyn Fn(&str),
-) -> Result<(Catalogue, PathBuf)> {
+) -> Result<(Catalogue, CatalogueOrigin)> {
     let mut order: Vec<&DiscDir> = dirs.iter().collect();
     order.sort_by_key(|d| std::cmp::Reverse(d.number.unwrap_or(0)));
     let mut last_err = None;
@@ -130,18 +180,7 @@ pub fn open_catalogue(
     // means the passphrase is wrong.
     let mut refused: Option<(PathBuf, Error)> = None;
     for d in order {
-        let sealed = d.path.join(catalogue_copy_name(true));
-        let plain = d.path.join(catalogue_copy_name(false));
-        let (path, encrypted) = if sealed.is_file() {
-            if passphrase.is_none() {
-                return Err(Error::Usage(
-                    "the backup is encrypted: give the passphrase".to_string(),
-                ));
-            }
-            (sealed, true)
-        } else if plain.is_file() {
-            (plain, false)
-        } else {
+        let Some((path, encrypted)) = copy_on(d, passphrase)? else {
             continue;
         };
         let what = path.display().to_string();
@@ -156,7 +195,8 @@ pub fn open_catalogue(
                         path.display()
                     ));
                 }
-                return Ok((c, path));
+                let disc = d.number;
+                return Ok((c, CatalogueOrigin { path, disc }));
             }
             Err(e @ Error::WrongPassphrase(_)) => match refused {
                 Some((_, first)) => return Err(first),
@@ -169,12 +209,25 @@ pub fn open_catalogue(
             }
         }
     }
-    if let Some((_, e)) = refused {
-        return Err(e);
-    }
-    Err(last_err.unwrap_or_else(|| {
+    Err(refused.map(|(_, e)| e).or(last_err).unwrap_or_else(|| {
         Error::Usage("no butcher disc found (no catalogue.db.gpg or catalogue.db)".to_string())
     }))
+}
+
+/// The catalogue copy on disc `d` and whether it is encrypted; `None` when it has none. An
+/// encrypted copy without a passphrase is a usage error.
+fn copy_on(d: &DiscDir, passphrase: Option<&Passphrase>) -> Result<Option<(PathBuf, bool)>> {
+    let sealed = d.path.join(catalogue_copy_name(true));
+    let plain = d.path.join(catalogue_copy_name(false));
+    if sealed.is_file() {
+        if passphrase.is_none() {
+            return Err(Error::Usage(
+                "the backup is encrypted: give the passphrase".to_string(),
+            ));
+        }
+        return Ok(Some((sealed, true)));
+    }
+    Ok(plain.is_file().then_some((plain, false)))
 }
 
 /// The name of the decrypted catalogue copy inside a spill directory.
@@ -243,10 +296,7 @@ pub fn archive_files(dirs: &[DiscDir]) -> Result<HashMap<String, PathBuf>> {
         for ent in fs::read_dir(&d.path).ctx("read", &d.path)? {
             let ent = ent.ctx("read", &d.path)?;
             if let Some(name) = ent.file_name().to_str() {
-                if name.starts_with('a')
-                    && name.contains(".tar")
-                    && !name.ends_with(crate::fsutil::TMP_SUFFIX)
-                {
+                if is_archive_name(name) {
                     out.entry(name.to_string()).or_insert(ent.path());
                 }
             }
@@ -285,8 +335,8 @@ impl CatalogueSource {
         if md.is_file() {
             return Self::file(path);
         }
-        let working = path.join(crate::backup::WORKING_CATALOGUE);
-        if working.is_file() && !path.join(crate::disc::SUMS_NAME).exists() {
+        let working = path.join(WORKING_CATALOGUE);
+        if working.is_file() && !path.join(SUMS_NAME).exists() {
             return Self::file(&working);
         }
         let dirs = disc_dirs(&[path.to_path_buf()])?;
@@ -295,7 +345,7 @@ impl CatalogueSource {
                 "{} holds no butcher catalogue: give DEST (holding {}), a disc, a folder of \
                  disc-NNNN directories, or a catalogue file",
                 path.display(),
-                crate::backup::WORKING_CATALOGUE
+                WORKING_CATALOGUE
             )));
         }
         Ok(CatalogueSource::Discs(dirs))
@@ -324,12 +374,15 @@ impl CatalogueSource {
         &self,
         passphrase: Option<&Passphrase>,
         warn: &dyn Fn(&str),
-    ) -> Result<(Catalogue, PathBuf)> {
+    ) -> Result<(Catalogue, CatalogueOrigin)> {
         match self {
             CatalogueSource::File {
                 path,
                 encrypted: false,
-            } => Ok((Catalogue::open_read_only(path)?, path.clone())),
+            } => Ok((
+                Catalogue::open_read_only(path)?,
+                CatalogueOrigin::file(path),
+            )),
             CatalogueSource::File {
                 path,
                 encrypted: true,
@@ -342,7 +395,7 @@ impl CatalogueSource {
                 })?;
                 let what = path.display().to_string();
                 let cat = check_sound(load_copy(path, Some(p), None, &what)?, &what)?;
-                Ok((cat, path.clone()))
+                Ok((cat, CatalogueOrigin::file(path)))
             }
             CatalogueSource::Discs(dirs) => open_catalogue(dirs, passphrase, None, warn),
         }
@@ -357,7 +410,7 @@ pub fn open_any(
     catalogue: Option<&Path>,
     passphrase: &dyn Fn() -> Result<Passphrase>,
     warn: &dyn Fn(&str),
-) -> Result<(Catalogue, PathBuf)> {
+) -> Result<(Catalogue, CatalogueOrigin)> {
     let source = CatalogueSource::locate(path, catalogue)?;
     let pass = if source.encrypted() {
         Some(passphrase()?)
@@ -374,9 +427,9 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn disc_with_copy(root: &Path, number: u32, copy: &[u8]) -> DiscDir {
-        let dir = root.join(format!("disc-{number:04}"));
+        let dir = root.join(crate::layout::disc_dir_name(number));
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(crate::disc::SUMS_NAME), "").unwrap();
+        fs::write(dir.join(SUMS_NAME), "").unwrap();
         fs::write(dir.join(catalogue_copy_name(true)), copy).unwrap();
         DiscDir {
             number: Some(number),
@@ -410,12 +463,16 @@ mod tests {
         let warn = |m: &str| warned.borrow_mut().push(m.to_string());
         match open_catalogue(&dirs, Some(&wrong), Some(&spill), &warn) {
             Err(Error::WrongPassphrase(_)) => {}
-            other => panic!("expected a wrong passphrase, got {:?}", other.map(|r| r.1)),
+            other => panic!(
+                "expected a wrong passphrase, got {:?}",
+                other.map(|r| r.1.path)
+            ),
         }
         assert_eq!(fs::read_dir(&spill).unwrap().count(), 0);
 
         let (opened, from) = open_catalogue(&dirs, Some(&pass), Some(&spill), &warn).unwrap();
-        assert_eq!(from, dirs[0].path.join(catalogue_copy_name(true)));
+        assert_eq!(from.path, dirs[0].path.join(catalogue_copy_name(true)));
+        assert_eq!(from.disc, Some(1));
         assert_eq!(
             opened.meta("marker").unwrap().as_deref(),
             Some("from disc 1")

@@ -1,0 +1,161 @@
+//! Reading one archive file, for restore and verify alike: decrypt (when the set is
+//! encrypted), decompress (bzip2 in parallel, see [`bzread`]; zstd; none), walk the tar members
+//! and hand each to the caller, read the OpenPGP message to its end so its integrity check
+//! (MDC) runs, and hash the whole file to compare with the sha256 recorded when it was written.
+//!
+//! Damage part-way (a flipped bit, a truncated file) never loses what was read before it: the
+//! members already handed out stay handed out, and the damage is returned beside them. Only a
+//! passphrase that does not open the archive, or a file that cannot be opened, is an `Err`.
+
+mod bzread;
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::thread::Scope;
+
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::Archive;
+use crate::crypt::{DecryptReader, Passphrase};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::hex;
+use bzread::ParBzReader;
+
+/// One tar member as it is read.
+pub(crate) struct Member<'a> {
+    /// The member name, raw bytes.
+    pub name: &'a [u8],
+    /// It is a regular file (the only kind butcher writes).
+    pub regular: bool,
+    /// Its size in the tar header.
+    pub size: u64,
+    /// Its content.
+    pub data: &'a mut dyn Read,
+}
+
+/// What reading an archive file to its end found.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Damage that stopped the reading part-way, or a member the visitor refused; `None` when
+    /// the archive was read to its end and its integrity check held.
+    pub error: Option<Error>,
+    /// The file's bytes differ from the sha256 recorded when it was written (or could not be
+    /// read to the end).
+    pub file_changed: bool,
+}
+
+/// Reads archive file `path` (catalogue row `a`) member by member, calling `visit` for each.
+/// A member `visit` does not read is skipped. An error from `visit` stops the reading and is
+/// returned as damage in [`Outcome::error`], named with the file.
+pub(crate) fn read_members(
+    path: &Path,
+    a: &Archive,
+    passphrase: Option<&Passphrase>,
+    visit: &mut dyn FnMut(Member<'_>) -> io::Result<()>,
+) -> Result<Outcome> {
+    let file = File::open(path).ctx("open", path)?;
+    let mut raw = HashReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+    };
+    let mut outcome = Outcome::default();
+    let walked = std::thread::scope(|scope| {
+        let mut plain = plain_reader(scope, &mut raw, a, passphrase, path)?;
+        walk(&mut plain, visit).map_err(|e| damaged(path, e))
+    });
+    match walked {
+        Ok(()) => {}
+        Err(e @ Error::WrongPassphrase(_)) => return Err(e),
+        Err(e) => outcome.error = Some(e),
+    }
+    // Hash the rest of the file too, to compare with what was recorded when it was written.
+    if io::copy(&mut raw, &mut io::sink()).is_err() {
+        outcome.file_changed = true;
+    }
+    outcome.file_changed |= hex(&raw.hasher.finalize()) != a.sha256;
+    Ok(outcome)
+}
+
+/// Hands every member of the tar stream `plain` to `visit`, then reads the stream to its end
+/// so the OpenPGP integrity check (MDC) runs.
+fn walk(
+    mut plain: &mut dyn Read,
+    visit: &mut dyn FnMut(Member<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    {
+        let mut tar = tar::Archive::new(&mut plain);
+        for entry in tar.entries()? {
+            let mut entry = entry?;
+            let name = entry.path_bytes().into_owned();
+            let regular = entry.header().entry_type() == tar::EntryType::Regular;
+            let size = entry.size();
+            visit(Member {
+                name: &name,
+                regular,
+                size,
+                data: &mut entry,
+            })?;
+        }
+    }
+    io::copy(&mut plain, &mut io::sink())?;
+    Ok(())
+}
+
+fn damaged(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Damaged(format!("{}: {e}", path.display()))
+}
+
+struct HashReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The tar stream inside an archive file: decrypted when it is encrypted, decompressed.
+/// bzip2 is decompressed on worker threads of `scope`, with decryption on a thread of its own
+/// (see `bzread`), while the caller reads the tar stream.
+fn plain_reader<'scope, R: Read + Send + Sync + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    raw: R,
+    a: &Archive,
+    passphrase: Option<&Passphrase>,
+    path: &Path,
+) -> Result<Box<dyn Read + 'scope>> {
+    let compressed = decrypted(raw, a, passphrase, path)?;
+    Ok(match a.compression.as_str() {
+        "bzip2" => {
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Box::new(ParBzReader::new(scope, compressed, workers))
+        }
+        "zstd" => Box::new(
+            zstd::stream::read::Decoder::new(compressed)
+                .map_err(|e| Error::Damaged(format!("zstd: {e}")))?,
+        ),
+        "none" => compressed,
+        other => return Err(Error::Damaged(format!("unknown compression {other:?}"))),
+    })
+}
+
+/// The compressed stream inside an archive file: decrypted when it is encrypted.
+fn decrypted<'a, R: Read + Send + Sync + 'a>(
+    raw: R,
+    a: &Archive,
+    passphrase: Option<&Passphrase>,
+    path: &Path,
+) -> Result<Box<dyn Read + Send + 'a>> {
+    Ok(if a.encrypted {
+        let p = passphrase
+            .ok_or_else(|| Error::Usage("the backup is encrypted: give the passphrase".into()))?;
+        Box::new(DecryptReader::new(raw, p, path)?)
+    } else {
+        Box::new(raw)
+    })
+}

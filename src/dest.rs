@@ -1,0 +1,121 @@
+//! DEST's lifecycle around a backup run: open the working catalogue or create DEST and a new
+//! one, take the run's lock, and remove what a killed run left half-written. Nothing here
+//! decides what a run stores; [`crate::backup`] does that.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use crate::catalogue::Catalogue;
+use crate::error::{Error, IoContext, Result};
+use crate::layout::{find_disc_dirs, probe_name, LOCK_NAME, TMP_SUFFIX, WORKING_CATALOGUE};
+
+/// The error for a DEST that holds other things than a backup.
+pub(crate) fn not_a_backup(dest: &Path) -> Error {
+    Error::Usage(format!(
+        "{} is not empty and holds no butcher catalogue ({WORKING_CATALOGUE}): \
+         it is not a butcher backup; choose an empty or new folder",
+        dest.display()
+    ))
+}
+
+/// Where the working catalogue of DEST is: `catalogue` when given, else `DEST/catalogue.db`.
+pub(crate) fn catalogue_path(dest: &Path, catalogue: Option<&Path>) -> PathBuf {
+    catalogue
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dest.join(WORKING_CATALOGUE))
+}
+
+/// Opens the working catalogue, or creates DEST and a new catalogue. Refuses a DEST that holds
+/// other things.
+pub(crate) fn open_or_create(dest: &Path, cat_path: &Path) -> Result<Catalogue> {
+    if cat_path.exists() {
+        return Catalogue::open(cat_path);
+    }
+    // What a first run killed before its catalogue was in place leaves behind does not make
+    // DEST "not empty".
+    let tmp = with_suffix(cat_path, TMP_SUFFIX);
+    let journal = with_suffix(&tmp, "-journal");
+    for leftover in [dest.join(probe_name()), tmp.clone(), journal] {
+        match fs::remove_file(&leftover) {
+            Ok(()) => {}
+            // No such file, or no such directory yet: nothing was left.
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {}
+            Err(e) => return Err(Error::io("remove the partial file", &leftover, e)),
+        }
+    }
+    match fs::read_dir(dest) {
+        Ok(mut it) => {
+            if it.next().is_some() {
+                return Err(not_a_backup(dest));
+            }
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            fs::create_dir_all(dest).ctx("create the destination", dest)?;
+        }
+        Err(e) => return Err(Error::io("read the destination", dest, e)),
+    }
+    probe_writable(dest)?;
+    create_catalogue(cat_path, &tmp)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Creates the working catalogue under its `.partial` name and renames it into place, so a run
+/// killed while creating it never leaves an empty database under the real name.
+fn create_catalogue(cat_path: &Path, tmp: &Path) -> Result<Catalogue> {
+    drop(Catalogue::create(tmp)?);
+    fs::rename(tmp, cat_path).ctx("rename into place", cat_path)?;
+    let dir = match cat_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    crate::fsutil::sync_dir(dir)?;
+    Catalogue::open(cat_path)
+}
+
+fn probe_writable(dest: &Path) -> Result<()> {
+    let probe = dest.join(probe_name());
+    fs::write(&probe, b"").ctx("write to the destination", dest)?;
+    fs::remove_file(&probe).ctx("write to the destination", dest)
+}
+
+/// An exclusive lock on DEST for the length of the run; released when the file is dropped.
+pub(crate) fn lock(dest: &Path) -> Result<fs::File> {
+    let path = dest.join(LOCK_NAME);
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .ctx("create the lock file", &path)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(_) => Err(Error::Usage(format!(
+            "another butcher run is using {}",
+            dest.display()
+        ))),
+    }
+}
+
+/// Removes files a killed run left half-written (`*.partial`) in DEST and its disc directories.
+pub(crate) fn remove_partials(dest: &Path) -> Result<()> {
+    let discs = find_disc_dirs(dest)?.into_iter().map(|(_, p)| p);
+    for dir in std::iter::once(dest.to_path_buf()).chain(discs) {
+        for ent in fs::read_dir(&dir).ctx("read", &dir)? {
+            let ent = ent.ctx("read", &dir)?;
+            if ent
+                .file_name()
+                .as_encoded_bytes()
+                .ends_with(TMP_SUFFIX.as_bytes())
+            {
+                fs::remove_file(ent.path()).ctx("remove the partial file", &ent.path())?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Putting the restored tree in place: directories first, then each checked content under
+//! every path that has it, symlinks, directory modes and mtimes last, and a final read-back of
+//! every file against its sha256.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::extract::stage_path;
+use super::plan::{ContentState, Plan};
+use super::RestoreSummary;
+use crate::catalogue::{Entry, Kind};
+use crate::error::{IoContext, Result};
+use crate::fsutil::{bytes_path, join_rel, set_mtime};
+use crate::progress::{Progress, Stage};
+
+pub(super) fn create_dirs(target: &Path, entries: &[Entry]) -> Result<()> {
+    for e in entries.iter().filter(|e| e.kind == Kind::Dir) {
+        let p = join_rel(target, &e.path);
+        fs::create_dir_all(&p).ctx("create", &p)?;
+    }
+    // Parents of files whose directory entry is not in the selection.
+    for e in entries.iter().filter(|e| e.kind != Kind::Dir) {
+        if let Some(parent) = join_rel(target, &e.path).parent() {
+            fs::create_dir_all(parent).ctx("create", parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves each complete, checked content into place under every path that has it.
+pub(super) fn place_files(
+    target: &Path,
+    stage: &Path,
+    entries: &[Entry],
+    plan: &Plan,
+    summary: &mut RestoreSummary,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut placed: HashMap<&str, PathBuf> = HashMap::new();
+    for e in entries.iter().filter(|e| e.kind == Kind::File) {
+        let sha = e
+            .sha256
+            .as_deref()
+            .expect("invariant: checked in Plan::new");
+        let st = &plan.contents[sha];
+        let problem = match (&st.problem, st.pieces_left) {
+            (Some(problem), _) => Some(problem.clone()),
+            (None, 1..) => Some("some of its pieces were not read".to_string()),
+            (None, 0) => None,
+        };
+        if let Some(problem) = problem {
+            summary.not_restored.push((e.path.clone(), problem));
+            continue;
+        }
+        let dst = join_rel(target, &e.path);
+        if let Err(m) = place_one(stage, sha, st, &dst, &mut placed)? {
+            progress.warn(&format!("{}: {m}", dst.display()));
+            summary.not_restored.push((e.path.clone(), m));
+            continue;
+        }
+        set_mtime(&dst, e.mtime_ns)?;
+        fs::set_permissions(&dst, fs::Permissions::from_mode(e.mode))
+            .ctx("set the mode of", &dst)?;
+        summary.files += 1;
+        summary.bytes += e.size;
+    }
+    Ok(())
+}
+
+/// Puts content `sha` at `dst`: the staged file itself the first time (checked whole when it
+/// was joined from pieces), a copy of the first path that got it after that. The inner error
+/// is why this path is not restored.
+fn place_one<'s>(
+    stage: &Path,
+    sha: &'s str,
+    st: &ContentState,
+    dst: &Path,
+    placed: &mut HashMap<&'s str, PathBuf>,
+) -> Result<std::result::Result<(), String>> {
+    let staged = stage_path(stage, sha);
+    match placed.get(sha) {
+        None => {
+            if st.pieces_total == 0 {
+                fs::write(&staged, b"").ctx("create", &staged)?;
+            } else if st.pieces_total > 1 && !staged_hash_ok(&staged, sha)? {
+                return Ok(Err("its joined pieces do not match its sha256".to_string()));
+            }
+            fs::rename(&staged, dst).ctx("move into place", dst)?;
+            placed.insert(sha, dst.to_path_buf());
+        }
+        Some(first) => {
+            fs::copy(first, &staged).ctx("copy", first)?;
+            fs::rename(&staged, dst).ctx("move into place", dst)?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn staged_hash_ok(path: &Path, sha: &str) -> Result<bool> {
+    let (h, _) = crate::fsutil::hash_file(path).ctx("read", path)?;
+    Ok(h == sha)
+}
+
+pub(super) fn make_symlinks(
+    target: &Path,
+    entries: &[Entry],
+    summary: &mut RestoreSummary,
+) -> Result<()> {
+    for e in entries.iter().filter(|e| e.kind == Kind::Symlink) {
+        let dst = join_rel(target, &e.path);
+        let to = e.link_target.as_deref().unwrap_or_default();
+        std::os::unix::fs::symlink(bytes_path(to), &dst).ctx("create the symlink", &dst)?;
+        summary.symlinks += 1;
+    }
+    Ok(())
+}
+
+/// Sets directory modes and mtimes, deepest first, after everything inside them is in place.
+pub(super) fn finish_dirs(
+    target: &Path,
+    entries: &[Entry],
+    summary: &mut RestoreSummary,
+) -> Result<()> {
+    let mut dirs: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Dir).collect();
+    dirs.sort_by_key(|e| std::cmp::Reverse(e.path.iter().filter(|&&b| b == b'/').count()));
+    for e in dirs {
+        let p = join_rel(target, &e.path);
+        set_mtime(&p, e.mtime_ns)?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(e.mode)).ctx("set the mode of", &p)?;
+        summary.dirs += 1;
+    }
+    Ok(())
+}
+
+/// Reads every restored file back and checks its sha256 against the catalogue.
+pub(super) fn check_restored(
+    target: &Path,
+    entries: &[Entry],
+    plan: &Plan,
+    summary: &mut RestoreSummary,
+    progress: &dyn Progress,
+) {
+    let failed: HashSet<&[u8]> = summary
+        .not_restored
+        .iter()
+        .map(|(p, _)| p.as_slice())
+        .collect();
+    let todo: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.kind == Kind::File && !failed.contains(e.path.as_slice()))
+        .collect();
+    let _ = plan;
+    progress.start(
+        Stage::Check,
+        todo.iter().map(|e| e.size).sum(),
+        todo.len() as u64,
+    );
+    let bad: Vec<(Vec<u8>, String)> = todo
+        .par_iter()
+        .filter_map(|e| {
+            let p = join_rel(target, &e.path);
+            let ok = crate::fsutil::hash_file(&p).map(|(h, _)| Some(h) == e.sha256);
+            progress.advance(e.size, 1);
+            match ok {
+                Ok(true) => None,
+                Ok(false) => Some((
+                    e.path.clone(),
+                    "restored content does not match its sha256".into(),
+                )),
+                Err(err) => Some((e.path.clone(), format!("cannot read it back: {err}"))),
+            }
+        })
+        .collect();
+    progress.finish();
+    summary.files -= bad.len() as u64;
+    summary.not_restored.extend(bad);
+}

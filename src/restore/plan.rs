@@ -1,0 +1,100 @@
+//! The restore plan: for every content of the selection, the archives and members that hold
+//! its pieces (by the rule of [`crate::places`]) and how far reading them has come.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::extract::Wanted;
+use crate::catalogue::{Archive, Catalogue, Entry};
+use crate::error::Result;
+use crate::places::Places;
+
+/// The contents to restore and where their pieces are.
+pub(super) struct Plan {
+    /// sha256 -> number of pieces still to read, and whether it is stored at all.
+    pub contents: HashMap<String, ContentState>,
+    /// archive id -> (archive, wanted members).
+    pub archives: BTreeMap<i64, (Archive, HashMap<Vec<u8>, Wanted>)>,
+    /// Bytes of every piece to read.
+    pub total_bytes: u64,
+}
+
+/// How far the reading of one content has come.
+#[derive(Debug)]
+pub(super) struct ContentState {
+    /// Pieces not yet read.
+    pub pieces_left: u32,
+    /// Pieces in all.
+    pub pieces_total: u32,
+    /// Why it cannot be restored, once that is known.
+    pub problem: Option<String>,
+}
+
+impl Plan {
+    pub(super) fn new(cat: &Catalogue, entries: &[Entry]) -> Result<Self> {
+        let places = Places::of(cat, entries)?;
+        let mut plan = Plan {
+            contents: HashMap::new(),
+            archives: BTreeMap::new(),
+            total_bytes: 0,
+        };
+        for sha in places.not_stored.iter() {
+            let problem = "its content was not stored (it changed during the backup)";
+            plan.contents.insert(
+                sha.clone(),
+                ContentState {
+                    pieces_left: 0,
+                    pieces_total: 0,
+                    problem: Some(problem.into()),
+                },
+            );
+        }
+        for (sha, pieces) in &places.stored {
+            for p in pieces {
+                let a = places.archive_of(p);
+                let slot = plan
+                    .archives
+                    .entry(a.id.0)
+                    .or_insert_with(|| (a.clone(), HashMap::new()));
+                let wanted = Wanted {
+                    sha256: sha.clone(),
+                    offset: p.offset,
+                    length: p.length,
+                    whole: pieces.len() == 1,
+                };
+                slot.1.insert(p.member.clone(), wanted);
+                plan.total_bytes += p.length;
+            }
+            let n = pieces.len() as u32;
+            let state = ContentState {
+                pieces_left: n,
+                pieces_total: n,
+                problem: None,
+            };
+            plan.contents.insert(sha.clone(), state);
+        }
+        Ok(plan)
+    }
+
+    /// One piece of content `sha` is in staging.
+    pub(super) fn piece_read(&mut self, sha: &str) {
+        if let Some(st) = self.contents.get_mut(sha) {
+            st.pieces_left = st.pieces_left.saturating_sub(1);
+        }
+    }
+
+    /// Content `sha` cannot be restored, for this reason.
+    pub(super) fn set_problem(&mut self, sha: &str, problem: String) {
+        if let Some(st) = self.contents.get_mut(sha) {
+            st.problem = Some(problem);
+        }
+    }
+
+    /// The contents of `wanted` cannot be restored, for this reason unless another is known.
+    pub(super) fn fail(&mut self, wanted: &HashMap<Vec<u8>, Wanted>, reason: &str) {
+        for w in wanted.values() {
+            if let Some(st) = self.contents.get_mut(&w.sha256) {
+                st.problem.get_or_insert_with(|| reason.to_string());
+            }
+        }
+    }
+}

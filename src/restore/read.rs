@@ -1,0 +1,196 @@
+//! Reading the archives a restore needs into its staging directory: first those on the discs
+//! at hand, then, disc by disc in order, those on discs the prompt brings. Damage to one
+//! archive never stops the rest: it is recorded against the contents it held.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::extract::{read_archive, Got, Wanted};
+use super::plan::Plan;
+use super::{DiscPrompt, RestoreOptions, RestoreSummary};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::source::{self, DiscDir};
+
+/// What reading the archives works with, for the length of one restore.
+pub(super) struct Reader<'a> {
+    pub plan: &'a mut Plan,
+    pub opts: &'a RestoreOptions,
+    pub stage: &'a Path,
+    pub progress: &'a dyn Progress,
+    pub summary: &'a mut RestoreSummary,
+    /// Archive ids still to read.
+    left: BTreeSet<i64>,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(
+        plan: &'a mut Plan,
+        opts: &'a RestoreOptions,
+        stage: &'a Path,
+        progress: &'a dyn Progress,
+        summary: &'a mut RestoreSummary,
+    ) -> Self {
+        let left = plan.archives.keys().copied().collect();
+        Reader {
+            plan,
+            opts,
+            stage,
+            progress,
+            summary,
+            left,
+        }
+    }
+
+    /// Reads every archive of the plan: those on `dirs` first, then those on discs `prompt`
+    /// brings, disc by disc in order.
+    pub(super) fn read_all(
+        &mut self,
+        dirs: &[DiscDir],
+        set_id: &str,
+        prompt: &mut dyn DiscPrompt,
+    ) -> Result<()> {
+        let at_hand = source::archive_files(dirs)?;
+        self.read_found(&at_hand);
+        let present: HashSet<u32> = dirs.iter().filter_map(|d| d.number).collect();
+        let discs: BTreeSet<u32> = self.left.iter().map(|id| self.disc_of(*id)).collect();
+        for disc in discs {
+            while self.left.iter().any(|id| self.disc_of(*id) == disc) {
+                let asked = if present.contains(&disc) {
+                    None
+                } else {
+                    prompt.ask(disc)
+                };
+                let Some(dir) = asked else {
+                    self.give_up_disc(disc, present.contains(&disc));
+                    break;
+                };
+                let warn = |m: &str| self.progress.warn(m);
+                let found_dirs = source::same_set(source::disc_dirs(&[dir])?, set_id, &warn);
+                let found = source::archive_files(&found_dirs)?;
+                let before = self.left.len();
+                self.read_found(&found);
+                if self.left.len() == before {
+                    let m = format!("that is not disc {disc:04} of this backup");
+                    self.progress.warn(&m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn disc_of(&self, id: i64) -> u32 {
+        self.plan.archives[&id].0.disc
+    }
+
+    /// Gives up the archives of `disc` still to read, saying why for their files.
+    fn give_up_disc(&mut self, disc: u32, disc_present: bool) {
+        if !disc_present {
+            self.summary.missing_discs.push(disc);
+        }
+        let ids: Vec<i64> = self
+            .left
+            .iter()
+            .copied()
+            .filter(|id| self.disc_of(*id) == disc)
+            .collect();
+        for id in ids {
+            self.left.remove(&id);
+            let (archive, wanted) = self.plan.archives[&id].clone();
+            let why = if disc_present {
+                format!("archive {} is missing from disc {disc:04}", archive.name)
+            } else {
+                format!("disc {disc:04} ({}) was not at hand", archive.name)
+            };
+            if disc_present {
+                self.summary.damaged.push(why.clone());
+            }
+            self.plan.fail(&wanted, &why);
+        }
+    }
+
+    /// Reads the archives still left whose files are in `found` (archive name -> path).
+    fn read_found(&mut self, found: &HashMap<String, PathBuf>) {
+        let ids: Vec<i64> = self
+            .left
+            .iter()
+            .copied()
+            .filter(|id| found.contains_key(&self.plan.archives[id].0.name))
+            .collect();
+        for id in &ids {
+            self.left.remove(id);
+        }
+        for (id, result) in self.read_in_parallel(&ids, found) {
+            let path = &found[&self.plan.archives[&id].0.name];
+            match result {
+                Ok(got) => self.take_in(id, path, got),
+                Err(e) => self.give_up_archive(id, e),
+            }
+        }
+    }
+
+    /// Reads archives `ids` at once. Archives are independent: each writes only its own
+    /// members' byte ranges into the staging files, so no two threads write the same bytes.
+    fn read_in_parallel(
+        &self,
+        ids: &[i64],
+        found: &HashMap<String, PathBuf>,
+    ) -> Vec<(i64, Result<Got>)> {
+        let pass = self.opts.passphrase.as_ref();
+        ids.par_iter()
+            .map(|id| {
+                let (archive, wanted) = &self.plan.archives[id];
+                let path = &found[&archive.name];
+                let got = read_archive(path, archive, pass, wanted, self.stage, self.progress);
+                (*id, got)
+            })
+            .collect()
+    }
+
+    /// Counts the members read from archive `id` (file `path`) and records its damage.
+    fn take_in(&mut self, id: i64, path: &Path, got: Got) {
+        let (archive, wanted) = self.plan.archives[&id].clone();
+        for m in &got.members {
+            self.plan.piece_read(&wanted[m].sha256);
+        }
+        for sha in &got.bad {
+            let problem = format!("its content in {} is damaged", archive.name);
+            self.plan.set_problem(sha, problem);
+        }
+        if got.file_changed {
+            let m = format!("{}: the file differs from what was written", path.display());
+            self.progress.warn(&m);
+            self.summary.damaged.push(m);
+        }
+        if let Some(e) = got.error {
+            let m = e.to_string();
+            self.progress.warn(&m);
+            self.summary.damaged.push(m.clone());
+            let read: HashSet<&Vec<u8>> = got.members.iter().collect();
+            let unread: HashMap<Vec<u8>, Wanted> = wanted
+                .into_iter()
+                .filter(|(k, _)| !read.contains(k))
+                .collect();
+            self.plan.fail(&unread, &m);
+        }
+    }
+
+    /// Archive `id` could not be read at all.
+    fn give_up_archive(&mut self, id: i64, e: Error) {
+        let m = match e {
+            // The passphrase opened the catalogue copy and a set has one passphrase: an archive
+            // it does not open is damaged (its key packet), not a reason to stop the restore.
+            Error::WrongPassphrase(p) => format!(
+                "{}: the passphrase of the backup does not open it; it is damaged",
+                p.display()
+            ),
+            e => e.to_string(),
+        };
+        self.progress.warn(&m);
+        self.summary.damaged.push(m.clone());
+        let wanted = self.plan.archives[&id].1.clone();
+        self.plan.fail(&wanted, &m);
+    }
+}
