@@ -14,7 +14,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
-use crate::pack::Codec;
 
 /// The name of the working catalogue inside DEST.
 pub const WORKING_CATALOGUE: &str = "catalogue.db";
@@ -86,6 +85,40 @@ pub(crate) fn catalogue_copy_name(encrypted: bool) -> &'static str {
         "catalogue.db.gpg"
     } else {
         "catalogue.db"
+    }
+}
+
+/// The compression of one archive, as `archives.compression` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    /// bzip2 -9, or -1 for blocks that do not compress (`.tar.bz2`).
+    Bzip2,
+    /// zstd level 3 (`.tar.zst`).
+    Zstd,
+    /// Plain tar (`.tar`).
+    None,
+}
+
+impl Codec {
+    /// What `auto` uses for content that compresses.
+    pub(crate) const AUTO_COMPRESSIBLE: Codec = Codec::Bzip2;
+
+    /// The value of `archives.compression`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Codec::Bzip2 => "bzip2",
+            Codec::Zstd => "zstd",
+            Codec::None => "none",
+        }
+    }
+
+    /// The file-name extension after `.tar`.
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            Codec::Bzip2 => ".bz2",
+            Codec::Zstd => ".zst",
+            Codec::None => "",
+        }
     }
 }
 

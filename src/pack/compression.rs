@@ -1,10 +1,11 @@
-//! How archives are compressed: the user's choice for a run ([`Compression`]) and the codec
-//! each archive really has and records ([`Codec`]).
+//! How archives are compressed: the user's choice for a run. The codec each archive really
+//! has and records is [`Codec`], part of the on-disc layout.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::layout::Codec;
 
 /// The compression a backup run is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,17 +19,6 @@ pub enum Compression {
     /// Every archive zstd (see [`Codec::Zstd`]).
     Zstd,
     /// Every archive plain tar.
-    None,
-}
-
-/// The compression of one archive, as `archives.compression` records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Codec {
-    /// bzip2 -9, or -1 for blocks that do not compress (`.tar.bz2`).
-    Bzip2,
-    /// zstd level 3 (`.tar.zst`).
-    Zstd,
-    /// Plain tar (`.tar`).
     None,
 }
 
@@ -65,29 +55,6 @@ impl Compression {
 impl fmt::Display for Compression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl Codec {
-    /// What `auto` uses for content that compresses.
-    pub(crate) const AUTO_COMPRESSIBLE: Codec = Codec::Bzip2;
-
-    /// The value of `archives.compression`.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Codec::Bzip2 => "bzip2",
-            Codec::Zstd => "zstd",
-            Codec::None => "none",
-        }
-    }
-
-    /// The file-name extension after `.tar`.
-    pub(crate) fn extension(self) -> &'static str {
-        match self {
-            Codec::Bzip2 => ".bz2",
-            Codec::Zstd => ".zst",
-            Codec::None => "",
-        }
     }
 }
 

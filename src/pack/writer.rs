@@ -12,10 +12,10 @@ use std::thread;
 use sha2::{Digest, Sha256};
 
 use super::parbz::ParBzWriter;
-use super::Codec;
 use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::HashingWriter;
+use crate::layout::Codec;
 use crate::progress::Progress;
 
 /// One tar member to write: `len` bytes of `source` from `offset`, hashed into `hasher`.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Archive, Catalogue, Kind};
 use crate::crypt::Passphrase;
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::layout::{SUMS_NAME, WORKING_CATALOGUE};
 use crate::progress::{Progress, Stage};
 use crate::source::{self, CatalogueOrigin, DiscDir};
@@ -74,7 +74,7 @@ const HINT: &str = "verify reads DEST's working catalogue, else the copy of the 
 pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
     let dirs = source::disc_dirs(std::slice::from_ref(&opts.source))?;
     if dirs.is_empty() {
-        return Err(crate::Error::Usage(format!(
+        return Err(Error::Usage(format!(
             "{} holds no finished butcher disc (no disc directory with SHA256SUMS and a \
              catalogue copy)",
             opts.source.display()
@@ -182,7 +182,7 @@ fn open_catalogue(
     let working = source.join(WORKING_CATALOGUE);
     if working.is_file() {
         match fs::read(&working)
-            .map_err(|e| crate::Error::io("read", &working, e))
+            .map_err(|e| Error::io("read", &working, e))
             .and_then(|b| Catalogue::from_bytes(&b, &working.display().to_string()))
         {
             Ok(c) => return Some((c, CatalogueOrigin::file(&working))),
