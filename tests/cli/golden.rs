@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use crate::common::{disc_dirs, TestEnv};
+use crate::common::{disc_dirs, sha256_hex, Rng, TestEnv};
 
 const GOLDEN: &str = "tests/golden/format-v2.txt";
 
@@ -15,10 +15,7 @@ fn fixed_tree(src: &Path) {
     fs::create_dir_all(src.join("dir/empty")).unwrap();
     fs::write(src.join("a.txt"), "alpha\n").unwrap();
     fs::write(src.join("dup.txt"), "alpha\n").unwrap();
-    let big: Vec<u8> = (0..150_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    fs::write(src.join("dir/big.bin"), big).unwrap();
+    fs::write(src.join("dir/big.bin"), Rng::new(1).bytes(150_000)).unwrap();
     fs::write(src.join("dir/empty.txt"), "").unwrap();
     std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
     let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
@@ -89,10 +86,7 @@ fn describe(dest: &Path) -> String {
         .unwrap();
         for n in names.iter().filter(|n| n.starts_with('a')) {
             let bytes = fs::read(d.join(n)).unwrap();
-            let sum = {
-                use sha2::Digest;
-                butcher::fsutil::hex(&sha2::Sha256::digest(&bytes))
-            };
+            let sum = sha256_hex(&bytes);
             writeln!(out, "  {n} {} bytes sha256 {sum}", bytes.len()).unwrap();
             let mut ar = tar::Archive::new(&bytes[..]);
             for e in ar.entries().unwrap() {

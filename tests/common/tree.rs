@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Seed of every generated tree; the trees are identical from run to run.
 pub const TREE_SEED: u64 = 0x5eed_b07c_4e12_0001;
 
-/// splitmix64: a tiny deterministic PRNG.
+/// splitmix64: a tiny deterministic PRNG, the one source of pseudo-random bytes and choices
+/// in the tests. The golden test's input comes from it: a change to the sequence means
+/// rewriting tests/golden/format-v2.txt (see tests/cli/golden.rs).
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
