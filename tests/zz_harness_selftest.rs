@@ -8,15 +8,9 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 const ARCHIVE_SIZE: u64 = 64 * 1024;
-
-/// `cp -a SRC DST` (DST must not exist).
-fn cp_a(from: &Path, to: &Path) {
-    run_ok(Command::new("cp").arg("-a").arg(from).arg(to));
-}
 
 /// A small tree in `env.src()` and an exact copy in `env.target()`.
 fn small_pair() -> TestEnv {
@@ -41,10 +35,7 @@ fn set_mtime(path: &Path, (secs, nanos): (i64, i64)) {
 /// Runs `change` on `path`, then puts back the mtime of its parent dir, so
 /// that only the intended difference remains.
 fn keeping_parent_mtime(path: &Path, change: impl FnOnce()) {
-    let parent = path.parent().unwrap();
-    let t = mtime_of(parent);
-    change();
-    set_mtime(parent, t);
+    keeping_mtime(path.parent().unwrap(), change);
 }
 
 /// Asserts that the trees differ in exactly one reported difference,
@@ -105,11 +96,69 @@ fn cmd_sets_gnupghome_cwd_and_passphrase() {
 #[test]
 fn cmd_has_null_stdin_and_no_terminal() {
     let env = TestEnv::new();
-    let out = run_ok(env.cmd("sh").args([
-        "-c",
-        "cat; if (: < /dev/tty) 2>/dev/null; then echo tty; else echo no-tty; fi",
-    ]));
+    // With any other stdin, `cat` would wait for input: the limit makes that a failure.
+    let out = run_within(
+        env.cmd("sh").args([
+            "-c",
+            "cat; if (: < /dev/tty) 2>/dev/null; then echo tty; else echo no-tty; fi",
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, b"no-tty\n");
+}
+
+#[test]
+#[should_panic(expected = "timed out: still running after 1s, killed")]
+fn run_within_kills_a_hanging_command_and_what_it_started() {
+    let env = TestEnv::new();
+    // The background sleep holds stdout open: only killing the whole group ends the run.
+    run_within(
+        env.cmd("sh").args(["-c", "sleep 300 & echo started; wait"]),
+        Duration::from_secs(1),
+    );
+}
+
+#[test]
+fn run_with_input_feeds_stdin() {
+    let env = TestEnv::new();
+    let out = run_with_input(
+        env.cmd("sh")
+            .args(["-c", "read a; read b; echo \"$b $a\"; echo err >&2"]),
+        b"one\ntwo\n",
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "two one\n");
+    assert_eq!(stderr(&out), "err\n");
+}
+
+#[test]
+fn damage_helpers_change_only_what_they_say() {
+    let env = TestEnv::new();
+    let p = env.src().join("f");
+    fs::write(&p, [0u8, 1, 2, 3, 4]).unwrap();
+    set_mtime(&p, (1_600_000_000, 123_456_789));
+    keeping_mtime(&p, || flip_byte(&p, 1));
+    assert_eq!(fs::read(&p).unwrap(), [0, 0xfe, 2, 3, 4]);
+    assert_eq!(mtime_of(&p), (1_600_000_000, 123_456_789));
+    flip_middle_byte(&p);
+    assert_eq!(fs::read(&p).unwrap(), [0, 0xfe, 0xfd, 3, 4]);
+    truncate_to_half(&p);
+    assert_eq!(fs::read(&p).unwrap(), [0, 0xfe]);
+    let panic = std::panic::catch_unwind(|| flip_byte(&p, 2)).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("has only 2 bytes"), "{msg}");
+}
+
+#[test]
+fn sha256_helpers_give_lowercase_hex() {
+    let env = TestEnv::new();
+    let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    assert_eq!(sha256_hex(b"abc"), abc);
+    let p = env.src().join("abc");
+    fs::write(&p, b"abc").unwrap();
+    assert_eq!(sha256_file(&p), abc);
 }
 
 #[test]
@@ -160,11 +209,7 @@ fn identical_small_trees_compare_equal() {
 fn detects_changed_byte() {
     let env = small_pair();
     let p = env.target().join("a/b/three.txt");
-    let t = mtime_of(&p);
-    let mut data = fs::read(&p).unwrap();
-    data[1234] ^= 1;
-    fs::write(&p, &data).unwrap();
-    set_mtime(&p, t);
+    keeping_mtime(&p, || flip_byte(&p, 1234));
     expect_single_difference(&env, "a/b/three.txt", "byte offset 1234");
 }
 
@@ -176,11 +221,7 @@ fn detects_changed_last_byte_of_large_file() {
     cp_a(&env.src(), &env.target());
     assert_trees_equal(env.src(), env.target());
     let p = env.target().join("big");
-    let t = mtime_of(&p);
-    let mut changed = data.clone();
-    *changed.last_mut().unwrap() ^= 0x80;
-    fs::write(&p, &changed).unwrap();
-    set_mtime(&p, t);
+    keeping_mtime(&p, || flip_byte(&p, data.len() - 1));
     expect_single_difference(&env, "big", &format!("byte offset {}", data.len() - 1));
 }
 
@@ -188,11 +229,11 @@ fn detects_changed_last_byte_of_large_file() {
 fn detects_changed_size() {
     let env = small_pair();
     let p = env.target().join("c/seven.txt");
-    let t = mtime_of(&p);
-    let mut data = fs::read(&p).unwrap();
-    data.push(b'\n');
-    fs::write(&p, &data).unwrap();
-    set_mtime(&p, t);
+    keeping_mtime(&p, || {
+        let mut data = fs::read(&p).unwrap();
+        data.push(b'\n');
+        fs::write(&p, &data).unwrap();
+    });
     expect_single_difference(&env, "c/seven.txt", "size");
 }
 
@@ -563,6 +604,13 @@ fn disc_dirs_are_sorted_and_filtered() {
         })
         .collect();
     assert_eq!(names, ["disc-0001", "disc-0002", "disc-0010", "disc-12345"]);
+}
+
+#[test]
+fn disc_number_reads_the_directory_name() {
+    assert_eq!(disc_number(Path::new("/x/dest/disc-0012")), 12);
+    assert_eq!(disc_number(Path::new("disc-12345")), 12345);
+    assert!(std::panic::catch_unwind(|| disc_number(Path::new("/x/other"))).is_err());
 }
 
 #[test]

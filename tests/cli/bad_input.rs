@@ -2,19 +2,11 @@
 
 use std::fs;
 
-use crate::common::TestEnv;
+use crate::common::{is_root, TestEnv};
 use crate::util::{backup, PASS};
 
 fn args<'a>(v: &'a [&'a std::ffi::OsStr]) -> &'a [&'a std::ffi::OsStr] {
     v
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
-        || fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-            .unwrap_or(false)
 }
 
 /// A restore that stops after it has opened the catalogue (decrypted into its staging

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::{require_tool, run_ok, TestEnv};
+use crate::common::{require_tool, run_ok, stdout, TestEnv};
 
 /// The debug build of examples/make_corpus, built when `cargo test` did not build it.
 fn make_corpus_exe() -> PathBuf {
@@ -40,7 +40,7 @@ fn bench_script_smoke_run() {
             .env("BENCH_BUTCHER", TestEnv::butcher_exe())
             .env("BENCH_MAKE_CORPUS", make_corpus_exe()),
     );
-    let report = String::from_utf8_lossy(&out.stdout);
+    let report = stdout(&out);
     for row in [
         "`butcher-bzip2`",
         "`butcher-zstd`",

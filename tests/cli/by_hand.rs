@@ -4,8 +4,8 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{assert_trees_equal, disc_dirs, require_tool, run, run_ok, TestEnv};
-use crate::util::{archives, backup, hostile_env, pass_file, DISC};
+use crate::common::{assert_trees_equal, disc_dirs, run, run_ok, stdout, TestEnv};
+use crate::util::{archives, backup, by_hand_tools_present, hostile_env, pass_file, DISC};
 
 const BEGIN: &str = "<!-- restore-by-hand.sh begins";
 const END: &str = "<!-- restore-by-hand.sh ends -->";
@@ -35,15 +35,9 @@ fn guide_carries_the_script_verbatim() {
     assert_eq!(guide_script(), repo_file("scripts/restore-by-hand.sh"));
 }
 
-fn tools_present() -> bool {
-    ["bash", "gpg", "tar", "bzip2", "sqlite3", "sha256sum"]
-        .iter()
-        .all(|t| require_tool(t))
-}
-
 #[test]
 fn by_hand_restore_and_disc_checks_with_real_tools() {
-    if !tools_present() {
+    if !by_hand_tools_present() {
         return;
     }
     let (env, _) = hostile_env();
@@ -74,7 +68,7 @@ fn by_hand_restore_and_disc_checks_with_real_tools() {
         let db = env.path("copy.sqlite");
         crate::safety::gpg_decrypt(&env, &pass, &d.join("catalogue.db.gpg"), &db);
         let out = run_ok(env.cmd("sqlite3").arg(&db).arg("PRAGMA integrity_check"));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+        assert_eq!(stdout(&out).trim(), "ok");
     }
     // gpg decrypts every archive into a tar stream that bzip2 and tar accept. The default
     // compression (auto) wrote both kinds: .tar.bz2 for the text, plain .tar for the rest.
@@ -112,7 +106,7 @@ fn by_hand_restore_and_disc_checks_with_real_tools() {
 
 #[test]
 fn a_wrong_passphrase_file_makes_the_script_fail() {
-    if !tools_present() {
+    if !by_hand_tools_present() {
         return;
     }
     let env = TestEnv::new().with_passphrase("right");

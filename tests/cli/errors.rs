@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{disc_dirs, TestEnv};
+use crate::common::{disc_dirs, disc_number, stderr, TestEnv};
 use crate::util::backup;
 
 /// Runs `butcher backup` of a small tree with `BUTCHER_PROGRESS_SECONDS` set to `value`.
@@ -44,7 +44,7 @@ fn a_progress_interval_from_the_environment_is_used() {
         .with_passphrase(crate::util::PASS);
     crate::common::tree::make_small_tree(&env.src());
     let out = backup(&env, &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("butcher: hashing: "), "{err}");
 }
 
@@ -65,9 +65,7 @@ fn a_damaged_value_in_a_catalogue_copy_is_named_with_its_file_and_what_to_do() {
     backup(&env, &["--no-encryption"]);
     let discs = disc_dirs(&env.dest());
     let last = discs.last().unwrap();
-    let number: u32 = last.file_name().unwrap().to_str().unwrap()[5..]
-        .parse()
-        .unwrap();
+    let number = disc_number(last);
     break_modes(&last.join("catalogue.db"));
 
     let err = env.butcher_fails(

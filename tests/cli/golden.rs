@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use crate::common::{disc_dirs, TestEnv};
+use crate::common::{disc_dirs, sha256_hex, TestEnv};
 
 const GOLDEN: &str = "tests/golden/format-v2.txt";
 
@@ -15,6 +15,7 @@ fn fixed_tree(src: &Path) {
     fs::create_dir_all(src.join("dir/empty")).unwrap();
     fs::write(src.join("a.txt"), "alpha\n").unwrap();
     fs::write(src.join("dup.txt"), "alpha\n").unwrap();
+    // A fixed pattern, not common::Rng: the golden file pins these bytes' sums.
     let big: Vec<u8> = (0..150_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -89,7 +90,7 @@ fn describe(dest: &Path) -> String {
         .unwrap();
         for n in names.iter().filter(|n| n.starts_with('a')) {
             let bytes = fs::read(d.join(n)).unwrap();
-            let sum = crate::safety::sha256_bytes(&bytes);
+            let sum = sha256_hex(&bytes);
             writeln!(out, "  {n} {} bytes sha256 {sum}", bytes.len()).unwrap();
             let mut ar = tar::Archive::new(&bytes[..]);
             for e in ar.entries().unwrap() {

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::common::tree::Rng;
-use crate::common::{assert_trees_equal, disc_dirs, require_tool, run_ok, TestEnv};
+use crate::common::{assert_trees_equal, cp_a, disc_dirs, flip_byte, keeping_mtime, require_tool};
+use crate::common::{run_ok, run_with_input, stderr, stdout, TestEnv};
 
 const ARCH: &str = "4M";
 const DISC: &str = "16M";
@@ -60,8 +61,8 @@ fn backup_json(env: &TestEnv, extra: &[&str]) -> Run {
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = env.butcher_ok(&args);
+    let stderr = stderr(&out);
     let json = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let discs = field(&json, "discs");
     Run {
         json: json.clone(),
@@ -91,7 +92,7 @@ fn burn(env: &TestEnv) -> usize {
 
 fn keep_copy(env: &TestEnv, name: &str) -> PathBuf {
     let copy = env.path(name);
-    run_ok(env.cmd("cp").arg("-a").arg(env.src()).arg(&copy));
+    cp_a(&env.src(), &copy);
     copy
 }
 
@@ -243,7 +244,7 @@ fn dry_run_writes_nothing() {
         "--disc-size=16M".as_ref(),
         "--dry-run".as_ref(),
     ]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("would store 5.2 MB"), "{err}");
     assert!(err.contains("disc-0002"), "{err}");
     assert_eq!(before, tree_hash(&env.dest()), "dry run changed DEST");
@@ -305,16 +306,8 @@ fn rehash_reports_silent_changes() {
     let f = env.src().join("photo.jpg");
     write_random(&f, 10_000, 5);
     backup_json(&env, &[]);
-    let mtime = fs::metadata(&f).unwrap().modified().unwrap();
-    let mut data = fs::read(&f).unwrap();
-    data[5000] ^= 0x40;
-    fs::write(&f, &data).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&f)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    // Same size, same mtime, one byte different.
+    keeping_mtime(&f, || flip_byte(&f, 5000));
     let out = env.butcher_ok([
         "backup".as_ref(),
         env.src().as_os_str(),
@@ -322,12 +315,12 @@ fn rehash_reports_silent_changes() {
         "--rehash".as_ref(),
         "--json".as_ref(),
     ]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("photo.jpg") && err.contains("silent corruption"),
         "{err}"
     );
-    let json = String::from_utf8_lossy(&out.stdout);
+    let json = stdout(&out);
     assert_eq!(field(&json, "silent_changes"), "1");
     assert_eq!(field(&json, "hashed_files"), "1");
 }
@@ -367,16 +360,14 @@ fn one_disc_at_a_time_through_the_prompt() {
         last.display(),
         env.target().display()
     );
-    let mut child = env
-        .cmd("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), answers.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
+    // A restore that asks for one disc more than it is given waits for an answer that never
+    // comes: the limit turns that into a failure.
+    let out = run_with_input(
+        env.cmd("script").args(["-qec", &cmd, "/dev/null"]),
+        answers.as_bytes(),
+        std::time::Duration::from_secs(120),
+    );
+    let shown = stdout(&out);
     assert!(out.status.success(), "{shown}");
     assert!(shown.contains("insert disc 0001"), "{shown}");
     assert_trees_equal(env.src(), env.target());
@@ -392,7 +383,7 @@ fn one_disc_without_a_terminal_restores_what_it_holds() {
         env.target().as_os_str(),
     ]);
     assert_eq!(out.status.code(), Some(3));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("disc 0001 was needed but not at hand"),
         "{err}"

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::tree::bpath;
-use crate::common::{disc_dirs, os, require_tool, run_ok, walk, Rng, TestEnv, PASSPHRASE_ENV};
+use crate::common::{disc_dirs, disc_number, os, require_tool, run_ok, sha256_hex, stderr, stdout};
+use crate::common::{walk, Rng, TestEnv, PASSPHRASE_ENV};
 use crate::util::{archives, backup, pass_file, PASS};
 
 /// The mtime of every file and directory: 2023-11-14 22:13:20 UTC.
@@ -113,17 +114,7 @@ fn change_tree(src: &Path) {
 }
 
 fn disc_numbers(dest: &Path) -> Vec<u32> {
-    disc_dirs(dest)
-        .iter()
-        .map(|d| {
-            d.to_string_lossy()
-                .rsplit('-')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-        .collect()
+    disc_dirs(dest).iter().map(|d| disc_number(d)).collect()
 }
 
 fn two_snapshots() -> Fixture {

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::common::{assert_trees_equal, disc_dirs, TestEnv};
+use crate::common::{assert_trees_equal, disc_dirs, disc_number, sha256_file, stderr, TestEnv};
 use crate::util::{archives, backup, hostile_env, ARCHIVE, DISC};
 
 #[test]
@@ -13,7 +13,7 @@ fn hostile_tree_round_trip_over_several_archives_and_discs() {
         "tree too small for the test"
     );
     let out = backup(&env, &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert!(stderr.contains("snapshot 1"), "no summary: {stderr}");
 
     let discs = disc_dirs(&env.dest());
@@ -159,13 +159,7 @@ fn a_disc_left_open_by_an_interrupted_run_is_finished_by_the_next() {
     backup(&env, &[]);
     let discs = disc_dirs(&env.dest());
     let last = discs.last().unwrap().clone();
-    let number: u32 = last
-        .to_string_lossy()
-        .rsplit('-')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let number = disc_number(&last);
     // As a killed run leaves it: the disc still open, not closed, and an archive file written
     // but never recorded.
     for f in ["SHA256SUMS", "README.txt", "catalogue.db.gpg"] {
@@ -209,12 +203,11 @@ fn a_disc_whose_closing_was_interrupted_is_finished_by_the_next_run() {
     fs::remove_file(disc.join("SHA256SUMS")).unwrap();
     fs::remove_file(disc.join("README.txt")).unwrap();
     let out = backup(&env, &[]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("finished closing disc-0001"));
+    assert!(stderr(&out).contains("finished closing disc-0001"));
     let sums = fs::read_to_string(disc.join("SHA256SUMS")).unwrap();
     for line in sums.lines() {
         let (sha, name) = line.split_once("  ").unwrap();
-        let got = crate::safety::sha256_file(&disc.join(name));
-        assert_eq!(got, sha, "{name}");
+        assert_eq!(sha256_file(&disc.join(name)), sha, "{name}");
     }
     assert!(disc.join("README.txt").is_file());
     crate::util::restore_and_compare(&env);
@@ -268,7 +261,7 @@ fn progress_is_plain_lines_without_a_terminal_and_nothing_when_quiet() {
         .with_env("BUTCHER_PROGRESS_SECONDS", "0");
     crate::common::tree::make_small_tree(&env.src());
     let out = backup(&env, &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     for stage in ["hashing:", "packing:"] {
         assert!(
             err.contains(&format!("butcher: {stage}")),
@@ -285,10 +278,6 @@ fn progress_is_plain_lines_without_a_terminal_and_nothing_when_quiet() {
         env.target().as_os_str(),
         "--quiet".as_ref(),
     ]);
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 }

@@ -20,29 +20,9 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use sha2::{Digest, Sha256};
-
-use crate::common::{compare_trees, disc_dirs, run_ok, TestEnv};
-
-/// Lowercase hex sha256 of a file's bytes.
-pub fn sha256_file(path: &Path) -> String {
-    sha256_bytes(&fs::read(path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}")))
-}
-
-/// Lowercase hex sha256 of bytes.
-pub fn sha256_bytes(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Stderr of a run, lossily decoded.
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::common::{compare_trees, disc_dirs, run_ok, sha256_file, TestEnv};
 
 /// `butcher restore SOURCE TARGET [extra...]`, whatever its exit code.
 pub fn restore(env: &TestEnv, source: &Path, target: &Path, extra: &[&OsStr]) -> Output {
@@ -227,17 +207,17 @@ pub fn paths_in_archive(dest: &Path, name: &str) -> Vec<PathBuf> {
     rows
 }
 
-/// Decrypts `file` with gpg into `out`.
+/// Decrypts `file` with gpg into `out` (replaced if it exists).
 pub fn gpg_decrypt(env: &TestEnv, pass: &Path, file: &Path, out: &Path) {
-    let f = fs::File::create(out).unwrap();
     run_ok(
         env.cmd("gpg")
-            .args(["--batch", "--quiet", "--pinentry-mode", "loopback"])
+            .args(["--batch", "--yes", "--quiet", "--pinentry-mode", "loopback"])
             .arg("--passphrase-file")
             .arg(pass)
+            .arg("-o")
+            .arg(out)
             .arg("-d")
-            .arg(file)
-            .stdout(Stdio::from(f)),
+            .arg(file),
     );
 }
 
@@ -280,16 +260,4 @@ pub fn edit_catalogue_copy(
     gpg_encrypt(env, pass, &plain, &copy);
     fs::remove_file(&plain).unwrap();
     rewrite_sums(disc);
-}
-
-/// Flips every bit of the byte at `offset` of a file.
-pub fn flip_byte(path: &Path, offset: usize) {
-    let mut bytes = fs::read(path).unwrap();
-    assert!(
-        offset < bytes.len(),
-        "{path:?} has only {} bytes",
-        bytes.len()
-    );
-    bytes[offset] ^= 0xff;
-    fs::write(path, bytes).unwrap();
 }

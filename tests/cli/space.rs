@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::common::tree::Rng;
-use crate::common::{assert_trees_equal, run, TestEnv};
+use crate::common::{assert_trees_equal, is_root, run, TestEnv};
 
 /// A small tmpfs mounted for the test, unmounted when dropped.
 struct SmallDisk(PathBuf);
@@ -30,12 +30,6 @@ impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
-}
-
-fn is_root() -> bool {
-    fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::common::tree::{make_hostile_tree, TreeFacts};
-use crate::common::{disc_dirs, TestEnv};
+use crate::common::{disc_dirs, require_tool, TestEnv};
 
 pub const PASS: &str = "correct horse battery staple";
 /// Archive and disc sizes small enough that the hostile tree spans several of each.
@@ -70,4 +70,11 @@ pub fn restore_and_compare(env: &TestEnv) {
         env.target().as_os_str(),
     ]);
     crate::common::assert_trees_equal(env.src(), env.target());
+}
+
+/// True when every tool the by-hand restore script uses is installed (see `require_tool`).
+pub fn by_hand_tools_present() -> bool {
+    ["bash", "gpg", "tar", "bzip2", "sqlite3", "sha256sum"]
+        .iter()
+        .all(|t| require_tool(t))
 }

@@ -3,30 +3,21 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{disc_dirs, TestEnv};
+use crate::common::{cp_a, disc_dirs, flip_middle_byte, stderr, stdout, truncate_to_half, TestEnv};
 use crate::util::{archives, backup, hostile_env};
 
 fn verify(env: &TestEnv, source: &Path, extra: &[&str]) -> (i32, String) {
     let mut args: Vec<std::ffi::OsString> = vec!["verify".into(), source.into()];
     args.extend(extra.iter().map(|s| s.into()));
     let out = env.butcher(&args);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap(), text)
+    (out.status.code().unwrap(), stdout(&out) + &stderr(&out))
 }
 
 fn damaged_copy(env: &TestEnv, name: &str) -> (PathBuf, Vec<PathBuf>) {
     let copy = env.path(name);
-    crate::common::run_ok(env.cmd("cp").arg("-a").arg(env.dest()).arg(&copy));
+    cp_a(&env.dest(), &copy);
     let archives = archives(&copy);
     (copy, archives)
-}
-
-fn flip_byte(path: &Path) {
-    let mut data = fs::read(path).unwrap();
-    let mid = data.len() / 2;
-    data[mid] ^= 0x01;
-    fs::write(path, data).unwrap();
 }
 
 #[test]
@@ -52,9 +43,8 @@ fn verify_names_each_kind_of_damage_and_the_files_in_it() {
     backup(&env, &[]);
     let (copy, a) = damaged_copy(&env, "damaged");
     assert!(a.len() >= 4);
-    flip_byte(&a[0]);
-    let f = fs::File::options().write(true).open(&a[1]).unwrap();
-    f.set_len(f.metadata().unwrap().len() / 2).unwrap();
+    flip_middle_byte(&a[0]);
+    truncate_to_half(&a[1]);
     fs::remove_file(&a[2]).unwrap();
     let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
     // Without the passphrase (working catalogue in DEST: sizes and files are named).
@@ -83,7 +73,7 @@ fn verify_finds_a_corrupt_catalogue_copy() {
     backup(&env, &[]);
     let (copy, _) = damaged_copy(&env, "damaged");
     let disc = disc_dirs(&copy).pop().unwrap();
-    flip_byte(&disc.join("catalogue.db.gpg"));
+    flip_middle_byte(&disc.join("catalogue.db.gpg"));
     fs::remove_file(copy.join("catalogue.db")).unwrap();
     let (code, text) = verify(&env, &disc, &[]);
     assert_eq!(code, 4, "{text}");

@@ -1,26 +1,42 @@
 //! Shared harness for the integration tests.
 //!
 //! Include it from any test file with `mod common;`. Everything here is
-//! self-contained (std + `tempfile`) and does not use the library API of the
-//! crate under test: the binary is driven through its command line only.
+//! self-contained (std, `tempfile` and `sha2`) and does not use the library
+//! API of the crate under test: the binary is driven through its command line
+//! only.
+//!
+//! Every command run through [`run`] (and so every `TestEnv::butcher*` call)
+//! has a deadline: a command that hangs is killed and fails its test instead
+//! of hanging the suite.
 #![allow(dead_code, unused_imports)]
 
 pub mod compare;
+pub mod damage;
 pub mod tree;
 
 pub use compare::{assert_trees_equal, compare_trees};
+pub use damage::{flip_byte, flip_middle_byte, keeping_mtime, truncate_to_half};
 pub use tree::{make_hostile_tree, make_small_tree, Rng, TreeFacts};
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 /// Environment variable that turns a missing external tool into a test failure.
 pub const REQUIRE_TOOLS_ENV: &str = "BUTCHER_REQUIRE_TOOLS";
+/// Environment variable that sets [`command_timeout`], in seconds.
+pub const TIMEOUT_ENV: &str = "BUTCHER_TEST_TIMEOUT_SECS";
+/// How long one command may run when the test gives no limit of its own.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Environment variable the binary reads the passphrase from.
 pub const PASSPHRASE_ENV: &str = "BUTCHER_PASSPHRASE";
 
@@ -169,7 +185,7 @@ impl TestEnv {
                 describe_run(&cmd, &out)
             );
         }
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        stderr(&out)
     }
 
     /// A `Command` for `program` (gpg, tar, sqlite3, bash, ...) with
@@ -250,10 +266,137 @@ fn detach_from_terminal(cmd: &mut Command) {
     }
 }
 
-/// Runs `cmd` to completion, capturing stdout and stderr.
+/// Stdout of a run, lossily decoded.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr of a run, lossily decoded.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The limit [`run`] gives a command: `BUTCHER_TEST_TIMEOUT_SECS` when set,
+/// else [`DEFAULT_TIMEOUT`]. Generous: only a hang should reach it.
+pub fn command_timeout() -> Duration {
+    match std::env::var(TIMEOUT_ENV) {
+        Ok(secs) => Duration::from_secs(
+            secs.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{TIMEOUT_ENV}={secs:?} is not a number of seconds")),
+        ),
+        Err(_) => DEFAULT_TIMEOUT,
+    }
+}
+
+/// Runs `cmd` to completion, capturing stdout and stderr, within
+/// [`command_timeout`]. Stdin is left as `cmd` has it ([`TestEnv::cmd`] makes
+/// it null).
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", describe_command(cmd)))
+    run_within(cmd, command_timeout())
+}
+
+/// Like [`run`], with its own limit: a command still running after `limit` is
+/// killed (with everything in its process group) and the test panics, naming
+/// the command and showing what it wrote so far.
+pub fn run_within(cmd: &mut Command, limit: Duration) -> Output {
+    run_feeding(cmd, None, limit)
+}
+
+/// Like [`run_within`], with `input` written to the command's stdin (which is
+/// then closed).
+pub fn run_with_input(cmd: &mut Command, input: &[u8], limit: Duration) -> Output {
+    run_feeding(cmd, Some(input.to_vec()), limit)
+}
+
+fn run_feeding(cmd: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", describe_command(cmd)));
+    let pid = child.id() as i32;
+    if let Some(data) = input {
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        // The command may exit without reading it all: a write error is its business.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    let stdout = read_in_background(child.stdout.take().expect("stdout is piped"));
+    let stderr = read_in_background(child.stderr.take().expect("stderr is piped"));
+    let (tx, exited) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    // A last look after the limit, so a command that ended right at it is not killed.
+    let status = exited.recv_timeout(limit).or_else(|_| exited.try_recv());
+    let status: ExitStatus = match status {
+        Ok(status) => {
+            status.unwrap_or_else(|e| panic!("cannot wait for {}: {e}", describe_command(cmd)))
+        }
+        Err(_) => {
+            kill_process_and_group(pid);
+            let _ = exited.recv_timeout(Duration::from_secs(10));
+            let grace = Duration::from_secs(5);
+            let out = stdout.recv_timeout(grace).unwrap_or_default();
+            let err = stderr.recv_timeout(grace).unwrap_or_default();
+            panic!(
+                "timed out: still running after {limit:?}, killed ({TIMEOUT_ENV} sets the default limit)\n\
+                 command: {}\n--- stdout so far ---\n{}\n--- stderr so far ---\n{}\n--------------",
+                describe_command(cmd),
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+    };
+    // Exited; its output ends unless something it started still holds the pipes.
+    let collect = |rx: mpsc::Receiver<Vec<u8>>, what: &str| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        rx.recv_timeout(left.max(Duration::from_secs(5)))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} exited ({status}) but its {what} stayed open past the limit of {limit:?}",
+                    describe_command(cmd)
+                )
+            })
+    };
+    let stdout = collect(stdout, "stdout");
+    let stderr = collect(stderr, "stderr");
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Reads `from` to its end in a thread; the bytes arrive on the returned channel.
+fn read_in_background(mut from: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = from.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// SIGKILL to process `pid` and to the process group it leads, if any (a command made by
+/// [`TestEnv::cmd`] leads its own session, so this reaches what it started too). Only for a
+/// child not yet reaped: while it lives, no other group can have its id.
+fn kill_process_and_group(pid: i32) {
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    const SIGKILL: i32 = 9;
+    // SAFETY: kill() has no memory-safety preconditions; failures (ESRCH) are harmless here.
+    unsafe {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+    }
 }
 
 /// Runs `cmd` and panics (showing stdout and stderr) unless it exits with 0.
@@ -292,8 +435,8 @@ fn describe_run(cmd: &Command, out: &Output) -> String {
     format!(
         "command: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
         describe_command(cmd),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        stdout(out),
+        stderr(out)
     )
 }
 
@@ -436,4 +579,42 @@ pub fn dir_size_bytes(path: impl AsRef<Path>) -> u64 {
                 .len()
         })
         .sum()
+}
+
+/// The number of a `disc-NNNN` directory. Panics on any other name.
+pub fn disc_number(disc: &Path) -> u32 {
+    disc.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("disc-"))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("{disc:?} is not a disc-NNNN directory"))
+}
+
+/// Lowercase hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Lowercase hex sha256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> String {
+    sha256_hex(&fs::read(path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}")))
+}
+
+/// True when the tests run as root (uid 0), as CI does.
+pub fn is_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `cp -a FROM TO`: a copy keeping modes, times and links (TO must not exist).
+pub fn cp_a(from: &Path, to: &Path) {
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .stdin(Stdio::null()),
+    );
 }

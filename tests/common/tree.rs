@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Seed of every generated tree; the trees are identical from run to run.
 pub const TREE_SEED: u64 = 0x5eed_b07c_4e12_0001;
 
-/// splitmix64: a tiny deterministic PRNG.
+/// splitmix64: a tiny deterministic PRNG, the one source of pseudo-random bytes and choices
+/// in the tests. (The golden test keeps a fixed byte pattern of its own: the golden file pins
+/// its sums, and a new input would rewrite tests/golden/format-v2.txt.)
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 

@@ -27,11 +27,11 @@ fn diff_names_every_kind_of_change() {
     let f = two_snapshots();
     let dest = f.env.dest();
     let out = f.env.butcher_ok([os("diff"), os(&dest), os("1"), os("2")]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), DIFF_1_2);
+    assert_eq!(stdout(&out), DIFF_1_2);
     let summary = "butcher: snapshot 1 -> 2: 5 new (120.0 kB), 3 changed (18 B), \
                    2 metadata (5 B), 2 deleted (4 B), 3 renamed (370.0 kB), \
                    1 copied (180.0 kB), 8 unchanged (430.0 kB)";
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert!(stderr.lines().any(|l| l == summary), "{stderr}");
 
     let json = query(&f.env, "diff", &dest, &["1", "2", "--json"]);

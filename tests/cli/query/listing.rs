@@ -198,11 +198,3 @@ fn ls_globs_select_paths_and_everything_below_them() {
     );
     assert_eq!(json, want);
 }
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}

@@ -6,10 +6,11 @@ use std::fs;
 use std::path::Path;
 
 use crate::common::tree::make_small_tree;
-use crate::common::{assert_trees_equal, disc_dirs, require_tool, TestEnv};
+use crate::common::{assert_trees_equal, disc_dirs, flip_byte, flip_middle_byte, require_tool};
+use crate::common::{stderr, TestEnv};
 use crate::util::{backup, pass_file, PASS};
 
-use super::{assert_differences, edit_catalogue_copy, flip_byte, missing_line, restore, stderr};
+use super::{assert_differences, edit_catalogue_copy, missing_line, restore};
 
 /// A small tree backed up twice: disc-0001 holds snapshot 1, disc-0002 snapshot 2, which adds
 /// `added.txt` at the top (whose mtime restore does not compare).
@@ -50,8 +51,10 @@ fn restore_past_a_damaged_newest_copy(at: Option<usize>) -> String {
     let env = TestEnv::new().with_passphrase(PASS);
     two_runs(&env);
     let copy = env.dest().join("disc-0002/catalogue.db.gpg");
-    let len = fs::metadata(&copy).unwrap().len() as usize;
-    flip_byte(&copy, at.unwrap_or(len / 2));
+    match at {
+        Some(offset) => flip_byte(&copy, offset),
+        None => flip_middle_byte(&copy),
+    }
     let out = restore(&env, &env.dest(), &env.target(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -109,8 +112,7 @@ fn a_damaged_last_copy_of_a_single_run_is_reported_and_nothing_is_written() {
     let discs = disc_dirs(&env.dest());
     assert!(discs.len() >= 2);
     let last = discs.last().unwrap().join("catalogue.db.gpg");
-    let len = fs::metadata(&last).unwrap().len() as usize;
-    flip_byte(&last, len / 2);
+    flip_middle_byte(&last);
     let out = restore(&env, &env.dest(), &env.target(), &[]);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");

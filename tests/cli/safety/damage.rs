@@ -8,10 +8,10 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::common::TestEnv;
+use crate::common::{flip_byte, flip_middle_byte, stderr, truncate_to_half, TestEnv};
 use crate::util::{archives, backup, hostile_env};
 
-use super::{assert_differences, flip_byte, missing_line, paths_in_archive, restore, stderr};
+use super::{assert_differences, missing_line, paths_in_archive, restore};
 
 /// `count` archives, spread over the set, whose files share no content with each other's.
 fn disjoint_archives(dest: &Path, count: usize) -> Vec<(PathBuf, Vec<PathBuf>)> {
@@ -85,12 +85,8 @@ fn flipped_truncated_and_deleted_archives_lose_only_their_files() {
     let (env, _) = hostile_env();
     backup(&env, &[]);
     let damaged = disjoint_archives(&env.dest(), 3);
-    let flipped = &damaged[0].0;
-    let len = fs::metadata(flipped).unwrap().len() as usize;
-    flip_byte(flipped, len / 2);
-    let truncated = &damaged[1].0;
-    let bytes = fs::read(truncated).unwrap();
-    fs::write(truncated, &bytes[..bytes.len() / 2]).unwrap();
+    flip_middle_byte(&damaged[0].0);
+    truncate_to_half(&damaged[1].0);
     fs::remove_file(&damaged[2].0).unwrap();
     restore_around(&env, &damaged);
 }

@@ -11,11 +11,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::common::tree::make_small_tree;
-use crate::common::{disc_dirs, require_tool, run, walk, TestEnv};
-use crate::util::{backup, pass_file, PASS};
+use crate::common::{disc_dirs, require_tool, run, sha256_file, sha256_hex, stderr, walk, TestEnv};
+use crate::util::{backup, by_hand_tools_present, pass_file, PASS};
 
-use super::{edit_catalogue_copy, gpg_encrypt, listing, restore, rewrite_sums, sha256_bytes};
-use super::{sha256_file, stderr};
+use super::{edit_catalogue_copy, gpg_encrypt, listing, restore, rewrite_sums};
 
 /// One member of a crafted tar.
 enum Member<'a> {
@@ -106,7 +105,7 @@ fn add_row(db: &rusqlite::Connection, archive: i64, row: &Row) {
                   VALUES (1, ?1, ?2, ?3, 1700000000000000000, ?4, ?5, ?6, 0, 0)";
     match row {
         Row::File { path, member, data } => {
-            let sha = sha256_bytes(data);
+            let sha = sha256_hex(data);
             let len = data.len() as i64;
             db.execute(
                 insert,
@@ -163,7 +162,7 @@ impl Ground {
     fn around(&self) -> Vec<String> {
         listing(&self.case, &[Path::new("target")])
             .into_iter()
-            .map(|(p, content)| format!("{} {}", p.display(), sha256_bytes(&content)))
+            .map(|(p, content)| format!("{} {}", p.display(), sha256_hex(&content)))
             .collect()
     }
 }
@@ -326,10 +325,7 @@ fn hostile_member_names_land_under_their_catalogue_paths() {
 /// member is an ordinary name, it must not write outside TARGET either.
 #[test]
 fn the_by_hand_script_keeps_a_dotdot_catalogue_path_inside_target() {
-    if !["gpg", "bash", "tar", "bzip2", "sqlite3", "sha256sum"]
-        .iter()
-        .all(|t| require_tool(t))
-    {
+    if !by_hand_tools_present() {
         return;
     }
     let env = TestEnv::new().with_passphrase(PASS);

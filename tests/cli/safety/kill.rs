@@ -6,14 +6,14 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::tree::Rng;
-use crate::common::{assert_trees_equal, disc_dirs, TestEnv};
+use crate::common::{assert_trees_equal, disc_dirs, run, stderr, TestEnv};
 use crate::util::{hostile_env, ARCHIVE, DISC};
 
-use super::{dest_problems, restore, stderr};
+use super::{dest_problems, restore};
 
 const KILL_SEED: u64 = 0x6b11_1ed0_0000_0001;
 
@@ -29,21 +29,45 @@ fn backup_command(env: &TestEnv, dest: &Path) -> Command {
     cmd
 }
 
+/// A backup started in the background, killed with SIGKILL (and reaped) at the latest when
+/// this value is dropped, so a test that fails while it runs leaves no process behind.
+struct Running(Child);
+
+impl Running {
+    fn start(env: &TestEnv, dest: &Path) -> Self {
+        Running(backup_command(env, dest).spawn().unwrap())
+    }
+
+    fn has_exited(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_some()
+    }
+
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs the backup and kills it after `delay`; true when it was still running then.
 fn kill_after(env: &TestEnv, dest: &Path, delay: Duration) -> bool {
-    let mut child = backup_command(env, dest).spawn().unwrap();
+    let mut child = Running::start(env, dest);
     std::thread::sleep(delay);
-    let running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let running = !child.has_exited();
+    child.kill();
     running
 }
 
+/// Runs the backup (within the harness's time limit: a run that cannot take up what a killed
+/// one left would otherwise hang the test) and asserts it succeeds.
 fn backup_to_completion(env: &TestEnv, dest: &Path) {
-    let out = backup_command(env, dest)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = run(&mut backup_command(env, dest));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -192,7 +216,7 @@ fn a_first_run_killed_while_recording_the_passphrase_can_be_run_again() {
     let env = TestEnv::new().with_passphrase(crate::util::PASS);
     crate::common::tree::make_small_tree(&env.src());
     let dest = env.dest();
-    let mut child = backup_command(&env, &dest).spawn().unwrap();
+    let mut child = Running::start(&env, &dest);
     let started = Instant::now();
     let recorded = loop {
         assert!(
@@ -204,13 +228,12 @@ fn a_first_run_killed_while_recording_the_passphrase_can_be_run_again() {
                 break true;
             }
         }
-        if child.try_wait().unwrap().is_some() {
+        if child.has_exited() {
             break false;
         }
         std::thread::sleep(Duration::from_micros(200));
     };
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     assert!(recorded, "the run finished before it was seen recording");
     backup_to_completion(&env, &dest);
     assert_eq!(dest_problems(&dest), Vec::<String>::new());
@@ -234,7 +257,7 @@ fn encryption_keys(db: &Path) -> Option<i64> {
 fn a_run_killed_while_closing_a_disc_has_that_disc_finished_by_the_next() {
     let (env, _) = hostile_env();
     let dest = env.dest();
-    let mut child = backup_command(&env, &dest).spawn().unwrap();
+    let mut child = Running::start(&env, &dest);
     let started = Instant::now();
     loop {
         assert!(
@@ -245,13 +268,12 @@ fn a_run_killed_while_closing_a_disc_has_that_disc_finished_by_the_next() {
             break;
         }
         assert!(
-            child.try_wait().unwrap().is_none(),
+            !child.has_exited(),
             "the run ended before a disc was seen closing"
         );
         std::thread::sleep(Duration::from_micros(200));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let unfinished = closed_without_sums(&env, &dest);
     assert!(
         !unfinished.is_empty(),
@@ -293,15 +315,14 @@ fn a_first_run_killed_while_creating_the_catalogue_can_be_run_again() {
     let dest = env.dest();
     let db = dest.join("catalogue.db");
     let partial = dest.join("catalogue.db.partial");
-    let mut child = backup_command(&env, &dest).spawn().unwrap();
+    let mut child = Running::start(&env, &dest);
     let started = Instant::now();
     while !db.exists() && !partial.exists() {
         assert!(started.elapsed() < Duration::from_secs(60), "no catalogue");
-        assert!(child.try_wait().unwrap().is_none(), "ended unseen");
+        assert!(!child.has_exited(), "ended unseen");
         std::thread::yield_now();
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     backup_to_completion(&env, &dest);
     assert_eq!(dest_problems(&dest), Vec::<String>::new());
     let out = restore(&env, &dest, &env.target(), &[]);

@@ -11,14 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::tree::{make_small_tree, Rng};
-use crate::common::{require_tool, run, run_ok, TestEnv};
+use crate::common::{is_root, require_tool, run_ok, run_within, stderr, TestEnv};
 use crate::util::PASS;
 
-use super::{assert_differences, missing_line, restore, shown, stderr, tree_differences};
+use super::{assert_differences, missing_line, restore, shown, tree_differences};
 
-fn is_root() -> bool {
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
+/// How long a backup of these small trees may take. A backup that opens a FIFO for reading
+/// (no writer ever comes) or reads a growing file until it stops growing never ends: the
+/// limit makes that a failure instead of a hang.
+const BACKUP_LIMIT: Duration = Duration::from_secs(120);
 
 fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
@@ -99,7 +100,7 @@ fn unreadable_paths_and_a_fifo_are_skipped_and_named_the_rest_restores_exactly()
     };
     let dest = area.path("out/dest");
     cmd.arg("backup").arg(&src).arg(&dest);
-    let out = run(&mut cmd);
+    let out = run_within(&mut cmd, BACKUP_LIMIT);
     let err = stderr(&out);
     eprintln!("{err}");
     assert_eq!(out.status.code(), Some(3), "{err}");
@@ -169,11 +170,13 @@ fn a_fifo_alone_is_noted_and_the_run_is_complete() {
     let env = TestEnv::new().with_passphrase(PASS);
     make_small_tree(&env.src());
     run_ok(env.cmd("mkfifo").arg(env.src().join("pipe")));
-    let out = env.butcher([
-        "backup".as_ref(),
-        env.src().as_os_str(),
-        env.dest().as_os_str(),
-    ]);
+    let out = run_within(
+        env.butcher_command()
+            .arg("backup")
+            .arg(env.src())
+            .arg(env.dest()),
+        BACKUP_LIMIT,
+    );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
@@ -200,13 +203,14 @@ fn a_file_growing_during_the_backup_is_a_consistent_prefix_or_flagged() {
     let stop = Arc::new(AtomicBool::new(false));
     let appender = keep_appending(growing.clone(), stop.clone());
     std::thread::sleep(Duration::from_millis(20));
-    let out = env.butcher([
-        "backup".as_ref(),
-        env.src().as_os_str(),
-        env.dest().as_os_str(),
-        "--compression".as_ref(),
-        "none".as_ref(),
-    ]);
+    let out = run_within(
+        env.butcher_command()
+            .arg("backup")
+            .arg(env.src())
+            .arg(env.dest())
+            .args(["--compression", "none"]),
+        BACKUP_LIMIT,
+    );
     stop.store(true, Ordering::Relaxed);
     let appends = appender.join().unwrap();
     let err = stderr(&out);
