@@ -1,11 +1,11 @@
 //! `where`: which discs hold the pieces of some files, and which disc's catalogue copy a
 //! restore of them needs. The pieces come from [`crate::places`], the rule restore follows.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::catalogue::{Catalogue, Entry, Kind, Snapshot};
 use crate::error::Result;
-use crate::places::{content_of, Places};
+use crate::places::{archives_by_id, content_of, visit_contents, Stored};
 
 /// What one disc holds of the selected files.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -49,24 +49,33 @@ impl WhereAnswer {
 }
 
 pub(super) fn answer(cat: &Catalogue, snap: &Snapshot, entries: &[Entry]) -> Result<WhereAnswer> {
-    let places = Places::of(cat, entries)?;
+    let archives = archives_by_id(cat)?;
+    // sha256 -> (piece, length, disc) of every piece; no entry when not stored.
+    let mut places: HashMap<String, Vec<(u32, u64, u32)>> = HashMap::new();
+    visit_contents(cat, entries, &archives, &mut |sha, stored| {
+        if let Stored::Pieces(pieces) = stored {
+            let on = pieces
+                .iter()
+                .map(|p| (p.piece, p.length, archives[&p.archive.0].disc))
+                .collect();
+            places.insert(sha.to_string(), on);
+        }
+    })?;
     let mut out = WhereAnswer::default();
     let mut counted: HashSet<(&str, u32)> = HashSet::new();
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
         let sha = content_of(e)?;
-        let pieces = places.stored.get(sha).filter(|p| !p.is_empty());
-        let Some(pieces) = pieces else {
+        let Some(pieces) = places.get(sha).filter(|p| !p.is_empty()) else {
             out.not_stored.push(e.path.clone());
             continue;
         };
         let mut on: BTreeSet<u32> = BTreeSet::new();
-        for p in pieces {
-            let disc = places.archive_of(p).disc;
+        for &(piece, length, disc) in pieces {
             on.insert(disc);
-            if counted.insert((sha, p.piece)) {
+            if counted.insert((sha, piece)) {
                 let u = out.discs.entry(disc).or_default();
                 u.pieces += 1;
-                u.bytes += p.length;
+                u.bytes += length;
             }
         }
         for d in on {

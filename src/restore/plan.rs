@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::extract::Wanted;
 use crate::catalogue::{Archive, Catalogue, Entry};
 use crate::error::Result;
-use crate::places::Places;
+use crate::places::{archives_by_id, visit_contents, Stored};
 
 /// The contents to restore and where their pieces are.
 pub(super) struct Plan {
@@ -31,48 +31,55 @@ pub(super) struct ContentState {
 
 impl Plan {
     pub(super) fn new(cat: &Catalogue, entries: &[Entry]) -> Result<Self> {
-        let places = Places::of(cat, entries)?;
+        let archives = archives_by_id(cat)?;
         let mut plan = Plan {
             contents: HashMap::new(),
             archives: BTreeMap::new(),
             total_bytes: 0,
         };
-        for sha in places.not_stored.iter() {
-            let problem = "its content was not stored (it changed during the backup)";
-            plan.contents.insert(
-                sha.clone(),
-                ContentState {
+        visit_contents(cat, entries, &archives, &mut |sha, stored| {
+            plan.add(sha, stored, &archives)
+        })?;
+        Ok(plan)
+    }
+
+    /// Adds one content and the archive members that hold its pieces.
+    fn add(&mut self, sha: &str, stored: Stored, archives: &HashMap<i64, Archive>) {
+        let pieces = match stored {
+            Stored::NotStored => {
+                let problem = "its content was not stored (it changed during the backup)";
+                let state = ContentState {
                     pieces_left: 0,
                     pieces_total: 0,
                     problem: Some(problem.into()),
-                },
-            );
-        }
-        for (sha, pieces) in &places.stored {
-            for p in pieces {
-                let a = places.archive_of(p);
-                let slot = plan
-                    .archives
-                    .entry(a.id.0)
-                    .or_insert_with(|| (a.clone(), HashMap::new()));
-                let wanted = Wanted {
-                    sha256: sha.clone(),
-                    offset: p.offset,
-                    length: p.length,
-                    whole: pieces.len() == 1,
                 };
-                slot.1.insert(p.member.clone(), wanted);
-                plan.total_bytes += p.length;
+                self.contents.insert(sha.to_string(), state);
+                return;
             }
-            let n = pieces.len() as u32;
-            let state = ContentState {
-                pieces_left: n,
-                pieces_total: n,
-                problem: None,
+            Stored::Pieces(pieces) => pieces,
+        };
+        let n = pieces.len() as u32;
+        for p in pieces {
+            let a = &archives[&p.archive.0];
+            let slot = self
+                .archives
+                .entry(a.id.0)
+                .or_insert_with(|| (a.clone(), HashMap::new()));
+            let wanted = Wanted {
+                sha256: sha.to_string(),
+                offset: p.offset,
+                length: p.length,
+                whole: n == 1,
             };
-            plan.contents.insert(sha.clone(), state);
+            self.total_bytes += p.length;
+            slot.1.insert(p.member, wanted);
         }
-        Ok(plan)
+        let state = ContentState {
+            pieces_left: n,
+            pieces_total: n,
+            problem: None,
+        };
+        self.contents.insert(sha.to_string(), state);
     }
 
     /// One piece of content `sha` is in staging.
