@@ -6,17 +6,35 @@
 #
 # DISCS holds the disc directories disc-0001, disc-0002, ... (copied from the discs).
 # TARGET must be empty or not exist. PASSFILE names a file whose first line is the
-# passphrase (not needed for an unencrypted backup). SNAPSHOT is a snapshot id
-# (default: the newest complete one).
+# passphrase (not needed for an unencrypted backup; a Windows line end is fine). SNAPSHOT
+# is a snapshot id (default: the newest complete one). Any OpenPGP program that reads
+# SKESK v4 + SEIPD v1 messages can stand in for gpg in decrypt() below.
 set -euo pipefail
 DISCS=$1 TARGET=$2 SNAP=${3:-}
-mkdir -p "$TARGET"
 STAGE="$TARGET/.by-hand-stage"
+if [ -d "$TARGET" ] && [ -n "$(ls -A -- "$TARGET" | grep -vxF '.by-hand-stage')" ]; then
+  echo "$TARGET is not empty: restore into an empty or new directory" >&2; exit 1
+fi
+mkdir -p "$TARGET"
+rm -rf -- "$STAGE"   # what a run that was stopped hard left behind
 mkdir "$STAGE"
+# On any failure (a wrong passphrase, a missing disc) nothing but what was restored stays,
+# and the same command can simply be run again into an emptied TARGET.
+trap 'rm -rf -- "$STAGE"' EXIT
 
-decrypt() {   # decrypt FILE: plaintext of FILE on stdout
+PASS=
+if ls "$DISCS"/disc-*/*.gpg >/dev/null 2>&1; then
+  if [ -z "${PASSFILE:-}" ] || [ ! -r "$PASSFILE" ]; then
+    echo "the backup is encrypted: set PASSFILE to a file whose first line is the passphrase" >&2
+    exit 1
+  fi
+  IFS= read -r PASS < "$PASSFILE" || true
+  PASS=${PASS%$'\r'}   # a passphrase file written on Windows ends its line with CR LF
+fi
+decrypt() {   # decrypt FILE: plaintext of FILE on stdout (the passphrase goes through a pipe)
   case "$1" in
-    *.gpg) gpg --batch --quiet --pinentry-mode loopback --passphrase-file "$PASSFILE" -d "$1" ;;
+    *.gpg) gpg --batch --quiet --pinentry-mode loopback --passphrase-fd 3 -d "$1" \
+             3< <(printf '%s\n' "$PASS") ;;
     *) cat "$1" ;;
   esac
 }
@@ -37,6 +55,17 @@ CAT=$(ls -d "$DISCS"/disc-*/catalogue.db* | sort | tail -n 1)
 DB="$STAGE/catalogue.sqlite"
 decrypt "$CAT" > "$DB"
 q() { sqlite3 -batch -noheader -separator ' ' "$DB" "$1"; }
+# Every disc in DISCS must belong to this backup set (line 2 of its README.txt names it).
+SET=$(q "SELECT value FROM meta WHERE key = 'backup_set_id'")
+OTHERS=
+for readme in "$DISCS"/disc-*/README.txt; do
+  sed -n 2p "$readme" | grep -q "^backup set $SET," || OTHERS="$OTHERS ${readme%/README.txt}"
+done
+if [ -n "$OTHERS" ]; then
+  echo "these discs belong to another backup set than $CAT (set $SET):$OTHERS" >&2
+  echo "move them out of $DISCS and run again" >&2
+  exit 1
+fi
 [ -n "$SNAP" ] || SNAP=$(q "SELECT max(id) FROM snapshots WHERE status = 'complete'")
 echo "restoring snapshot $SNAP from $CAT"
 
@@ -102,5 +131,4 @@ while read -r hp mode sec nsec; do
   touch -m -d "@$sec.$nsec" -- "$TARGET/$p"
   chmod "$mode" -- "$TARGET/$p"
 done
-rm -rf -- "$STAGE"
 echo "restored snapshot $SNAP into $TARGET; every file's sha256 checked"

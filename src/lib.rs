@@ -58,7 +58,7 @@ pub use crate::layout::{disc_range, MIN_ARCHIVE_BYTES, MIN_DISC_BYTES, WORKING_C
 pub use crate::pack::{Compression, PackOptions, PackSummary};
 pub use crate::progress::{NoProgress, Progress, Stage};
 pub use crate::query::{CatalogueView, DiscUse, Place, SnapshotRow, WhereAnswer};
-pub use crate::restore::{restore, DiscPrompt, NoPrompt, RestoreOptions, RestoreSummary};
+pub use crate::restore::{restore, DiscPrompt, NoPrompt, RestoreOptions, RestoreSummary, WhyLast};
 pub use crate::source::{discs_encrypted, CatalogueOrigin};
 pub use crate::verify::{verify, DiscReport, VerifyOptions, VerifyReport};
 

@@ -50,6 +50,20 @@ pub fn disc_dirs(roots: &[PathBuf]) -> Result<Vec<DiscDir>> {
     Ok(out)
 }
 
+/// The discs that the directories of `dirs` hold now. A drive's mount point read earlier may
+/// hold another disc by now (the user swapped it), so each directory is read again; one that
+/// is gone or holds no disc any more is left out.
+pub fn rescan(dirs: &[DiscDir]) -> Vec<DiscDir> {
+    let mut paths: Vec<&PathBuf> = dirs.iter().map(|d| &d.path).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|p| disc_dirs(std::slice::from_ref(p)).ok())
+        .flatten()
+        .collect()
+}
+
 /// Reads a disc's number and set id from its README, falling back on the directory name.
 fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
     let header = fs::read_to_string(dir.join(README_NAME))

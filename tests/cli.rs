@@ -16,6 +16,8 @@ mod errors;
 mod golden;
 #[path = "cli/incremental.rs"]
 mod incremental;
+#[path = "cli/one_drive.rs"]
+mod one_drive;
 #[path = "cli/query.rs"]
 mod query;
 #[path = "cli/roundtrip.rs"]

@@ -22,8 +22,21 @@ struct Current {
     total_bytes: u64,
     total_items: u64,
     started: Instant,
+    /// Time spent waiting for the user (at a disc prompt): not counted in rates.
+    paused: Duration,
     last_line: Instant,
     bar: Option<ProgressBar>,
+}
+
+impl Current {
+    /// Seconds of work so far, waits for the user left out.
+    fn active_secs(&self) -> f64 {
+        self.started
+            .elapsed()
+            .saturating_sub(self.paused)
+            .as_secs_f64()
+            .max(0.001)
+    }
 }
 
 /// The CLI's implementation of the library's progress trait.
@@ -63,7 +76,8 @@ impl CliProgress {
         }
     }
 
-    /// Runs `f` with any progress bar hidden (for a prompt).
+    /// Runs `f` (a prompt) with any progress bar hidden, and leaves the time it takes out of
+    /// the rates and the ETA: waiting for the user is not slow work.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
         let bar = self
             .current
@@ -71,10 +85,18 @@ impl CliProgress {
             .expect("progress lock")
             .as_ref()
             .and_then(|c| c.bar.clone());
-        match bar {
+        let asked = Instant::now();
+        let r = match bar {
             Some(b) => b.suspend(f),
             None => f(),
+        };
+        if let Some(c) = self.current.lock().expect("progress lock").as_mut() {
+            c.paused += asked.elapsed();
+            if let Some(b) = &c.bar {
+                b.reset_eta();
+            }
         }
+        r
     }
 
     fn println(&self, msg: &str) {
@@ -88,7 +110,7 @@ impl CliProgress {
     fn plain_line(&self, c: &Current) {
         let done = self.bytes.load(Ordering::Relaxed);
         let items = self.items.load(Ordering::Relaxed);
-        let secs = c.started.elapsed().as_secs_f64().max(0.001);
+        let secs = c.active_secs();
         let pct = if c.total_bytes > 0 {
             format!(" ({:.0}%)", done as f64 * 100.0 / c.total_bytes as f64)
         } else {
@@ -132,6 +154,7 @@ impl Progress for CliProgress {
             total_bytes,
             total_items,
             started: now,
+            paused: Duration::ZERO,
             last_line: now,
             bar,
         });
@@ -181,5 +204,33 @@ impl Progress for CliProgress {
 
     fn note(&self, message: &str) {
         self.say(&format!("butcher: {message}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Time spent at a prompt does not count as work: the rate of a stage that waited for the
+    /// user is the rate of its work.
+    #[test]
+    fn a_wait_at_a_prompt_is_left_out_of_the_rate() {
+        let ui = Ui {
+            quiet: false,
+            progress_every: Duration::from_secs(3600),
+        };
+        let p = CliProgress::new(&ui);
+        p.start(Stage::Restore, 1000, 1);
+        p.advance(500, 0);
+        let wait = Duration::from_millis(300);
+        p.suspend(|| std::thread::sleep(wait));
+        let cur = p.current.lock().unwrap();
+        let c = cur.as_ref().unwrap();
+        assert!(c.paused >= wait, "{:?}", c.paused);
+        assert!(
+            c.active_secs() < wait.as_secs_f64(),
+            "{} s of work counted",
+            c.active_secs()
+        );
     }
 }

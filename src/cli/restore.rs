@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
-use butcher::{discs_encrypted, DiscPrompt, NoPrompt, RestoreOptions};
+use butcher::{discs_encrypted, DiscPrompt, NoPrompt, RestoreOptions, WhyLast};
 
 use super::output::show;
 use super::passphrase::{resolve, Ask, PassArgs};
@@ -106,14 +106,26 @@ impl TerminalPrompt<'_> {
 }
 
 impl DiscPrompt for TerminalPrompt<'_> {
+    fn interactive(&self) -> bool {
+        true
+    }
+
     fn ask(&mut self, number: u32) -> Option<PathBuf> {
         self.answer(&format!("insert disc {number:04} and press Enter"))
     }
 
-    fn ask_newest(&mut self, seen: u32) -> Option<PathBuf> {
-        self.answer(&format!(
-            "disc {seen:04} was written in the middle of a backup run; \
-             insert the last disc of the backup (the highest number) and press Enter"
-        ))
+    fn ask_last(&mut self, why: WhyLast) -> Option<PathBuf> {
+        let question = match why {
+            WhyLast::MidRun { seen } => format!(
+                "disc {seen:04} was written in the middle of a backup run; \
+                 insert the last disc of the backup (the highest number) and press Enter"
+            ),
+            WhyLast::MaybeNewer { seen, snapshot } => format!(
+                "the catalogue copy of disc {seen:04} knows snapshots up to {snapshot}; discs \
+                 with higher numbers may hold newer ones: insert the last disc of the backup \
+                 (the highest number) and press Enter (just Enter if disc {seen:04} is the last)"
+            ),
+        };
+        self.answer(&question)
     }
 }

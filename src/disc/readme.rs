@@ -29,7 +29,12 @@ butcher backup disc {number:04}
 backup set {set_id}, format version {version}
 
 This disc holds part of a backup made with butcher. You can restore it without butcher,
-with bash, gpg (GnuPG), tar, bzip2 or zstd, and sqlite3.
+with bash, an OpenPGP program, tar, bzip2 or zstd, and sqlite3. The archives and the
+catalogue copy are OpenPGP messages (SKESK v4 + SEIPD v1) that GnuPG (gpg) decrypts; any
+program that reads those works as well (rnp and PGPy do).
+
+Start from the highest-numbered disc of the set: its number is on the first line of its
+README.txt, and its catalogue copy lists every disc written up to it and every snapshot.
 
 Files on this disc
   {example:<20} archives: tar, compressed (.bz2 bzip2, .zst zstd, none if just .tar),
@@ -38,21 +43,27 @@ Files on this disc
   SHA256SUMS           checksums: run  sha256sum -c SHA256SUMS  in this directory
   README.txt           this file
 
+In what follows PASSFILE is a file whose first line is the passphrase (make it yourself,
+readable only by you, and delete it afterwards).
+
 Quick restore of everything (needs all discs; copy each disc to a folder disc-NNNN):
-  1. For every archive on every disc, oldest first:
+  1. mkdir OUT, then for every archive on every disc in name order (a000001, a000002, ...):
        {decrypt} {example} | bzip2 -d | tar -x -C OUT
      (use zstd -d for .zst, nothing for plain .tar)
   2. Files larger than one archive were split: NAME.butcher-piece-000001, -000002, ...
      Join them in name order:  cat NAME.butcher-piece-* > NAME
-  This gives the newest version of every file, but files deleted between backups come back
-  and duplicate files appear once.
+  This gives the newest content of every file, but it is crude: files deleted between
+  backups come back, a renamed or copied file comes back only under the name it had when
+  its content was first stored, symlinks and empty directories are missing, and joined
+  files get today's date and default permissions.
 
 Exact restore of one snapshot (needs sqlite3): save the script between the lines below as
 restore-by-hand.sh and run
   PASSFILE=FILE bash restore-by-hand.sh DISCS TARGET [SNAPSHOT]
 where DISCS holds copies of all discs as disc-0001, disc-0002, ... and FILE holds the
-passphrase on its first line. The same procedure, explained, is docs/restore-by-hand.md of
-butcher; the format is docs/format.md.
+passphrase on its first line. If it stops (a wrong passphrase, a missing disc), empty
+TARGET and run it again. The butcher project explains the same procedure in its
+docs/restore-by-hand.md and describes every byte in docs/format.md (not on this disc).
 ------------------------------------------------------------------------------------------
 {SCRIPT}------------------------------------------------------------------------------------------
 ",

@@ -29,20 +29,44 @@ const HINT: &str = "restore reads the copy of the highest-numbered disc at hand:
 /// Asks for a disc that is not at hand; returns a directory holding it, or `None` to give up
 /// on that disc.
 pub trait DiscPrompt {
+    /// Whether it can ask at all (a terminal). When it cannot, restore says on stderr what it
+    /// would have asked.
+    fn interactive(&self) -> bool;
     /// Disc `number` is needed.
     fn ask(&mut self, number: u32) -> Option<PathBuf>;
+    /// The last disc of the set is wanted, for the reason given.
+    fn ask_last(&mut self, why: WhyLast) -> Option<PathBuf>;
+}
+
+/// Why restore asks for the last disc of the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhyLast {
     /// The catalogue copy of disc `seen` was written in the middle of a backup run, so it does
-    /// not describe that run's snapshot whole: the last disc of the set is needed.
-    fn ask_newest(&mut self, seen: u32) -> Option<PathBuf>;
+    /// not describe that run's snapshot whole.
+    MidRun {
+        /// The highest disc number the copy knows.
+        seen: u32,
+    },
+    /// The catalogue copy of disc `seen` knows snapshots up to `snapshot`; discs with higher
+    /// numbers may hold newer ones. Given the same disc again, restore goes on with it.
+    MaybeNewer {
+        /// The highest disc number the copy knows.
+        seen: u32,
+        /// The newest complete snapshot it knows.
+        snapshot: i64,
+    },
 }
 
 /// Never finds a disc.
 pub struct NoPrompt;
 impl DiscPrompt for NoPrompt {
+    fn interactive(&self) -> bool {
+        false
+    }
     fn ask(&mut self, _number: u32) -> Option<PathBuf> {
         None
     }
-    fn ask_newest(&mut self, _seen: u32) -> Option<PathBuf> {
+    fn ask_last(&mut self, _why: WhyLast) -> Option<PathBuf> {
         None
     }
 }
@@ -143,8 +167,10 @@ fn restore_staged(
     let (cat, origin, dirs) = open_newest(dirs, opts, stage, progress, prompt)?;
     let explain = |e| origin.explain(e, HINT);
     let set_id = cat.backup_set_id().map_err(explain)?;
-    let dirs = source::same_set(dirs, &set_id, &|m| progress.warn(m));
-    let snapshot = pick_snapshot(&cat, opts.snapshot).map_err(explain)?;
+    // Discs swapped in the drive while the catalogue was being found count as what they are
+    // now: a disc read before and taken out is asked for again when it is needed.
+    let dirs = source::same_set(source::rescan(&dirs), &set_id, &|m| progress.warn(m));
+    let snapshot = pick_snapshot(&cat, opts.snapshot, &origin).map_err(explain)?;
     summary.snapshot = snapshot.0;
     let entries = selection(&cat, snapshot, opts, stage).map_err(explain)?;
     let mut plan = Plan::new(&cat, &entries).map_err(explain)?;
@@ -185,8 +211,10 @@ fn selection(
     Ok(entries)
 }
 
-/// Opens the newest catalogue copy at hand. When it was written in the middle of a backup run
-/// (its newest snapshot is still running) and that snapshot is wanted, asks for the last disc.
+/// Opens the newest catalogue copy at hand, and asks for the last disc of the set when that
+/// copy may not know the snapshot wanted: when it was written in the middle of a backup run,
+/// or when only some of the discs it lists are at hand (one disc at a time) and the newest
+/// snapshot is wanted, since discs with higher numbers may hold newer snapshots.
 fn open_newest(
     mut dirs: Vec<DiscDir>,
     opts: &RestoreOptions,
@@ -194,31 +222,87 @@ fn open_newest(
     progress: &dyn Progress,
     prompt: &mut dyn DiscPrompt,
 ) -> Result<(Catalogue, CatalogueOrigin, Vec<DiscDir>)> {
+    let mut offered = false;
     loop {
         let warn = |m: &str| progress.warn(m);
         let pass = opts.passphrase.as_ref();
         let (cat, origin) = source::open_catalogue(&dirs, pass, Some(stage), &warn)?;
-        let (partial, seen) =
-            written_mid_run(&cat, opts.snapshot).map_err(|e| origin.explain(e, HINT))?;
-        if !partial {
+        let explain = |e| origin.explain(e, HINT);
+        let (partial, seen) = written_mid_run(&cat, opts.snapshot).map_err(explain)?;
+        let why = if partial {
+            WhyLast::MidRun { seen }
+        } else {
+            match maybe_newer(&cat, &dirs, opts, seen).map_err(explain)? {
+                Some(why) if !offered => why,
+                _ => return Ok((cat, origin, dirs)),
+            }
+        };
+        offered = true;
+        let Some(dir) = ask_last(&cat, why, prompt, progress).map_err(explain)? else {
             return Ok((cat, origin, dirs));
+        };
+        let more = source::disc_dirs(&[dir])?;
+        let newer = more.iter().any(|d| d.number.unwrap_or(0) > seen);
+        if !newer {
+            if let WhyLast::MaybeNewer { .. } = why {
+                // The same disc again, or an older one: the disc at hand is the last.
+                return Ok((cat, origin, dirs));
+            }
+            progress.warn("that is not a later disc of this backup");
         }
-        let Some(dir) = prompt.ask_newest(seen) else {
-            let whole = cat.latest_complete().map_err(|e| origin.explain(e, HINT))?;
-            if opts.snapshot.is_none() && whole.is_some() {
+        dirs.extend(more);
+    }
+}
+
+/// Asks for the last disc (or, without a terminal, says on stderr what it would have asked).
+fn ask_last(
+    cat: &Catalogue,
+    why: WhyLast,
+    prompt: &mut dyn DiscPrompt,
+    progress: &dyn Progress,
+) -> Result<Option<PathBuf>> {
+    if prompt.interactive() {
+        return Ok(prompt.ask_last(why));
+    }
+    match why {
+        WhyLast::MidRun { seen } => {
+            if cat.latest_complete()?.is_some() {
                 progress.warn(&format!(
                     "the catalogue of disc {seen:04} was written during a backup run that \
                      later discs finish; restoring the newest snapshot it knows whole"
                 ));
             }
-            return Ok((cat, origin, dirs));
-        };
-        let more = source::disc_dirs(&[dir])?;
-        if !more.iter().any(|d| d.number.unwrap_or(0) > seen) {
-            progress.warn("that is not a later disc of this backup");
         }
-        dirs.extend(more);
+        WhyLast::MaybeNewer { seen, snapshot } => progress.warn(&format!(
+            "restoring snapshot {snapshot}, the newest the catalogue copy of disc {seen:04} \
+             knows; discs with higher numbers may hold newer snapshots: to restore the newest, \
+             give the last disc of the set as well (--discs DIR)"
+        )),
     }
+    Ok(None)
+}
+
+/// When the newest snapshot is wanted and only some of the discs the copy lists are at hand,
+/// the copy's disc may not be the last: the reason to offer reading the last disc.
+fn maybe_newer(
+    cat: &Catalogue,
+    dirs: &[DiscDir],
+    opts: &RestoreOptions,
+    seen: u32,
+) -> Result<Option<WhyLast>> {
+    if opts.snapshot.is_some() {
+        return Ok(None);
+    }
+    let at_hand: std::collections::HashSet<u32> = dirs.iter().filter_map(|d| d.number).collect();
+    let all_at_hand = cat.discs()?.iter().all(|d| at_hand.contains(&d.number));
+    let newest = cat.latest_complete()?;
+    Ok(match newest {
+        Some(s) if !all_at_hand => Some(WhyLast::MaybeNewer {
+            seen,
+            snapshot: s.id.0,
+        }),
+        _ => None,
+    })
 }
 
 /// Whether the catalogue copy `cat` was written in the middle of the run of the snapshot
@@ -245,7 +329,11 @@ fn check_target(target: &Path) -> Result<()> {
     }
 }
 
-fn pick_snapshot(cat: &Catalogue, wanted: Option<i64>) -> Result<SnapshotId> {
+fn pick_snapshot(
+    cat: &Catalogue,
+    wanted: Option<i64>,
+    origin: &CatalogueOrigin,
+) -> Result<SnapshotId> {
     let snaps = cat.snapshots()?;
     match wanted {
         Some(id) => snaps
@@ -262,6 +350,18 @@ fn pick_snapshot(cat: &Catalogue, wanted: Option<i64>) -> Result<SnapshotId> {
             .rev()
             .find(|s| s.complete)
             .map(|s| s.id)
-            .ok_or_else(|| Error::Usage("the catalogue holds no complete snapshot".into())),
+            .ok_or_else(|| no_complete_snapshot(origin)),
+    }
+}
+
+/// The error for a catalogue copy that knows no complete snapshot, saying what to do.
+fn no_complete_snapshot(origin: &CatalogueOrigin) -> Error {
+    match origin.disc {
+        Some(n) => Error::Usage(format!(
+            "the catalogue holds no complete snapshot: the copy on disc {n:04} was written \
+             during the set's first backup run, which later discs finish; give the last disc \
+             of the set as well (--discs DIR), or restore on a terminal to be asked for it"
+        )),
+        None => Error::Usage("the catalogue holds no complete snapshot".into()),
     }
 }

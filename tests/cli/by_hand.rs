@@ -122,3 +122,87 @@ fn a_wrong_passphrase_file_makes_the_script_fail() {
         .env("PASSFILE", &wrong));
     assert!(!out.status.success());
 }
+
+/// The script as a reader takes it from a disc's README.txt: the text between the two lines
+/// of dashes.
+fn readme_script(disc: &Path) -> String {
+    let readme = fs::read_to_string(disc.join("README.txt")).unwrap();
+    let rule = format!("{}\n", "-".repeat(90));
+    let start = readme.find(&rule).expect("the README has the opening line") + rule.len();
+    let len = readme[start..]
+        .find(&rule)
+        .expect("the README has the closing line");
+    readme[start..start + len].to_string()
+}
+
+/// Runs the script saved at `script` on DISCS `discs` into the test's TARGET.
+fn run_script(env: &TestEnv, script: &Path, discs: &Path, passfile: &Path) -> std::process::Output {
+    run(env
+        .cmd("bash")
+        .arg(script)
+        .arg(discs)
+        .arg(env.target())
+        .env("PASSFILE", passfile))
+}
+
+/// A stranger with only the discs: the script from a README fails on a wrong passphrase and
+/// leaves nothing behind, so the same command works once the passphrase is right, even from a
+/// file with a Windows line end; a disc of another set in the folder is refused by name.
+#[test]
+fn the_script_from_a_readme_retries_takes_crlf_and_refuses_a_mixed_set() {
+    if !by_hand_tools_present() {
+        return;
+    }
+    let env = TestEnv::new().with_passphrase("right");
+    crate::common::tree::make_small_tree(&env.src());
+    backup(&env, &[]);
+    let discs = disc_dirs(&env.dest());
+    let script = env.path("restore-by-hand.sh");
+    fs::write(&script, readme_script(discs.last().unwrap())).unwrap();
+    assert_eq!(
+        fs::read_to_string(&script).unwrap(),
+        repo_file("scripts/restore-by-hand.sh")
+    );
+
+    let wrong = env.path("wrong");
+    fs::write(&wrong, "wrong\n").unwrap();
+    let out = run_script(&env, &script, &env.dest(), &wrong);
+    assert!(!out.status.success(), "a wrong passphrase was taken");
+    assert!(
+        !env.target().join(".by-hand-stage").exists(),
+        "the staging folder was left behind"
+    );
+
+    let crlf = env.path("crlf");
+    fs::write(&crlf, "right\r\n").unwrap();
+    let out = run_script(&env, &script, &env.dest(), &crlf);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    assert_trees_equal(env.src(), env.target());
+
+    // A disc of another backup set among this set's discs.
+    let other = env.path("other-dest");
+    env.butcher_ok([
+        "backup".as_ref(),
+        env.src().as_os_str(),
+        other.as_os_str(),
+        "--passphrase-file".as_ref(),
+        crlf.as_os_str(),
+    ]);
+    let mixed = env.path("mixed");
+    fs::create_dir(&mixed).unwrap();
+    for d in discs.iter().chain(disc_dirs(&other).iter().take(1)) {
+        let name = if d.starts_with(&other) {
+            "disc-0000".into()
+        } else {
+            d.file_name().unwrap().to_owned()
+        };
+        run_ok(env.cmd("cp").arg("-r").arg(d).arg(mixed.join(name)));
+    }
+    fs::remove_dir_all(env.target()).unwrap();
+    let out = run_script(&env, &script, &mixed, &crlf);
+    let err = crate::common::stderr(&out);
+    assert!(!out.status.success(), "a mixed folder was restored");
+    assert!(err.contains("another backup set"), "{err}");
+    assert!(err.contains("disc-0000"), "{err}");
+    assert!(!env.target().join(".by-hand-stage").exists());
+}

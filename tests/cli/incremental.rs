@@ -349,10 +349,14 @@ fn one_disc_at_a_time_through_the_prompt() {
     let env = TestEnv::new().with_passphrase("pw");
     let discs = multi_disc_backup(&env);
     let last = discs.last().unwrap();
-    // The drive holds the last disc; each further disc is answered with its path, in order.
-    let answers: String = discs[..discs.len() - 1]
-        .iter()
-        .map(|d| format!("{}\n", d.display()))
+    // The drive holds the last disc. Asked for the last disc first (the drive's disc might not
+    // be it), Enter says it is; each further disc is answered with its path, in order.
+    let answers: String = std::iter::once("\n".to_string())
+        .chain(
+            discs[..discs.len() - 1]
+                .iter()
+                .map(|d| format!("{}\n", d.display())),
+        )
         .collect();
     let cmd = format!(
         "{} restore {} {}",
