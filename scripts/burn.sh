@@ -6,17 +6,21 @@ prog=${0##*/}
 
 usage() {
     cat <<EOF
-Usage: $prog DISC_DIR --iso FILE [--dry-run]
-       $prog DISC_DIR /dev/DEVICE [--dry-run]
+Usage: $prog DISC_DIR --iso FILE [--disc-size SIZE] [--dry-run]
+       $prog DISC_DIR /dev/DEVICE [--disc-size SIZE] [--dry-run]
 
 Verify DISC_DIR against its SHA256SUMS, then either write an ISO 9660 image
-(Rock Ridge + Joliet) to FILE, or burn DISC_DIR onto the disc in DEVICE
-(growisofs if installed, xorriso otherwise). Any data on a rewritable disc
-in DEVICE is overwritten.
+(Rock Ridge + Joliet, no padding) to FILE, or burn DISC_DIR onto the disc in
+DEVICE (growisofs if installed, xorriso otherwise). Any data on a rewritable
+disc in DEVICE is overwritten. An image larger than the disc is refused.
 
-  --iso FILE   write an image file instead of burning
-  --dry-run    verify and print the imaging/burning command, do not run it
-  -h, --help   show this help
+  --iso FILE        write an image file instead of burning
+  --disc-size SIZE  the disc's capacity: bd25, bd50, bd100, dvd, dvd-dl, or
+                    bytes with K/M/G/T suffixes (default: the disc size that
+                    line 2 of the disc's README.txt names, which butcher
+                    wrote it for; no check for a disc that names none)
+  --dry-run         verify and print the imaging/burning command, do not run it
+  -h, --help        show this help
 
 Needs xorriso and sha256sum; growisofs is optional.
 EOF
@@ -25,11 +29,16 @@ EOF
 die() { echo "$prog: $*" >&2; exit 1; }
 bad_usage() { echo "$prog: $*" >&2; echo "Try '$prog --help'." >&2; exit 2; }
 
-dir="" iso="" dev="" dry_run=0
+dir="" iso="" dev="" dry_run=0 disc_size=""
 while (($#)); do
     case $1 in
         -h | --help) usage; exit 0 ;;
         --dry-run) dry_run=1 ;;
+        --disc-size)
+            (($# >= 2)) || bad_usage "--disc-size needs a SIZE argument"
+            disc_size=$2
+            shift
+            ;;
         --iso)
             (($# >= 2)) || bad_usage "--iso needs a FILE argument"
             iso=$2
@@ -61,6 +70,31 @@ fi
 
 command -v xorriso >/dev/null || die "xorriso is not installed"
 
+# A size as butcher reads it: a named disc, or bytes with a K/M/G/T suffix (powers of 1024).
+size_bytes() {
+    local s=${1,,} n unit
+    case $s in
+        bd25) echo 25025314816; return ;;
+        bd50) echo 50050629632; return ;;
+        bd100) echo 100103356416; return ;;
+        dvd) echo 4700372992; return ;;
+        dvd-dl) echo 8543666176; return ;;
+    esac
+    s=${s%ib}; s=${s%b}
+    [[ $s =~ ^([0-9]+)([kmgt]?)$ ]] || bad_usage "cannot read '$1' as a disc size"
+    n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
+    case $unit in
+        k) n=$((n << 10)) ;; m) n=$((n << 20)) ;; g) n=$((n << 30)) ;; t) n=$((n << 40)) ;;
+    esac
+    echo "$n"
+}
+if [[ -n $disc_size ]]; then
+    capacity=$(size_bytes "$disc_size")
+else
+    # Format 3 on: "backup set ID, format version V, disc size N bytes".
+    capacity=$(sed -n '2s/.*, disc size \([0-9]*\) bytes$/\1/p' "$dir/README.txt" 2>/dev/null || true)
+fi
+
 # Refuse to put a disc together whose contents do not match its checksums.
 [[ -f $dir/SHA256SUMS ]] || die "$dir/SHA256SUMS is missing"
 (cd "$dir" && sha256sum --check --quiet --strict SHA256SUMS) >&2 ||
@@ -81,7 +115,9 @@ volid=${volid:0:32}
 # so the disc reads back on any machine; -joliet-long allows 103 chars
 # instead of 64 in Joliet (Windows) names, only longer names are truncated
 # there (the Rock Ridge names stay complete).
-opts=(-r -J -joliet-long -iso-level 3 -input-charset utf-8 -V "$volid")
+# -no-pad: xorriso would add 300 KiB of zeros at the end, which butcher does not count in a
+# disc's capacity (docs/format.md, section 3.3); disc drives read a disc without them.
+opts=(-r -J -joliet-long -iso-level 3 -input-charset utf-8 -no-pad -V "$volid")
 
 if [[ -n $(find "$dir" -type f -size +4294967294c -print -quit) ]]; then
     echo "$prog: note: files >= 4 GiB are stored as multi-extent ISO 9660 files" >&2
@@ -105,17 +141,20 @@ else
         -as mkisofs "${opts[@]}" "$dir" -- -commit -eject all)
 fi
 
+# -print-size reports 2048-byte blocks.
+blocks=$(xorriso -as mkisofs "${opts[@]}" -print-size "$dir" 2>/dev/null | tail -n 1)
+size=$((blocks * 2048))
+if [[ -n $capacity ]] && ((size > capacity)); then
+    die "the image would take $size bytes, more than the disc's $capacity bytes; not imaging $dir"
+fi
+[[ -n $capacity ]] || echo "$prog: note: no disc size known (give --disc-size to check the image fits)" >&2
+
 if ((dry_run)); then
     printf '%q ' "${cmd[@]}"
     echo
     exit 0
 fi
 
-if [[ -n $dev ]]; then
-    # -print-size reports 2048-byte blocks.
-    blocks=$(xorriso -as mkisofs "${opts[@]}" -print-size "$dir" 2>/dev/null | tail -n 1)
-    size=$((blocks * 2048))
-fi
 "${cmd[@]}"
 [[ -n $iso ]] && size=$(stat -c %s -- "$iso")
 echo "image size: $size bytes ($(numfmt --to=iec-i --suffix=B "$size"))"

@@ -86,7 +86,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     check_passphrase(&cat, opts.passphrase.as_ref())?;
     cat.mark_current_format()?;
 
-    for n in crate::disc::finish_interrupted_closing(&opts.dest, &cat, opts.passphrase.as_ref())? {
+    for n in crate::disc::finish_interrupted_closing(
+        &opts.dest,
+        &cat,
+        opts.disc_size,
+        opts.passphrase.as_ref(),
+    )? {
         progress.note(&format!(
             "finished closing {}, interrupted last time",
             disc_dir_name(n)

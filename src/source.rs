@@ -70,8 +70,8 @@ fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
         .ok()
         .and_then(|t| crate::disc::readme::parse_header(&t));
     DiscDir {
-        number: header.as_ref().map(|h| h.0).or(named),
-        set_id: header.map(|h| h.1),
+        number: header.as_ref().map(|h| h.number).or(named),
+        set_id: header.map(|h| h.set_id),
         path: dir.to_path_buf(),
     }
 }

@@ -10,6 +10,8 @@ mod bench_smoke;
 mod burn;
 #[path = "cli/by_hand.rs"]
 mod by_hand;
+#[path = "cli/compat.rs"]
+mod compat;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/golden.rs"]

@@ -15,7 +15,8 @@ use crate::crypt::{EncryptWriter, Passphrase};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{sync_dir, write_atomic, write_atomic_with};
 use crate::layout::{
-    self, catalogue_copy_name, disc_dir_name, sectors, README_NAME, SUMS_NAME, TMP_SUFFIX,
+    self, catalogue_copy_name, disc_dir_name, sectors, FORMAT_NAME, FORMAT_TEXT, README_NAME,
+    SUMS_NAME, TMP_SUFFIX,
 };
 
 struct OpenDisc {
@@ -179,8 +180,12 @@ impl<'a> DiscWriter<'a> {
             return Ok(None);
         };
         self.cat.close_disc(d.number, d.used)?;
-        let closing = write_closing_files(self.cat, &d.dir, d.number, &d.files, self.passphrase)?;
-        let total = d.used + closing;
+        let disc = DiscSize::from_bytes(self.disc_size);
+        let closing =
+            write_closing_files(self.cat, &d.dir, disc, d.number, &d.files, self.passphrase)?;
+        // The disc's files and what an ISO 9660 image of them adds must fit the disc.
+        let files = d.files.len() as u64 + 4;
+        let total = d.used + closing + layout::iso_overhead(files);
         if total > self.disc_size {
             return Err(Error::Damaged(format!(
                 "{} holds {total} bytes, more than the disc size {}: this is a bug in butcher",
@@ -198,6 +203,7 @@ impl<'a> DiscWriter<'a> {
 fn write_closing_files(
     cat: &Catalogue,
     dir: &Path,
+    disc: DiscSize,
     number: u32,
     archives: &[(String, String)],
     passphrase: Option<&Passphrase>,
@@ -214,24 +220,36 @@ fn write_closing_files(
         }
         None => cat.write_copy(w, &copy_path).map(|_| ()),
     })?;
-    let text = readme::render(number, &cat.backup_set_id()?, passphrase.is_some());
+    let header = readme::Header {
+        number,
+        set_id: cat.backup_set_id()?,
+        disc_size: disc.bytes(),
+    };
+    let text = readme::render(&header, passphrase.is_some());
     let text_sha = write_atomic(dir, README_NAME, text.as_bytes())?;
+    let format_sha = write_atomic(dir, FORMAT_NAME, FORMAT_TEXT.as_bytes())?;
     let mut sums = String::new();
     for (name, sha) in archives {
         sums.push_str(&format!("{sha}  {name}\n"));
     }
     sums.push_str(&format!("{copy_sha}  {copy_name}\n"));
     sums.push_str(&format!("{text_sha}  {README_NAME}\n"));
+    sums.push_str(&format!("{format_sha}  {FORMAT_NAME}\n"));
     write_atomic(dir, SUMS_NAME, sums.as_bytes())?;
-    Ok(sectors(copy_len) + sectors(text.len() as u64) + sectors(sums.len() as u64))
+    Ok(sectors(copy_len)
+        + sectors(text.len() as u64)
+        + sectors(FORMAT_TEXT.len() as u64)
+        + sectors(sums.len() as u64))
 }
 
 /// Finishes discs that an interrupted run marked closed but did not finish writing (no
 /// SHA256SUMS yet): their closing files are written again from the catalogue as it is now.
 /// Returns the numbers of the discs finished.
+/// The README of such a disc gives `disc` as its size: the size of the run that finishes it.
 pub fn finish_interrupted_closing(
     dest: &Path,
     cat: &Catalogue,
+    disc: DiscSize,
     passphrase: Option<&Passphrase>,
 ) -> Result<Vec<u32>> {
     let mut done = Vec::new();
@@ -246,7 +264,7 @@ pub fn finish_interrupted_closing(
             .filter(|a| a.disc == d.number)
             .map(|a| (a.name, a.sha256))
             .collect();
-        write_closing_files(cat, &dir, d.number, &archives, passphrase)?;
+        write_closing_files(cat, &dir, disc, d.number, &archives, passphrase)?;
         done.push(d.number);
     }
     Ok(done)

@@ -1,12 +1,30 @@
 //! The README.txt on every disc: enough for a stranger to restore by hand.
 
-use crate::layout::catalogue_copy_name;
+use crate::layout::{catalogue_copy_name, FORMAT_NAME};
+
+/// What the first two lines of a disc's README say, which restore, verify, burn.sh and the
+/// by-hand script read: `butcher backup disc NNNN`, then
+/// `backup set ID, format version V, disc size N bytes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The disc number.
+    pub number: u32,
+    /// The backup set id.
+    pub set_id: String,
+    /// The size of the disc the backup filled it for (format 3 on; 0 when not given).
+    pub disc_size: u64,
+}
 
 /// The exact by-hand restore script, carried on every disc.
 const SCRIPT: &str = include_str!("../../scripts/restore-by-hand.sh");
 
-/// The README text for disc `number` of backup set `set_id`.
-pub fn render(number: u32, set_id: &str, encrypted: bool) -> String {
+/// The README text of the disc `header` describes.
+pub fn render(header: &Header, encrypted: bool) -> String {
+    let Header {
+        number,
+        set_id,
+        disc_size,
+    } = header;
     let cat = catalogue_copy_name(encrypted);
     let decrypt = if encrypted {
         "gpg --batch --pinentry-mode loopback --passphrase-file PASSFILE -d"
@@ -26,7 +44,7 @@ pub fn render(number: u32, set_id: &str, encrypted: bool) -> String {
     format!(
         "\
 butcher backup disc {number:04}
-backup set {set_id}, format version {version}
+backup set {set_id}, format version {version}, disc size {disc_size} bytes
 
 This disc holds part of a backup made with butcher. You can restore it without butcher,
 with bash, an OpenPGP program, tar, bzip2 or zstd, and sqlite3. The archives and the
@@ -42,6 +60,7 @@ Files on this disc
   {cat:<20} the catalogue (SQLite) of every snapshot and of all discs up to this one
   SHA256SUMS           checksums: run  sha256sum -c SHA256SUMS  in this directory
   README.txt           this file
+  {format:<20} the format: every file on the disc and every catalogue column, described
 
 In what follows PASSFILE is a file whose first line is the passphrase (make it yourself,
 readable only by you, and delete it afterwards).
@@ -62,17 +81,18 @@ restore-by-hand.sh and run
   PASSFILE=FILE bash restore-by-hand.sh DISCS TARGET [SNAPSHOT]
 where DISCS holds copies of all discs as disc-0001, disc-0002, ... and FILE holds the
 passphrase on its first line. If it stops (a wrong passphrase, a missing disc), empty
-TARGET and run it again. The butcher project explains the same procedure in its
-docs/restore-by-hand.md and describes every byte in docs/format.md (not on this disc).
+TARGET and run it again. {format} on this disc describes every byte the script reads.
 ------------------------------------------------------------------------------------------
 {SCRIPT}------------------------------------------------------------------------------------------
 ",
         version = crate::catalogue::FORMAT_VERSION,
+        format = FORMAT_NAME,
     )
 }
 
-/// The disc number and backup set id from the first two lines of a disc's README.
-pub fn parse_header(text: &str) -> Option<(u32, String)> {
+/// The disc number, backup set id and disc size from the first two lines of a disc's README
+/// (a README of format 2 or older gives no disc size: 0).
+pub fn parse_header(text: &str) -> Option<Header> {
     let mut lines = text.lines();
     let number = lines
         .next()?
@@ -80,29 +100,52 @@ pub fn parse_header(text: &str) -> Option<(u32, String)> {
         .trim()
         .parse()
         .ok()?;
-    let set = lines
-        .next()?
-        .strip_prefix("backup set ")?
-        .split(',')
-        .next()?
-        .trim();
-    Some((number, set.to_string()))
+    let mut fields = lines.next()?.strip_prefix("backup set ")?.split(',');
+    let set_id = fields.next()?.trim().to_string();
+    let disc_size = fields
+        .find_map(|f| f.trim().strip_prefix("disc size "))
+        .and_then(|f| f.strip_suffix(" bytes"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Some(Header {
+        number,
+        set_id,
+        disc_size,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn readme_is_short_ascii() {
+        let header = Header {
+            number: 12,
+            set_id: "0123456789abcdef0123456789abcdef".to_string(),
+            disc_size: 655_360,
+        };
+        let widest = Header {
+            number: u32::MAX,
+            set_id: header.set_id.clone(),
+            disc_size: u64::MAX,
+        };
         for enc in [true, false] {
-            let t = super::render(12, "0123456789abcdef0123456789abcdef", enc);
-            assert!(t.len() < crate::layout::README_MAX_LEN);
+            assert!(render(&widest, enc).len() <= crate::layout::README_MAX_LEN);
+            let t = render(&header, enc);
             assert!(t.is_ascii());
             assert!(t.contains("disc 0012"));
-            assert_eq!(
-                super::parse_header(&t),
-                Some((12, "0123456789abcdef0123456789abcdef".to_string()))
-            );
+            assert!(t.contains("FORMAT.txt"));
+            assert_eq!(parse_header(&t), Some(header.clone()));
             assert_eq!(t.contains("aNNNNNN.tar.bz2.gpg"), enc);
         }
+    }
+
+    /// A format-2 README names no disc size; its number and set are read all the same.
+    #[test]
+    fn a_format_2_header_is_read() {
+        let t = "butcher backup disc 0003\nbackup set abc, format version 2\n\nThis disc";
+        let h = parse_header(t).unwrap();
+        assert_eq!((h.number, h.set_id.as_str(), h.disc_size), (3, "abc", 0));
     }
 }

@@ -64,3 +64,61 @@ fn burn_refuses_a_disc_whose_checksums_fail() {
     assert!(!out.status.success());
     assert!(!env.path("x.iso").exists());
 }
+
+/// Discs of the smallest size butcher accepts, filled by a tree much larger than one disc:
+/// every image burn.sh makes fits the disc size the backup used, which the README names, and
+/// a disc size the image exceeds is refused.
+#[test]
+fn images_of_the_smallest_discs_fit_them() {
+    if !require_tool("xorriso") || !require_tool("sha256sum") {
+        return;
+    }
+    let (env, _) = hostile_env();
+    let smallest = butcher::MIN_DISC_BYTES;
+    env.butcher_ok([
+        "backup".as_ref(),
+        env.src().as_os_str(),
+        env.dest().as_os_str(),
+        "--archive-size".as_ref(),
+        crate::util::ARCHIVE.to_string().as_ref(),
+        "--disc-size".as_ref(),
+        smallest.to_string().as_ref(),
+    ]);
+    let discs = disc_dirs(&env.dest());
+    assert!(discs.len() >= 3, "{} discs", discs.len());
+    let mut fullest = 0;
+    for d in &discs {
+        let readme = std::fs::read_to_string(d.join("README.txt")).unwrap();
+        let line2 = readme.lines().nth(1).unwrap();
+        assert!(
+            line2.ends_with(&format!("disc size {smallest} bytes")),
+            "{line2}"
+        );
+        let iso = env.path("disc.iso");
+        run_ok(env.cmd("bash").arg(burn_sh()).arg(d).arg("--iso").arg(&iso));
+        let size = iso.metadata().unwrap().len();
+        assert!(size <= smallest, "{}: image of {size} bytes", d.display());
+        fullest = fullest.max(size);
+        std::fs::remove_file(&iso).unwrap();
+    }
+    // The discs were filled, not left mostly empty.
+    assert!(
+        fullest > smallest / 2,
+        "the fullest image has {fullest} bytes"
+    );
+
+    let out = run(env
+        .cmd("bash")
+        .arg(burn_sh())
+        .arg(&discs[0])
+        .arg("--iso")
+        .arg(env.path("small.iso"))
+        .args(["--disc-size", "256K"]));
+    assert!(!out.status.success());
+    assert!(
+        crate::common::stderr(&out).contains("more than the disc's 262144 bytes"),
+        "{}",
+        crate::common::stderr(&out)
+    );
+    assert!(!env.path("small.iso").exists());
+}

@@ -1,7 +1,7 @@
 //! The golden test of the on-disc format: a fixed tree backed up without encryption or
 //! compression gives byte-identical archives, the same names and the same catalogue schema.
 //! Any change here is a format change: bump FORMAT_VERSION, update docs/format.md and rewrite
-//! tests/golden/format-v2.txt (run with BUTCHER_BLESS=1 to write it).
+//! tests/golden/format-v3.txt (run with BUTCHER_BLESS=1 to write it).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::common::{disc_dirs, sha256_hex, TestEnv};
 
-const GOLDEN: &str = "tests/golden/format-v2.txt";
+const GOLDEN: &str = "tests/golden/format-v3.txt";
 
 fn fixed_tree(src: &Path) {
     fs::create_dir_all(src.join("dir/empty")).unwrap();

@@ -63,10 +63,13 @@ fn every_disc_but_the_last_is_filled_close_to_full() {
             .map(|f| fs::metadata(f).unwrap().len())
             .sum();
         assert!(used <= DISC, "{} holds {used} > {DISC}", d.display());
-        // The room left must be less than what closing reserves plus one useful archive.
+        // The room left must be less than what closing reserves plus one useful archive. The
+        // disc's image also holds the ISO 9660 structures, which butcher reserves room for
+        // (format 3): xorriso writes 67,584 bytes of them for a directory of a few files.
+        let with_iso = used + 67_584;
         assert!(
-            used * 10 >= DISC * 7,
-            "{} holds only {used} of {DISC}",
+            with_iso * 10 >= DISC * 7,
+            "{} holds only {used} of {DISC}, {with_iso} with the ISO structures",
             d.display()
         );
     }
