@@ -2,7 +2,7 @@
 //! catalogue in DEST.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::catalogue::{Catalogue, SnapshotId};
@@ -97,9 +97,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             disc_dir_name(n)
         ));
     }
+    let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
-    let ingest_summary = ingest(&src, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let ingest_summary = ingest(&src, &own, &cat, snapshot, previous, &opts.ingest, progress)?;
     let changes = changes_since(&cat, previous, snapshot)?;
     let mut discs = DiscWriter::new(
         &opts.dest,
@@ -161,9 +162,10 @@ fn dry_run(
         Catalogue::create_in_memory()?
     };
     check_passphrase(&cat, opts.passphrase.as_ref())?;
+    let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
-    let ingest_summary = ingest(&src, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let ingest_summary = ingest(&src, &own, &cat, snapshot, previous, &opts.ingest, progress)?;
     let changes = changes_since(&cat, previous, snapshot)?;
     let pending = cat.pending_contents(snapshot)?;
     let bytes: u64 = pending.iter().map(|p| p.size - p.bytes_done).sum();
@@ -189,6 +191,37 @@ fn dry_run(
         changes,
         dry_run: true,
     })
+}
+
+/// DEST and the working catalogue, when they lie inside the source (`butcher backup ~ ~/backup`):
+/// the walk leaves them out, or every run would store the earlier runs' archives again. Says
+/// so in one note line.
+fn own_files_inside(
+    src: &Path,
+    dest: &Path,
+    catalogue: &Path,
+    progress: &dyn Progress,
+) -> Vec<PathBuf> {
+    let mut own = Vec::new();
+    for (what, path) in [("DEST", dest), ("the working catalogue", catalogue)] {
+        let Ok(abs) = fs::canonicalize(path) else {
+            continue; // not there yet (a dry run): nothing of it to leave out
+        };
+        if abs.starts_with(src) && abs != src && !own.iter().any(|o| abs.starts_with(o)) {
+            progress.note(&format!(
+                "{what} {} is inside the source: leaving it out of the backup",
+                path.display()
+            ));
+            if what != "DEST" {
+                // SQLite's journal appears beside the catalogue while a transaction is open.
+                let mut journal = abs.clone().into_os_string();
+                journal.push("-journal");
+                own.push(PathBuf::from(journal));
+            }
+            own.push(abs);
+        }
+    }
+    own
 }
 
 /// The diff of the previous complete snapshot against this one.

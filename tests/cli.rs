@@ -22,6 +22,8 @@ mod incremental;
 mod one_drive;
 #[path = "cli/query.rs"]
 mod query;
+#[path = "cli/robust.rs"]
+mod robust;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/safety.rs"]

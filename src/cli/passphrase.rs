@@ -1,8 +1,8 @@
 //! Where the passphrase comes from: `--passphrase`, `--passphrase-file`, `BUTCHER_PASSPHRASE`,
 //! or a prompt without echo on a terminal.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use butcher::Passphrase;
@@ -45,9 +45,7 @@ pub fn resolve_given(args: &PassArgs) -> Result<Option<Passphrase>> {
         return Ok(Some(Passphrase::new(p.clone())?));
     }
     if let Some(f) = &args.passphrase_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the passphrase file {}", f.display()))?;
-        let line = text.lines().next().unwrap_or("");
+        let line = first_line(f)?;
         return Passphrase::new(line)
             .map(Some)
             .with_context(|| format!("in {}", f.display()));
@@ -58,6 +56,31 @@ pub fn resolve_given(args: &PassArgs) -> Result<Option<Passphrase>> {
             .context("BUTCHER_PASSPHRASE");
     }
     Ok(None)
+}
+
+/// The most a passphrase file's first line may hold.
+const MAX_LINE_BYTES: u64 = 64 * 1024;
+
+/// The first line of a passphrase file, without its line end (`\n` or `\r\n`). Reads at most
+/// 64 KiB, so a device such as /dev/zero named by mistake is refused instead of filling memory.
+fn first_line(path: &Path) -> Result<String> {
+    let cannot = || format!("cannot read the passphrase file {}", path.display());
+    let file = std::fs::File::open(path).with_context(cannot)?;
+    let mut head = Vec::new();
+    file.take(MAX_LINE_BYTES + 1)
+        .read_to_end(&mut head)
+        .with_context(cannot)?;
+    let line = match head.iter().position(|&b| b == b'\n') {
+        Some(end) => &head[..end],
+        None if head.len() as u64 > MAX_LINE_BYTES => bail!(
+            "the first line of the passphrase file {} is longer than 64 KiB",
+            path.display()
+        ),
+        None => &head[..],
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8(line.to_vec())
+        .map_err(|_| anyhow::anyhow!("the passphrase file {} is not UTF-8 text", path.display()))
 }
 
 /// Resolves the passphrase: flag, file, environment, then prompt on a terminal.
@@ -80,4 +103,22 @@ pub fn resolve(args: &PassArgs, ask: Ask) -> Result<Passphrase> {
         }
     }
     Ok(Passphrase::new(first)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_is_read_and_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pass");
+        std::fs::write(&f, "secret\r\nsecond line\n").unwrap();
+        assert_eq!(first_line(&f).unwrap(), "secret");
+        std::fs::write(&f, "no line end").unwrap();
+        assert_eq!(first_line(&f).unwrap(), "no line end");
+        // /dev/zero has no line end: refused after 64 KiB, not read until memory runs out.
+        let err = first_line(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("longer than 64 KiB"), "{err}");
+    }
 }

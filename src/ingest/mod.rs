@@ -59,9 +59,12 @@ pub struct IngestSummary {
     pub special: Vec<String>,
 }
 
-/// Walks `src`, hashes what needs hashing and records the entries of `snapshot`.
+/// Walks `src`, hashes what needs hashing and records the entries of `snapshot`. The paths in
+/// `own` (absolute, as below `src`: the backup's own DEST and working catalogue) are left out
+/// with everything below them.
 pub fn ingest(
     src: &Path,
+    own: &[PathBuf],
     cat: &Catalogue,
     snapshot: SnapshotId,
     previous: Option<SnapshotId>,
@@ -69,9 +72,13 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestSummary> {
     check_source(src)?;
-    let exclude = exclusions(src, &opts.exclude, &opts.exclude_from)?;
+    let rules = exclusions(src, &opts.exclude, &opts.exclude_from)?;
+    let leave_out = LeaveOut {
+        rules: rules.as_ref(),
+        own,
+    };
     let mut summary = IngestSummary::default();
-    let mut entries = walk(src, exclude.as_ref(), &mut summary, progress)?;
+    let mut entries = walk(src, &leave_out, &mut summary, progress)?;
     let prev = match previous {
         Some(id) => previous_files(cat, id)?,
         None => HashMap::new(),
@@ -133,9 +140,25 @@ fn check_source(src: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What the walk leaves out: the user's exclusion rules, and the backup's own files (DEST, the
+/// working catalogue) when they lie inside the source.
+struct LeaveOut<'a> {
+    rules: Option<&'a Gitignore>,
+    own: &'a [PathBuf],
+}
+
+impl LeaveOut<'_> {
+    fn matches(&self, path: &Path, rel: &Path, is_dir: bool) -> bool {
+        self.own.iter().any(|p| p == path)
+            || self
+                .rules
+                .is_some_and(|ex| ex.matched(rel, is_dir).is_ignore())
+    }
+}
+
 fn walk(
     src: &Path,
-    exclude: Option<&Gitignore>,
+    leave_out: &LeaveOut<'_>,
     summary: &mut IngestSummary,
     progress: &dyn Progress,
 ) -> Result<Vec<Entry>> {
@@ -161,13 +184,11 @@ fn walk(
             .strip_prefix(src)
             .expect("invariant: walkdir yields paths below its root");
         let rel_bytes = path_bytes(rel).to_vec();
-        if let Some(ex) = exclude {
-            if ex.matched(rel, dent.file_type().is_dir()).is_ignore() {
-                if dent.file_type().is_dir() {
-                    it.skip_current_dir();
-                }
-                continue;
+        if leave_out.matches(dent.path(), rel, dent.file_type().is_dir()) {
+            if dent.file_type().is_dir() {
+                it.skip_current_dir();
             }
+            continue;
         }
         match entry_of(dent.path(), rel_bytes) {
             Ok(Some(e)) => out.push(e),
