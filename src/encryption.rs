@@ -40,14 +40,30 @@ fn record(cat: &Catalogue, passphrase: Option<&Passphrase>) -> Result<()> {
 }
 
 fn check_recorded(cat: &Catalogue, p: &Passphrase) -> Result<()> {
-    let stored = cat.meta("passphrase_check")?.unwrap_or_default();
+    if cat.meta("passphrase_check")?.is_none() {
+        return Err(Error::Damaged(
+            "the catalogue records an encrypted set but no passphrase check".into(),
+        ));
+    }
+    if passphrase_opens(cat, p)? {
+        return Ok(());
+    }
+    Err(Error::Usage(
+        "wrong passphrase: it is not the passphrase of this backup set".to_string(),
+    ))
+}
+
+/// Whether `p` is the passphrase the set recorded on its first run; true for a set that
+/// recorded none (unencrypted).
+pub(crate) fn passphrase_opens(cat: &Catalogue, p: &Passphrase) -> Result<bool> {
+    let Some(stored) = cat.meta("passphrase_check")? else {
+        return Ok(true);
+    };
     let bytes = unhex(&stored)
         .ok_or_else(|| Error::Damaged("catalogue meta passphrase_check is not hex".into()))?;
     match decrypt_bytes(&bytes, p) {
-        Ok(plain) if plain == CHECK_TEXT => Ok(()),
-        Ok(_) | Err(Error::WrongPassphrase(_)) => Err(Error::Usage(
-            "wrong passphrase: it is not the passphrase of this backup set".to_string(),
-        )),
+        Ok(plain) => Ok(plain == CHECK_TEXT),
+        Err(Error::WrongPassphrase(_)) => Ok(false),
         Err(e) => Err(e),
     }
 }

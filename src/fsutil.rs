@@ -172,6 +172,14 @@ pub fn join_rel(root: &Path, rel: &[u8]) -> PathBuf {
     root.join(bytes_path(rel))
 }
 
+/// The first `max` bytes of a file at most: small files a disc carries (README.txt,
+/// SHA256SUMS) are read with a bound, so a damaged or crafted one cannot fill memory.
+pub fn read_head(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    File::open(path)?.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// sha256 of a whole file (hex) and its length.
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = File::open(path)?;

@@ -137,9 +137,17 @@ pub(crate) fn archive_name(id: i64, compression: Codec, encrypted: bool) -> Stri
     )
 }
 
-/// Whether a file name on a disc is an archive's (a finished one, not a `.partial`).
+/// Whether a name is an archive's as the format writes it: `a`, six or more digits, `.tar`,
+/// `.bz2` or `.zst` or nothing, `.gpg` or nothing. A name from a catalogue copy that is not
+/// (`../../etc/passwd`) is never opened.
 pub(crate) fn is_archive_name(name: &str) -> bool {
-    name.starts_with('a') && name.contains(".tar") && !name.ends_with(TMP_SUFFIX)
+    let Some(rest) = name.strip_prefix('a') else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &rest[digits..];
+    let rest = rest.strip_suffix(".gpg").unwrap_or(rest);
+    digits >= 6 && matches!(rest, ".tar" | ".tar.bz2" | ".tar.zst")
 }
 
 /// What a split content's member names carry after the path: `.butcher-piece-000001`, ...
@@ -276,8 +284,14 @@ mod tests {
         assert_eq!(archive_name(12, Codec::Bzip2, true), "a000012.tar.bz2.gpg");
         assert_eq!(archive_name(3, Codec::None, false), "a000003.tar");
         assert!(is_archive_name("a000003.tar.zst"));
+        assert!(is_archive_name("a1234567.tar.bz2.gpg"));
+        assert!(is_archive_name("a000003.tar"));
         assert!(!is_archive_name("a000003.tar.zst.partial"));
         assert!(!is_archive_name("catalogue.db"));
+        assert!(!is_archive_name("a12.tar"));
+        assert!(!is_archive_name("a000001.tar.gz"));
+        assert!(!is_archive_name("../../../../etc/passwd"));
+        assert!(!is_archive_name("a000001.tar/../../x"));
         assert_eq!(piece_member(b"x/y", 2), b"x/y.butcher-piece-000002");
         assert_eq!(
             PIECE_SUFFIX_LEN,

@@ -66,9 +66,10 @@ pub fn rescan(dirs: &[DiscDir]) -> Vec<DiscDir> {
 
 /// Reads a disc's number and set id from its README, falling back on the directory name.
 fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
-    let header = fs::read_to_string(dir.join(README_NAME))
+    // Only the first two lines matter: a few KiB are plenty, whatever the file's size.
+    let header = crate::fsutil::read_head(&dir.join(README_NAME), 4096)
         .ok()
-        .and_then(|t| crate::disc::readme::parse_header(&t));
+        .and_then(|t| crate::disc::readme::parse_header(&String::from_utf8_lossy(&t)));
     DiscDir {
         number: header.as_ref().map(|h| h.number).or(named),
         set_id: header.map(|h| h.set_id),

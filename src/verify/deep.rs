@@ -48,6 +48,9 @@ pub(super) fn check(
         let Some(i) = dirs.iter().position(|d| d.number == Some(a.disc)) else {
             continue;
         };
+        if !crate::layout::is_archive_name(&a.name) {
+            continue; // reported by the shallow check, never opened
+        }
         let path = dirs[i].path.join(&a.name);
         let want = members.get(&a.id.0).cloned().unwrap_or_default();
         let outcome = check_archive(&path, a, passphrase, &want, &mut running, progress);

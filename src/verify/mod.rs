@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Archive, Catalogue, Kind};
 use crate::crypt::Passphrase;
+use crate::encryption::passphrase_opens;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{SUMS_NAME, WORKING_CATALOGUE};
+use crate::layout::{is_archive_name, SUMS_NAME, WORKING_CATALOGUE};
 use crate::progress::{Progress, Stage};
 use crate::source::{self, CatalogueOrigin, DiscDir};
 
@@ -87,20 +88,20 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
         report.discs.push(check_sums(d, progress)?);
     }
     progress.finish();
-    let cat = open_catalogue(
-        &opts.source,
-        &dirs,
-        opts.passphrase.as_ref(),
-        &mut report,
-        progress,
-    );
+    let pass = opts.passphrase.as_ref();
+    let cat = open_catalogue(&opts.source, &dirs, pass, &mut report, progress)?;
     if let Some((cat, origin)) = cat {
         report.catalogue_checked = true;
         let explain = |e| origin.explain(e, HINT);
         check_archives(&cat, &dirs, &mut report).map_err(explain)?;
         if opts.deep {
+            // A wrong passphrase would make every archive look damaged: refuse it first.
+            if let Some(p) = pass {
+                if !passphrase_opens(&cat, p).map_err(explain)? {
+                    return Err(Error::WrongPassphrase(origin.path.clone()));
+                }
+            }
             report.deep_checked = true;
-            let pass = opts.passphrase.as_ref();
             deep::check(&cat, &dirs, pass, &mut report, progress).map_err(explain)?;
         }
     }
@@ -118,6 +119,9 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The most of a SHA256SUMS file verify reads: about 40,000 lines, far more than any disc has.
+const MAX_SUMS_BYTES: u64 = 4 << 20;
+
 /// Checks one disc against its SHA256SUMS.
 fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
     let mut r = DiscReport {
@@ -126,7 +130,13 @@ fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
         ..Default::default()
     };
     let sums_path = d.path.join(SUMS_NAME);
-    let sums = fs::read_to_string(&sums_path).ctx("read", &sums_path)?;
+    let sums = match crate::fsutil::read_head(&sums_path, MAX_SUMS_BYTES) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            r.problems.push(format!("{SUMS_NAME}: cannot read it: {e}"));
+            String::new()
+        }
+    };
     let mut listed = Vec::new();
     for line in sums.lines() {
         let Some((sha, name)) = line.split_once("  ") else {
@@ -134,6 +144,14 @@ fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
                 .push(format!("{SUMS_NAME}: unreadable line {line:?}"));
             continue;
         };
+        // SHA256SUMS is not authenticated: a name that is not a plain file name of the disc
+        // is reported, never opened.
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            r.problems.push(format!(
+                "{SUMS_NAME}: names {name:?}, not a file of the disc"
+            ));
+            continue;
+        }
         listed.push(name.to_string());
         let path = d.path.join(name);
         match crate::fsutil::hash_file(&path) {
@@ -167,7 +185,7 @@ fn open_catalogue(
     passphrase: Option<&Passphrase>,
     report: &mut VerifyReport,
     progress: &dyn Progress,
-) -> Option<(Catalogue, CatalogueOrigin)> {
+) -> Result<Option<(Catalogue, CatalogueOrigin)>> {
     let copies_readable = passphrase.is_some() || source::encrypted(dirs) == Some(false);
     let mut disc_copy = None;
     if copies_readable {
@@ -175,6 +193,8 @@ fn open_catalogue(
         let warn = |m: &str| problems.borrow_mut().push(m.to_string());
         match source::open_catalogue(dirs, passphrase, None, &warn) {
             Ok(opened) => disc_copy = Some(opened),
+            // Not damage: the passphrase given is not the set's.
+            Err(e @ Error::WrongPassphrase(_)) => return Err(e),
             Err(e) => problems.borrow_mut().push(e.to_string()),
         }
         report.problems.extend(problems.into_inner());
@@ -185,20 +205,33 @@ fn open_catalogue(
             .map_err(|e| Error::io("read", &working, e))
             .and_then(|b| Catalogue::from_bytes(&b, &working.display().to_string()))
         {
-            Ok(c) => return Some((c, CatalogueOrigin::file(&working))),
+            Ok(c) => return Ok(Some((c, CatalogueOrigin::file(&working)))),
             Err(e) => progress.warn(&e.to_string()),
         }
     }
-    disc_copy
+    Ok(disc_copy)
 }
 
 /// Archives the catalogue places on the discs at hand: present, with the recorded size and
 /// sha256 (the SHA256SUMS check covers bytes; this covers deleted archives and their files).
 fn check_archives(cat: &Catalogue, dirs: &[DiscDir], report: &mut VerifyReport) -> Result<()> {
     let files = files_by_archive(cat)?;
+    for a in cat.archives()? {
+        if !is_archive_name(&a.name) {
+            report.problems.push(format!(
+                "archive {} of disc {:04} is named {:?}, which is not an archive name of the \
+                 format; not opened",
+                a.id.0, a.disc, a.name
+            ));
+        }
+    }
     for (i, d) in dirs.iter().enumerate() {
         let Some(number) = d.number else { continue };
-        for a in cat.archives()?.into_iter().filter(|a| a.disc == number) {
+        let archives = cat.archives()?;
+        for a in archives
+            .into_iter()
+            .filter(|a| a.disc == number && is_archive_name(&a.name))
+        {
             if let Some(problem) = check_archive_file(&d.path, &a) {
                 let who = files.get(&a.id.0).map(|v| v.join(", ")).unwrap_or_default();
                 report.discs[i]

@@ -93,3 +93,84 @@ fn messages_re_encrypted_by_gpg_with_compression_restore() {
     ]);
     assert_trees_equal(env.src(), env.target());
 }
+
+/// Two runs of the small tree: two discs, in DEST and copied to a folder of their own (no
+/// working catalogue beside them).
+fn two_disc_set(env: &TestEnv, extra: &[&str]) -> std::path::PathBuf {
+    crate::common::tree::make_small_tree(&env.src());
+    crate::util::backup(env, extra);
+    fs::write(env.src().join("second.txt"), "second run\n").unwrap();
+    crate::util::backup(env, extra);
+    let copies = env.path("copies");
+    fs::create_dir(&copies).unwrap();
+    for d in crate::common::disc_dirs(&env.dest()) {
+        crate::common::run_ok(env.cmd("cp").arg("-r").arg(&d).arg(&copies));
+    }
+    assert_eq!(crate::common::disc_dirs(&copies).len(), 2);
+    copies
+}
+
+fn verify(env: &TestEnv, what: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["verify".to_string(), what.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = env.butcher(&args);
+    (out.status.code(), stdout(&out) + &stderr(&out))
+}
+
+/// A byte that is not UTF-8 in one disc's SHA256SUMS is damage of that disc; the other disc
+/// is still checked.
+#[test]
+fn a_non_utf8_sha256sums_is_damage_of_its_disc_only() {
+    let env = TestEnv::new().with_passphrase("pw");
+    let copies = two_disc_set(&env, &[]);
+    let sums = copies.join("disc-0001/SHA256SUMS");
+    let mut bytes = fs::read(&sums).unwrap();
+    bytes.extend_from_slice(b"\xff\xfe not a line\n");
+    fs::write(&sums, bytes).unwrap();
+    let (code, text) = verify(&env, &copies, &[]);
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("disc-0001: DAMAGED"), "{text}");
+    assert!(text.contains("disc-0002: ok"), "{text}");
+}
+
+/// verify --deep with a wrong passphrase is a wrong passphrase (exit 1), from DEST (whose
+/// working catalogue is not encrypted) and from discs alike; no archive is called damaged.
+#[test]
+fn verify_deep_with_a_wrong_passphrase_says_so() {
+    let mut env = TestEnv::new().with_passphrase("pw");
+    let copies = two_disc_set(&env, &[]);
+    env.set_env("BUTCHER_PASSPHRASE", "not the passphrase");
+    for what in [env.dest(), copies] {
+        let (code, text) = verify(&env, &what, &["--deep"]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains("wrong passphrase"), "{text}");
+        assert!(!text.contains("DAMAGED"), "{text}");
+    }
+}
+
+/// An archive name in a catalogue copy that is not one the format writes is reported, and the
+/// file it points to (outside the disc) is never opened.
+#[test]
+fn an_archive_name_outside_the_disc_is_reported_not_opened() {
+    let env = TestEnv::new();
+    let copies = two_disc_set(&env, &["--no-encryption"]);
+    fs::write(env.path("outside"), "not an archive").unwrap();
+    let db = copies.join("disc-0002/catalogue.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE archives SET name = '../../outside' WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    assert!(n >= 1);
+    drop(conn);
+    let (code, text) = verify(&env, &copies, &[]);
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("\"../../outside\""), "{text}");
+    assert!(text.contains("not an archive name"), "{text}");
+    assert!(
+        !text.contains("bytes, "),
+        "the outside file was looked at: {text}"
+    );
+}
