@@ -31,6 +31,8 @@ pub enum Error {
     },
     /// The passphrase does not decrypt the given file.
     WrongPassphrase(PathBuf),
+    /// The passphrase is not the one the backup set recorded on its first run.
+    NotTheSetsPassphrase,
     /// Encryption or decryption failed for a reason other than the passphrase.
     Crypto(String),
     /// The user asked for something that cannot be done; the message says why and what to do.
@@ -75,6 +77,11 @@ impl fmt::Display for Error {
                 f,
                 "wrong passphrase: it does not decrypt {} (check the passphrase and try again)",
                 p.display()
+            ),
+            Error::NotTheSetsPassphrase => write!(
+                f,
+                "wrong passphrase: it is not the passphrase of this backup set (check the \
+                 passphrase and try again)"
             ),
             Error::Crypto(m) => write!(f, "{m}"),
             Error::Usage(m) => write!(f, "{m}"),

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Archive, Catalogue};
 use crate::crypt::{decrypt_file, DecryptReader, Passphrase};
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{
@@ -38,11 +38,11 @@ pub fn disc_dirs(roots: &[PathBuf]) -> Result<Vec<DiscDir>> {
                 root.display()
             )));
         }
-        if has_catalogue(root) {
+        if is_disc(root, false) {
             out.push(describe(root, None));
         }
         for (n, p) in find_disc_dirs(root)? {
-            if has_catalogue(&p) {
+            if is_disc(&p, true) {
                 out.push(describe(&p, Some(n)));
             }
         }
@@ -59,8 +59,8 @@ pub fn rescan(dirs: &[DiscDir]) -> Vec<DiscDir> {
     paths.dedup();
     paths
         .into_iter()
-        .filter_map(|p| disc_dirs(std::slice::from_ref(p)).ok())
-        .flatten()
+        .filter(|p| is_disc(p, true))
+        .map(|p| describe(p, None))
         .collect()
 }
 
@@ -75,6 +75,75 @@ fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
         set_id: header.map(|h| h.set_id),
         path: dir.to_path_buf(),
     }
+}
+
+/// Gives each disc its identity from what is authenticated: the catalogue's records of the
+/// archives (names and sizes) that its directory holds. A README that disagrees is reported
+/// through `warn`, not obeyed. A disc holding no archive the catalogue knows keeps what its
+/// README says, and is left out when that names another backup set.
+pub fn identify(
+    dirs: Vec<DiscDir>,
+    archives: &[Archive],
+    set_id: &str,
+    warn: &dyn Fn(&str),
+) -> Vec<DiscDir> {
+    let by_name: HashMap<&str, &Archive> = archives.iter().map(|a| (a.name.as_str(), a)).collect();
+    let mut out = Vec::new();
+    for mut d in dirs {
+        // A README that its SHA256SUMS vouches for is the disc's word on its set: another set's
+        // disc keeps out, however alike its archives' names and sizes.
+        let trusted = readme_matches_sums(&d.path);
+        if trusted && d.set_id.as_deref().is_some_and(|s| s != set_id) {
+            out.extend(same_set(vec![d], set_id, warn));
+            continue;
+        }
+        match disc_of_archives(&d.path, &by_name) {
+            Some(n) => {
+                let readme_set = d.set_id.as_deref().unwrap_or(set_id);
+                if d.number != Some(n) || readme_set != set_id {
+                    warn(&format!(
+                        "{}: its README.txt says disc {} of set {readme_set}, its archives are \
+                         those of disc {n:04} of this backup; going by the archives",
+                        d.path.display(),
+                        d.number.map_or("?".to_string(), |n| format!("{n:04}")),
+                    ));
+                }
+                d.number = Some(n);
+                d.set_id = Some(set_id.to_string());
+                out.push(d);
+            }
+            // Nothing of it is needed from this catalogue: what its README says will do.
+            None if !trusted => out.push(d),
+            None => out.extend(same_set(vec![d], set_id, warn)),
+        }
+    }
+    out
+}
+
+/// Whether a disc's README.txt is the one its SHA256SUMS lists (not damaged, not edited).
+fn readme_matches_sums(dir: &Path) -> bool {
+    let Some(listed) = listed_sha256(dir, README_NAME) else {
+        return false;
+    };
+    crate::fsutil::hash_file(&dir.join(README_NAME)).is_ok_and(|(got, _)| got == listed)
+}
+
+/// The disc that most archive files of `dir` belong to, by name and size.
+fn disc_of_archives(dir: &Path, by_name: &HashMap<&str, &Archive>) -> Option<u32> {
+    let mut votes: HashMap<u32, usize> = HashMap::new();
+    for ent in fs::read_dir(dir).ok()?.flatten() {
+        let name = ent.file_name();
+        let Some(a) = name.to_str().and_then(|n| by_name.get(n)) else {
+            continue;
+        };
+        if ent.metadata().is_ok_and(|m| m.len() == a.size) {
+            *votes.entry(a.disc).or_default() += 1;
+        }
+    }
+    votes
+        .into_iter()
+        .max_by_key(|&(n, c)| (c, n))
+        .map(|(n, _)| n)
 }
 
 /// Keeps the discs of backup set `set_id`, reporting the others through `warn`.
@@ -93,27 +162,27 @@ pub fn same_set(dirs: Vec<DiscDir>, set_id: &str, warn: &dyn Fn(&str)) -> Vec<Di
         .collect()
 }
 
-/// Keeps the discs of the backup set SOURCE belongs to (the set of its highest-numbered disc),
-/// reporting the others through `warn`: a disc found through `--discs` never decides which set
-/// is restored, however high its number.
-pub fn set_of_source(dirs: Vec<DiscDir>, source: &Path, warn: &dyn Fn(&str)) -> Vec<DiscDir> {
-    let set = dirs
-        .iter()
-        .filter(|d| d.path.starts_with(source))
-        .max_by_key(|d| d.number.unwrap_or(0))
-        .and_then(|d| d.set_id.clone());
-    match set {
-        Some(id) => same_set(dirs, &id, warn),
-        None => dirs,
+/// Whether `dir` holds a disc: any of the files a disc carries, so that a disc that lost its
+/// catalogue copy or `SHA256SUMS` still gives up its archives. A plain `catalogue.db` counts
+/// only for a `disc-NNNN` directory (`named`): DEST holds its working catalogue under that name
+/// and is never taken for a disc.
+fn is_disc(dir: &Path, named: bool) -> bool {
+    if dir.join(SUMS_NAME).is_file()
+        || dir.join(catalogue_copy_name(true)).is_file()
+        || (named && dir.join(catalogue_copy_name(false)).is_file())
+    {
+        return true;
     }
-}
-
-/// A disc directory holds a catalogue copy and SHA256SUMS (the working catalogue in DEST has
-/// no SHA256SUMS beside it, so DEST itself is never taken for a disc).
-fn has_catalogue(dir: &Path) -> bool {
-    dir.join(SUMS_NAME).is_file()
-        && (dir.join(catalogue_copy_name(true)).is_file()
-            || dir.join(catalogue_copy_name(false)).is_file())
+    let readme = crate::fsutil::read_head(&dir.join(README_NAME), 4096).ok();
+    if readme
+        .is_some_and(|t| crate::disc::readme::parse_header(&String::from_utf8_lossy(&t)).is_some())
+    {
+        return true;
+    }
+    fs::read_dir(dir).is_ok_and(|it| {
+        it.flatten()
+            .any(|e| e.file_name().to_str().is_some_and(is_archive_name))
+    })
 }
 
 /// Which catalogue was opened, for messages that must say which file is damaged.
@@ -182,14 +251,22 @@ pub fn encrypted(dirs: &[DiscDir]) -> Option<bool> {
 /// With `spill`, a directory the user named (restore's staging directory inside TARGET), the
 /// copy is decrypted into a file there and read from it, so memory stays flat however many
 /// files the catalogue lists; without it, the copy is held in memory.
+///
+/// With `prefer` (restore's SOURCE), the copies of the discs below it are tried first: a disc
+/// found through `--discs` never decides which backup set is restored while SOURCE has a
+/// usable copy.
 pub fn open_catalogue(
     dirs: &[DiscDir],
+    prefer: Option<&Path>,
     passphrase: Option<&Passphrase>,
     spill: Option<&Path>,
     warn: &dyn Fn(&str),
 ) -> Result<(Catalogue, CatalogueOrigin)> {
     let mut order: Vec<&DiscDir> = dirs.iter().collect();
-    order.sort_by_key(|d| std::cmp::Reverse(d.number.unwrap_or(0)));
+    order.sort_by_key(|d| {
+        let elsewhere = prefer.is_some_and(|p| !d.path.starts_with(p));
+        (elsewhere, std::cmp::Reverse(d.number.unwrap_or(0)))
+    });
     let mut last_err = None;
     // A copy the passphrase does not open may just be damaged (its key packet); a second one
     // means the passphrase is wrong.
@@ -198,6 +275,11 @@ pub fn open_catalogue(
         let Some((path, encrypted)) = copy_on(d, passphrase)? else {
             continue;
         };
+        if let Err(e) = matches_sums(d, &path) {
+            warn(&format!("{e}; trying another disc's copy"));
+            last_err = Some(e);
+            continue;
+        }
         let what = path.display().to_string();
         let pass = passphrase.filter(|_| encrypted);
         let opened = load_copy(&path, pass, spill, &what).and_then(|c| check_sound(c, &what));
@@ -229,6 +311,37 @@ pub fn open_catalogue(
     }))
 }
 
+/// A catalogue copy whose sha256 differs from what its disc's `SHA256SUMS` lists (damaged,
+/// or replaced by another disc's copy) is not used. A disc without `SHA256SUMS`, or whose
+/// `SHA256SUMS` does not list the copy, has only the copy's own checks (decryption, MDC,
+/// integrity check).
+fn matches_sums(d: &DiscDir, copy: &Path) -> Result<()> {
+    let Some(name) = copy.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let Some(listed) = listed_sha256(&d.path, name) else {
+        return Ok(());
+    };
+    let (got, _) = crate::fsutil::hash_file(copy).ctx("read", copy)?;
+    if got == listed {
+        Ok(())
+    } else {
+        Err(Error::Damaged(format!(
+            "{}: its sha256 differs from {SUMS_NAME}",
+            copy.display()
+        )))
+    }
+}
+
+/// The sha256 that a disc's `SHA256SUMS` lists for file `name`, if it lists one.
+pub(crate) fn listed_sha256(dir: &Path, name: &str) -> Option<String> {
+    let bytes = crate::fsutil::read_head(&dir.join(SUMS_NAME), 4 << 20).ok()?;
+    String::from_utf8_lossy(&bytes).lines().find_map(|line| {
+        let (sha, listed) = line.split_once("  ")?;
+        (listed == name).then(|| sha.to_string())
+    })
+}
+
 /// The catalogue copy on disc `d` and whether it is encrypted; `None` when it has none. An
 /// encrypted copy without a passphrase is a usage error.
 fn copy_on(d: &DiscDir, passphrase: Option<&Passphrase>) -> Result<Option<(PathBuf, bool)>> {
@@ -243,6 +356,25 @@ fn copy_on(d: &DiscDir, passphrase: Option<&Passphrase>) -> Result<Option<(PathB
         return Ok(Some((sealed, true)));
     }
     Ok(plain.is_file().then_some((plain, false)))
+}
+
+/// DEST's working catalogue, when `dir` is DEST (it holds `catalogue.db` and no
+/// `SHA256SUMS`), opened read-only and found sound: the master record of the set, newer than
+/// any copy on a disc. `None` when `dir` is not DEST; a working catalogue that cannot be used
+/// is reported through `warn`.
+pub fn open_working(dir: &Path, warn: &dyn Fn(&str)) -> Option<(Catalogue, CatalogueOrigin)> {
+    let working = dir.join(WORKING_CATALOGUE);
+    if !working.is_file() || dir.join(SUMS_NAME).exists() {
+        return None;
+    }
+    let what = working.display().to_string();
+    match Catalogue::open_read_only_as(&working, &what).and_then(|c| check_sound(c, &what)) {
+        Ok(c) => Some((c, CatalogueOrigin::file(&working))),
+        Err(e) => {
+            warn(&format!("{e}; reading the discs' catalogue copies instead"));
+            None
+        }
+    }
 }
 
 /// The name of the decrypted catalogue copy inside a spill directory.
@@ -412,7 +544,7 @@ impl CatalogueSource {
                 let cat = check_sound(load_copy(path, Some(p), None, &what)?, &what)?;
                 Ok((cat, CatalogueOrigin::file(path)))
             }
-            CatalogueSource::Discs(dirs) => open_catalogue(dirs, passphrase, None, warn),
+            CatalogueSource::Discs(dirs) => open_catalogue(dirs, None, passphrase, None, warn),
         }
     }
 }
@@ -476,7 +608,7 @@ mod tests {
         let wrong = Passphrase::new("battery staple").unwrap();
         let warned = std::cell::RefCell::new(Vec::new());
         let warn = |m: &str| warned.borrow_mut().push(m.to_string());
-        match open_catalogue(&dirs, Some(&wrong), Some(&spill), &warn) {
+        match open_catalogue(&dirs, None, Some(&wrong), Some(&spill), &warn) {
             Err(Error::WrongPassphrase(_)) => {}
             other => panic!(
                 "expected a wrong passphrase, got {:?}",
@@ -485,7 +617,7 @@ mod tests {
         }
         assert_eq!(fs::read_dir(&spill).unwrap().count(), 0);
 
-        let (opened, from) = open_catalogue(&dirs, Some(&pass), Some(&spill), &warn).unwrap();
+        let (opened, from) = open_catalogue(&dirs, None, Some(&pass), Some(&spill), &warn).unwrap();
         assert_eq!(from.path, dirs[0].path.join(catalogue_copy_name(true)));
         assert_eq!(from.disc, Some(1));
         assert_eq!(
@@ -509,7 +641,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
 
         // The same copy opened in memory reads the same.
-        let (in_memory, _) = open_catalogue(&dirs, Some(&pass), None, &warn).unwrap();
+        let (in_memory, _) = open_catalogue(&dirs, None, Some(&pass), None, &warn).unwrap();
         assert_eq!(
             in_memory.meta("marker").unwrap(),
             opened.meta("marker").unwrap()

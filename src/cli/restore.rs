@@ -64,7 +64,10 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
         "butcher: restored snapshot {}: {} files ({}), {} directories, {} symlinks; every file's sha256 checked",
         s.snapshot, s.files, human_bytes(s.bytes), s.dirs, s.symlinks
     ));
-    if s.not_restored.is_empty() && s.missing_discs.is_empty() {
+    if let Some(why) = &s.older {
+        eprintln!("butcher: WARNING: {why}");
+    }
+    if s.not_restored.is_empty() && s.missing_discs.is_empty() && s.older.is_none() {
         return Ok(ExitCode::Ok);
     }
     for d in &s.missing_discs {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, Entry, SnapshotId};
 use crate::crypt::Passphrase;
+use crate::encryption::passphrase_opens;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{is_missing_or_empty, join_rel};
 use crate::progress::{Progress, Stage};
@@ -107,6 +108,9 @@ pub struct RestoreSummary {
     pub missing_discs: Vec<u32>,
     /// Problems with archives (damage), one line each.
     pub damaged: Vec<String>,
+    /// Why the snapshot restored is older than the newest the set is known to have, when it
+    /// is (the newest snapshot was wanted, but the catalogue that knows it could not be used).
+    pub older: Option<String>,
 }
 
 /// Restores a snapshot into `opts.target`.
@@ -125,7 +129,6 @@ pub fn restore(
             opts.source.display()
         )));
     }
-    let dirs = source::set_of_source(dirs, &opts.source, &|m| progress.warn(m));
 
     let created = !opts.target.exists();
     fs::create_dir_all(&opts.target).ctx("create the target", &opts.target)?;
@@ -166,12 +169,17 @@ fn restore_staged(
 ) -> Result<(Vec<Entry>, Plan)> {
     let (cat, origin, dirs) = open_newest(dirs, opts, stage, progress, prompt)?;
     let explain = |e| origin.explain(e, HINT);
+    let warn = |m: &str| progress.warn(m);
     let set_id = cat.backup_set_id().map_err(explain)?;
     // Discs swapped in the drive while the catalogue was being found count as what they are
     // now: a disc read before and taken out is asked for again when it is needed.
-    let dirs = source::same_set(source::rescan(&dirs), &set_id, &|m| progress.warn(m));
+    let archives = cat.archives().map_err(explain)?;
+    let dirs = source::identify(source::rescan(&dirs), &archives, &set_id, &warn);
     let snapshot = pick_snapshot(&cat, opts.snapshot, &origin).map_err(explain)?;
     summary.snapshot = snapshot.0;
+    if opts.snapshot.is_none() {
+        summary.older = newer_known(&cat, &origin, &dirs, snapshot).map_err(explain)?;
+    }
     let entries = selection(&cat, snapshot, opts, stage).map_err(explain)?;
     let mut plan = Plan::new(&cat, &entries).map_err(explain)?;
     drop(cat);
@@ -222,11 +230,22 @@ fn open_newest(
     progress: &dyn Progress,
     prompt: &mut dyn DiscPrompt,
 ) -> Result<(Catalogue, CatalogueOrigin, Vec<DiscDir>)> {
+    let warn = |m: &str| progress.warn(m);
+    if let Some((cat, origin)) = source::open_working(&opts.source, &warn) {
+        // The working catalogue is not encrypted: check the passphrase against the set's
+        // record before any archive is read with it.
+        if let Some(p) = opts.passphrase.as_ref() {
+            if !passphrase_opens(&cat, p).map_err(|e| origin.explain(e, HINT))? {
+                return Err(Error::NotTheSetsPassphrase);
+            }
+        }
+        return Ok((cat, origin, dirs));
+    }
     let mut offered = false;
     loop {
-        let warn = |m: &str| progress.warn(m);
         let pass = opts.passphrase.as_ref();
-        let (cat, origin) = source::open_catalogue(&dirs, pass, Some(stage), &warn)?;
+        let prefer = Some(opts.source.as_path());
+        let (cat, origin) = source::open_catalogue(&dirs, prefer, pass, Some(stage), &warn)?;
         let explain = |e| origin.explain(e, HINT);
         let (partial, seen) = written_mid_run(&cat, opts.snapshot).map_err(explain)?;
         let why = if partial {
@@ -303,6 +322,41 @@ fn maybe_newer(
         }),
         _ => None,
     })
+}
+
+/// Why the snapshot restored (the newest `cat` knows whole) is older than the newest the set is
+/// known to have: a disc at hand is newer than every disc `cat` knows, or a disc's copy knows
+/// a newer snapshot that is not complete in it (written in the middle of that run).
+fn newer_known(
+    cat: &Catalogue,
+    origin: &CatalogueOrigin,
+    dirs: &[DiscDir],
+    restored: SnapshotId,
+) -> Result<Option<String>> {
+    if origin.disc.is_none() {
+        return Ok(None); // DEST's working catalogue: the master record
+    }
+    let known = cat.discs()?.iter().map(|d| d.number).max().unwrap_or(0);
+    let at_hand = dirs.iter().filter_map(|d| d.number).max().unwrap_or(0);
+    if at_hand > known {
+        return Ok(Some(format!(
+            "restored snapshot {}, the newest that the {} knows; disc {at_hand:04} at hand is \
+             newer, so the set has newer snapshots, but no catalogue copy that knows them could \
+             be used",
+            restored.0,
+            origin.describe()
+        )));
+    }
+    let newest = cat.snapshots()?.into_iter().map(|s| s.id).max();
+    Ok(newest.filter(|&n| n > restored).map(|n| {
+        format!(
+            "restored snapshot {}, but the set has a newer snapshot {} that the {} does not \
+             know whole: give the last disc of the set to restore it",
+            restored.0,
+            n.0,
+            origin.describe()
+        )
+    }))
 }
 
 /// Whether the catalogue copy `cat` was written in the middle of the run of the snapshot

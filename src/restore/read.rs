@@ -68,7 +68,14 @@ impl<'a> Reader<'a> {
                     break;
                 };
                 let warn = |m: &str| self.progress.warn(m);
-                let found_dirs = source::same_set(source::disc_dirs(&[dir])?, set_id, &warn);
+                let archives: Vec<_> = self
+                    .plan
+                    .archives
+                    .values()
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                let found_dirs =
+                    source::identify(source::disc_dirs(&[dir])?, &archives, set_id, &warn);
                 let found = source::archive_files(&found_dirs)?;
                 let before = self.left.len();
                 self.read_found(&found);

@@ -98,7 +98,7 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
             // A wrong passphrase would make every archive look damaged: refuse it first.
             if let Some(p) = pass {
                 if !passphrase_opens(&cat, p).map_err(explain)? {
-                    return Err(Error::WrongPassphrase(origin.path.clone()));
+                    return Err(Error::NotTheSetsPassphrase);
                 }
             }
             report.deep_checked = true;
@@ -191,7 +191,7 @@ fn open_catalogue(
     if copies_readable {
         let problems = std::cell::RefCell::new(Vec::new());
         let warn = |m: &str| problems.borrow_mut().push(m.to_string());
-        match source::open_catalogue(dirs, passphrase, None, &warn) {
+        match source::open_catalogue(dirs, None, passphrase, None, &warn) {
             Ok(opened) => disc_copy = Some(opened),
             // Not damage: the passphrase given is not the set's.
             Err(e @ Error::WrongPassphrase(_)) => return Err(e),

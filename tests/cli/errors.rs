@@ -67,6 +67,9 @@ fn a_damaged_value_in_a_catalogue_copy_is_named_with_its_file_and_what_to_do() {
     let last = discs.last().unwrap();
     let number = disc_number(last);
     break_modes(&last.join("catalogue.db"));
+    // A crafted copy: its SHA256SUMS agrees with it, and DEST's working catalogue is away.
+    crate::safety::rewrite_sums(last);
+    crate::safety::hide_working_catalogue(&env.dest());
 
     let err = env.butcher_fails(
         [

@@ -144,6 +144,12 @@ pub fn assert_differences(a: &Path, b: &Path, expected: impl IntoIterator<Item =
     }
 }
 
+/// Moves DEST's working catalogue away, so that DEST is only a folder of discs and restore
+/// reads the discs' catalogue copies (from DEST it reads the working catalogue).
+pub fn hide_working_catalogue(dest: &Path) {
+    fs::rename(dest.join("catalogue.db"), dest.join("catalogue.db.away")).unwrap();
+}
+
 /// Writes SHA256SUMS of a disc afresh (after a test changed files on it): archives, then the
 /// catalogue copy, then README.txt, as butcher orders them.
 pub fn rewrite_sums(disc: &Path) {
@@ -152,7 +158,14 @@ pub fn rewrite_sums(disc: &Path) {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n != "SHA256SUMS")
         .collect();
-    names.sort_by_key(|n| (!n.starts_with('a'), n.starts_with("README"), n.clone()));
+    names.sort_by_key(|n| {
+        (
+            !n.starts_with('a'),
+            n.starts_with("README"),
+            n.starts_with("FORMAT"),
+            n.clone(),
+        )
+    });
     let text: String = names
         .iter()
         .map(|n| format!("{}  {n}\n", sha256_file(&disc.join(n))))

@@ -10,7 +10,9 @@ use crate::common::{assert_trees_equal, disc_dirs, flip_byte, flip_middle_byte, 
 use crate::common::{stderr, TestEnv};
 use crate::util::{backup, pass_file, PASS};
 
-use super::{assert_differences, edit_catalogue_copy, missing_line, restore};
+use super::{
+    assert_differences, edit_catalogue_copy, hide_working_catalogue, missing_line, restore,
+};
 
 /// A small tree backed up twice: disc-0001 holds snapshot 1, disc-0002 snapshot 2, which adds
 /// `added.txt` at the top (whose mtime restore does not compare).
@@ -34,6 +36,7 @@ fn a_catalogue_copy_of_a_newer_format_is_refused() {
     edit_catalogue_copy(&env, &pass_file(&env), &disc, |db| {
         db.execute_batch("PRAGMA user_version = 99").unwrap();
     });
+    hide_working_catalogue(&env.dest());
     let out = restore(&env, &env.dest(), &env.target(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -44,9 +47,11 @@ fn a_catalogue_copy_of_a_newer_format_is_refused() {
     assert!(!env.target().exists(), "restore wrote into the target");
 }
 
-/// Makes two runs, damages the newest disc's catalogue copy at byte `at` (the middle when
-/// `None`), restores, and checks that snapshot 1 came back whole from the previous disc's copy.
-/// Returns restore's stderr.
+/// Makes two runs and damages the newest disc's catalogue copy at byte `at` (the middle when
+/// `None`). From DEST, restore reads the working catalogue and restores snapshot 2 exactly.
+/// From the discs alone, snapshot 1 comes back whole from the previous disc's copy, with a
+/// warning that the set has a newer snapshot and exit 3, never 0. Returns that restore's
+/// stderr.
 fn restore_past_a_damaged_newest_copy(at: Option<usize>) -> String {
     let env = TestEnv::new().with_passphrase(PASS);
     two_runs(&env);
@@ -58,10 +63,19 @@ fn restore_past_a_damaged_newest_copy(at: Option<usize>) -> String {
     let out = restore(&env, &env.dest(), &env.target(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("restored snapshot 2"), "{err}");
+    assert_trees_equal(env.src(), env.target());
+
+    hide_working_catalogue(&env.dest());
+    let target = env.path("from-discs");
+    let out = restore(&env, &env.dest(), &target, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("restored snapshot 1"), "{err}");
+    assert!(err.contains("WARNING") && err.contains("newer"), "{err}");
     assert_differences(
         &env.src(),
-        &env.target(),
+        &target,
         [missing_line(Path::new("added.txt"), "file")],
     );
     err
@@ -113,6 +127,10 @@ fn a_damaged_last_copy_of_a_single_run_is_reported_and_nothing_is_written() {
     assert!(discs.len() >= 2);
     let last = discs.last().unwrap().join("catalogue.db.gpg");
     flip_middle_byte(&last);
+    // From DEST the working catalogue is read: the damaged copy does not matter.
+    let out = restore(&env, &env.dest(), &env.path("from-dest"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    hide_working_catalogue(&env.dest());
     let out = restore(&env, &env.dest(), &env.target(), &[]);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");

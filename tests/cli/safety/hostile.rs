@@ -14,7 +14,9 @@ use crate::common::tree::make_small_tree;
 use crate::common::{disc_dirs, require_tool, run, sha256_file, sha256_hex, stderr, walk, TestEnv};
 use crate::util::{backup, by_hand_tools_present, pass_file, PASS};
 
-use super::{edit_catalogue_copy, gpg_encrypt, listing, restore, rewrite_sums};
+use super::{
+    edit_catalogue_copy, gpg_encrypt, hide_working_catalogue, listing, restore, rewrite_sums,
+};
 
 /// One member of a crafted tar.
 enum Member<'a> {
@@ -97,6 +99,8 @@ fn crafted_backup(env: &TestEnv, members: &[Member], rows: &[Row]) {
         }
     });
     rewrite_sums(&disc);
+    // The crafted copy, not DEST's working catalogue, is what restore must read.
+    hide_working_catalogue(&env.dest());
 }
 
 fn add_row(db: &rusqlite::Connection, archive: i64, row: &Row) {
