@@ -15,15 +15,19 @@ pub(crate) enum Stored {
     Pieces(Vec<Piece>),
     /// Never stored whole (it changed while being backed up).
     NotStored,
+    /// The catalogue cannot say where it is: a piece's archive row is missing or unreadable.
+    Broken(String),
 }
 
-/// Every archive of the catalogue, by id.
+/// Every archive of the catalogue that can be read, by id. An archive row that cannot be read
+/// (a damaged or crafted copy) is left out: the contents it holds are [`Stored::Broken`].
 pub(crate) fn archives_by_id(cat: &Catalogue) -> Result<HashMap<i64, Archive>> {
-    Ok(cat.archives()?.into_iter().map(|a| (a.id.0, a)).collect())
+    let (good, _bad) = cat.archives_lenient()?;
+    Ok(good.into_iter().map(|a| (a.id.0, a)).collect())
 }
 
 /// Calls `visit` once for every distinct content among the regular files of `entries`, with
-/// where it is stored. Every piece's archive is in `archives`, or the catalogue is damaged.
+/// where it is stored, as far as `archives` (the catalogue's readable archive rows) tells.
 pub(crate) fn visit_contents(
     cat: &Catalogue,
     entries: &[Entry],
@@ -41,13 +45,16 @@ pub(crate) fn visit_contents(
             continue;
         }
         let pieces = cat.pieces(sha)?;
-        if let Some(p) = pieces.iter().find(|p| !archives.contains_key(&p.archive.0)) {
-            return Err(Error::Damaged(format!(
-                "archive {} is not in the catalogue",
-                p.archive.0
-            )));
+        match pieces.iter().find(|p| !archives.contains_key(&p.archive.0)) {
+            Some(p) => visit(
+                sha,
+                Stored::Broken(format!(
+                    "its archive {} is not in the catalogue, or its row there cannot be read",
+                    p.archive.0
+                )),
+            ),
+            None => visit(sha, Stored::Pieces(pieces)),
         }
-        visit(sha, Stored::Pieces(pieces));
     }
     Ok(())
 }

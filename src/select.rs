@@ -1,6 +1,6 @@
 //! Which entries of a snapshot to restore, and the checks that keep restore inside TARGET.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -45,45 +45,104 @@ pub fn matches_or_below(globs: &GlobSet, path: &[u8]) -> bool {
     matches(path) || ancestors(path).any(matches)
 }
 
+/// The longest file name (one path component) Linux file systems accept.
+const MAX_NAME_BYTES: usize = 255;
+
+/// The longest symlink target Linux accepts.
+const MAX_LINK_TARGET_BYTES: usize = 4095;
+
+/// An entry restore cannot write, and why.
+pub type Refused = (Vec<u8>, String);
+
 /// Keeps the entries a restore writes: those matching `globs` (or below a match), plus their
-/// ancestor directories. Refuses unsafe paths and paths that lead through a symlink.
-pub fn select(entries: Vec<Entry>, globs: Option<&GlobSet>) -> Result<Vec<Entry>> {
-    for e in &entries {
-        if !is_safe(&e.path) {
-            return Err(Error::Damaged(format!(
-                "the catalogue holds an unsafe path {:?}; refusing to restore",
-                String::from_utf8_lossy(&e.path)
-            )));
-        }
-    }
-    let symlinks: HashSet<&[u8]> = entries
+/// ancestor directories. An entry restore must not or cannot write is refused with the reason:
+/// an unsafe path, a path through a symlink or below a file of the snapshot (and that symlink
+/// or file itself), a name or a symlink target longer than the file system takes. One such
+/// entry loses that entry only.
+pub fn select(entries: Vec<Entry>, globs: Option<&GlobSet>) -> (Vec<Entry>, Vec<Refused>) {
+    let kinds: HashMap<&[u8], Kind> = entries
         .iter()
-        .filter(|e| e.kind == Kind::Symlink)
-        .map(|e| e.path.as_slice())
+        .map(|e| (e.path.as_slice(), e.kind))
         .collect();
+    let parents: HashSet<&[u8]> = entries.iter().flat_map(|e| ancestors(&e.path)).collect();
+    let mut refused = Vec::new();
+    let mut usable = Vec::new();
     for e in &entries {
-        if let Some(a) = ancestors(&e.path).find(|a| symlinks.contains(a)) {
-            return Err(Error::Damaged(format!(
-                "the catalogue path {:?} leads through the symlink {:?}; refusing to restore",
-                String::from_utf8_lossy(&e.path),
-                String::from_utf8_lossy(a)
-            )));
-        }
-    }
-    let Some(g) = globs else { return Ok(entries) };
-    let mut keep: HashSet<Vec<u8>> = HashSet::new();
-    for e in &entries {
-        if matches_or_below(g, &e.path) {
-            keep.insert(e.path.clone());
-            for a in ancestors(&e.path) {
-                keep.insert(a.to_vec());
+        let why = match unusable(e, &kinds) {
+            None if e.kind != Kind::Dir && parents.contains(e.path.as_slice()) => {
+                Some("other paths of the snapshot lie below it, but it is not a directory".into())
             }
+            why => why,
+        };
+        match why {
+            Some(why) => refused.push((e.path.clone(), why)),
+            None => usable.push(e),
         }
     }
-    Ok(entries
+    let wanted = |path: &[u8]| globs.is_none_or(|g| matches_or_below(g, path));
+    refused.retain(|(p, _)| wanted(p));
+    let Some(g) = globs else {
+        let kept = usable.into_iter().cloned().collect();
+        return (kept, refused);
+    };
+    let mut keep: HashSet<&[u8]> = HashSet::new();
+    for e in &usable {
+        if matches_or_below(g, &e.path) {
+            keep.insert(&e.path);
+            keep.extend(ancestors(&e.path));
+        }
+    }
+    let kept = usable
         .into_iter()
-        .filter(|e| keep.contains(&e.path))
-        .collect())
+        .filter(|e| keep.contains(e.path.as_slice()))
+        .cloned()
+        .collect();
+    (kept, refused)
+}
+
+/// Why restore cannot write entry `e` of a snapshot whose paths have `kinds`, if it cannot.
+fn unusable(e: &Entry, kinds: &HashMap<&[u8], Kind>) -> Option<String> {
+    if !is_safe(&e.path) {
+        return Some(
+            "its path is unsafe (absolute, or with an empty, . or .. part); refused".into(),
+        );
+    }
+    if e.path
+        .split(|&b| b == b'/')
+        .any(|c| c.len() > MAX_NAME_BYTES)
+    {
+        return Some(format!(
+            "a name in its path is longer than {MAX_NAME_BYTES} bytes"
+        ));
+    }
+    if let Some(t) = e
+        .link_target
+        .as_ref()
+        .filter(|t| t.len() > MAX_LINK_TARGET_BYTES)
+    {
+        return Some(format!(
+            "its symlink target is {} bytes, longer than {MAX_LINK_TARGET_BYTES}",
+            t.len()
+        ));
+    }
+    for a in ancestors(&e.path) {
+        match kinds.get(a) {
+            Some(Kind::Symlink) => {
+                return Some(format!(
+                    "it lies below the symlink {:?}; refused",
+                    String::from_utf8_lossy(a)
+                ))
+            }
+            Some(Kind::File) => {
+                return Some(format!(
+                    "it lies below {:?}, which is a file in the same snapshot",
+                    String::from_utf8_lossy(a)
+                ))
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -112,13 +171,38 @@ mod tests {
         for good in ["a", "a/b", "..a", "a..", ".hidden/x"] {
             assert!(is_safe(good.as_bytes()), "{good}");
         }
-        assert!(select(vec![e("../x", Kind::File)], None).is_err());
+        let (kept, refused) = select(vec![e("../x", Kind::File), e("ok", Kind::File)], None);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, b"../x");
     }
 
     #[test]
-    fn path_through_symlink_is_refused() {
-        let v = vec![e("l", Kind::Symlink), e("l/x", Kind::File)];
-        assert!(select(v, None).is_err());
+    fn paths_restore_cannot_write_are_refused_one_by_one() {
+        let mut long_target = e("long-link", Kind::Symlink);
+        long_target.link_target = Some(vec![b'x'; 200_000]);
+        let long_name = format!("d/{}", "n".repeat(256));
+        let v = vec![
+            e("d", Kind::Dir),
+            e(&long_name, Kind::File),
+            e("d/fine.txt", Kind::File),
+            e("f", Kind::File),
+            e("f/child", Kind::File),
+            e("l", Kind::Symlink),
+            e("l/x", Kind::File),
+            long_target,
+        ];
+        let (kept, refused) = select(v, None);
+        let kept: Vec<_> = kept.iter().map(|e| e.path.clone()).collect();
+        // A file or symlink with paths below it conflicts with them: both are refused.
+        assert_eq!(kept, [&b"d"[..], b"d/fine.txt"]);
+        let why: HashMap<Vec<u8>, String> = refused.into_iter().collect();
+        assert!(why[long_name.as_bytes()].contains("longer than 255"));
+        assert!(why[&b"f/child"[..]].contains("which is a file"));
+        assert!(why[&b"l/x"[..]].contains("below the symlink"));
+        assert!(why[&b"long-link"[..]].contains("symlink target"));
+        assert!(why[&b"f"[..]].contains("not a directory"));
+        assert!(why[&b"l"[..]].contains("not a directory"));
     }
 
     #[test]
@@ -133,14 +217,14 @@ mod tests {
         ];
         let g = globs(&["a/b".to_string()]).unwrap();
         let kept: Vec<_> = select(v.clone(), g.as_ref())
-            .unwrap()
+            .0
             .into_iter()
             .map(|e| String::from_utf8(e.path).unwrap())
             .collect();
         assert_eq!(kept, vec!["a", "a/b", "a/b/c.jpg"]);
         let g = globs(&["*.txt".to_string()]).unwrap();
         let kept: Vec<_> = select(v, g.as_ref())
-            .unwrap()
+            .0
             .into_iter()
             .map(|e| String::from_utf8(e.path).unwrap())
             .collect();

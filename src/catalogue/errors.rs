@@ -10,7 +10,7 @@ impl From<rusqlite::Error> for Error {
 }
 
 /// An SQLite error in words a user can act on.
-fn describe(e: &rusqlite::Error) -> String {
+pub(super) fn describe(e: &rusqlite::Error) -> String {
     use rusqlite::{Error as E, ErrorCode};
     match e {
         E::FromSqlConversionFailure(_, _, inner) => inner.to_string(),

@@ -3,7 +3,8 @@
 
 use rusqlite::OptionalExtension;
 
-use super::rows::{self, Snapshot, SnapshotId, Written};
+use super::errors::describe;
+use super::rows::{self, Archive, Entry, Snapshot, SnapshotId, Written};
 use super::Catalogue;
 use crate::error::Result;
 
@@ -53,5 +54,48 @@ impl Catalogue {
             [snapshot.0],
             |r| r.get(0),
         )?)
+    }
+
+    /// The entries of a snapshot, in path order, that can be read, and the others: each with
+    /// its path (raw bytes, as far as it can be read) and what is wrong with it. One bad row of
+    /// a damaged or crafted copy then loses one path, not the whole restore.
+    pub fn entries_lenient(
+        &self,
+        snapshot: SnapshotId,
+    ) -> Result<(Vec<Entry>, Vec<(Vec<u8>, String)>)> {
+        let mut st = self.conn.prepare(
+            "SELECT path, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns
+             FROM entries WHERE snapshot_id = ?1 ORDER BY path",
+        )?;
+        let mut rows = st.query([snapshot.0])?;
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        while let Some(row) = rows.next()? {
+            match rows::entry(row) {
+                Ok(e) => good.push(e),
+                Err(e) => {
+                    let path: Vec<u8> = row.get(0).unwrap_or_default();
+                    bad.push((path, describe(&e)));
+                }
+            }
+        }
+        Ok((good, bad))
+    }
+
+    /// The archives that can be read, in id order, and the ids of the others with what is
+    /// wrong with them.
+    pub fn archives_lenient(&self) -> Result<(Vec<Archive>, Vec<(i64, String)>)> {
+        let mut st = self.conn.prepare(
+            "SELECT id, name, disc, snapshot_id, compression, encrypted, size, sha256
+             FROM archives ORDER BY id",
+        )?;
+        let mut rows = st.query([])?;
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        while let Some(row) = rows.next()? {
+            match rows::archive(row) {
+                Ok(a) => good.push(a),
+                Err(e) => bad.push((row.get(0).unwrap_or_default(), describe(&e))),
+            }
+        }
+        Ok((good, bad))
     }
 }

@@ -37,7 +37,8 @@ Exit codes:
   1  an error stopped the run (the message says what to do)
   2  the command line or what it names is wrong (e.g. TARGET not empty, DEST not a backup)
   3  finished, but some files were skipped (backup), not restored (restore)
-     or never stored (where)
+     or never stored (where); or restore found only an older snapshot than
+     the newest the set has
   4  verification found damage";
 
 /// Chunked, compressed, encrypted cold-storage archives laid out as disc directories.

@@ -180,7 +180,12 @@ fn restore_staged(
     if opts.snapshot.is_none() {
         summary.older = newer_known(&cat, &origin, &dirs, snapshot).map_err(explain)?;
     }
-    let entries = selection(&cat, snapshot, opts, stage).map_err(explain)?;
+    let (entries, refused) = selection(&cat, snapshot, opts, stage).map_err(explain)?;
+    for (path, why) in &refused {
+        // Quoted: a hostile path may hold anything.
+        progress.warn(&format!("{:?}: {why}", String::from_utf8_lossy(path)));
+    }
+    summary.not_restored.extend(refused);
     let mut plan = Plan::new(&cat, &entries).map_err(explain)?;
     drop(cat);
 
@@ -194,16 +199,29 @@ fn restore_staged(
 }
 
 /// The entries of `snapshot` that `--path` selects (all without it), none of which may land
-/// in the staging directory.
+/// in the staging directory, and those restore refuses (rows it cannot read, paths it must
+/// not or cannot write), each with the reason.
 fn selection(
     cat: &Catalogue,
     snapshot: SnapshotId,
     opts: &RestoreOptions,
     stage: &Path,
-) -> Result<Vec<Entry>> {
+) -> Result<(Vec<Entry>, Vec<select::Refused>)> {
     let globs = select::globs(&opts.paths)?;
-    let entries = select::select(cat.entries(snapshot)?, globs.as_ref())?;
-    if entries.is_empty() && !opts.paths.is_empty() {
+    let (rows, unreadable) = cat.entries_lenient(snapshot)?;
+    let (entries, mut refused) = select::select(rows, globs.as_ref());
+    let wanted = |p: &[u8]| {
+        globs
+            .as_ref()
+            .is_none_or(|g| select::matches_or_below(g, p))
+    };
+    refused.extend(
+        unreadable
+            .into_iter()
+            .filter(|(p, _)| wanted(p))
+            .map(|(p, why)| (p, format!("its catalogue entry cannot be read ({why})"))),
+    );
+    if entries.is_empty() && refused.is_empty() && !opts.paths.is_empty() {
         return Err(Error::Usage(
             "no path of the snapshot matches --path".into(),
         ));
@@ -216,7 +234,7 @@ fn selection(
             "the snapshot holds the staging directory's name".into(),
         ));
     }
-    Ok(entries)
+    Ok((entries, refused))
 }
 
 /// Opens the newest catalogue copy at hand, and asks for the last disc of the set when that

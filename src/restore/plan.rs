@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::extract::Wanted;
-use crate::catalogue::{Archive, Catalogue, Entry};
+use crate::catalogue::{Archive, Catalogue, Entry, Piece};
 use crate::error::Result;
 use crate::places::{archives_by_id, visit_contents, Stored};
 
@@ -45,19 +45,23 @@ impl Plan {
 
     /// Adds one content and the archive members that hold its pieces.
     fn add(&mut self, sha: &str, stored: Stored, archives: &HashMap<i64, Archive>) {
-        let pieces = match stored {
+        let problem = match stored {
+            Stored::Pieces(pieces) => return self.add_pieces(sha, pieces, archives),
             Stored::NotStored => {
-                let problem = "its content was not stored (it changed during the backup)";
-                let state = ContentState {
-                    pieces_left: 0,
-                    pieces_total: 0,
-                    problem: Some(problem.into()),
-                };
-                self.contents.insert(sha.to_string(), state);
-                return;
+                "its content was not stored (it changed during the backup)".to_string()
             }
-            Stored::Pieces(pieces) => pieces,
+            Stored::Broken(why) => why,
         };
+        let state = ContentState {
+            pieces_left: 0,
+            pieces_total: 0,
+            problem: Some(problem),
+        };
+        self.contents.insert(sha.to_string(), state);
+    }
+
+    /// Adds a stored content: the archive members that hold its pieces.
+    fn add_pieces(&mut self, sha: &str, pieces: Vec<Piece>, archives: &HashMap<i64, Archive>) {
         let n = pieces.len() as u32;
         for p in pieces {
             let a = &archives[&p.archive.0];

@@ -94,6 +94,7 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
         report.catalogue_checked = true;
         let explain = |e| origin.explain(e, HINT);
         check_archives(&cat, &dirs, &mut report).map_err(explain)?;
+        check_entries(&cat, &mut report).map_err(explain)?;
         if opts.deep {
             // A wrong passphrase would make every archive look damaged: refuse it first.
             if let Some(p) = pass {
@@ -210,6 +211,23 @@ fn open_catalogue(
         }
     }
     Ok(disc_copy)
+}
+
+/// Entries of the catalogue that restore would refuse: rows it cannot read, unsafe paths,
+/// paths it cannot write. Each is a problem of the catalogue.
+fn check_entries(cat: &Catalogue, report: &mut VerifyReport) -> Result<()> {
+    for snap in cat.snapshots()? {
+        let (rows, unreadable) = cat.entries_lenient(snap.id)?;
+        let (_, refused) = crate::select::select(rows, None);
+        for (path, why) in unreadable.into_iter().chain(refused) {
+            report.problems.push(format!(
+                "snapshot {}: {}: {why}",
+                snap.id.0,
+                String::from_utf8_lossy(&path)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Archives the catalogue places on the discs at hand: present, with the recorded size and
