@@ -8,6 +8,9 @@ use super::rows::{self, Archive, Entry, Snapshot, SnapshotId, Written};
 use super::Catalogue;
 use crate::error::Result;
 
+/// A row that cannot be read: its key (an entry's path, raw bytes) and what is wrong with it.
+pub type BadRow = (Vec<u8>, String);
+
 impl Catalogue {
     /// One snapshot by id, complete or not.
     pub fn snapshot(&self, id: SnapshotId) -> Result<Option<Snapshot>> {
@@ -59,10 +62,7 @@ impl Catalogue {
     /// The entries of a snapshot, in path order, that can be read, and the others: each with
     /// its path (raw bytes, as far as it can be read) and what is wrong with it. One bad row of
     /// a damaged or crafted copy then loses one path, not the whole restore.
-    pub fn entries_lenient(
-        &self,
-        snapshot: SnapshotId,
-    ) -> Result<(Vec<Entry>, Vec<(Vec<u8>, String)>)> {
+    pub fn entries_lenient(&self, snapshot: SnapshotId) -> Result<(Vec<Entry>, Vec<BadRow>)> {
         let mut st = self.conn.prepare(
             "SELECT path, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns
              FROM entries WHERE snapshot_id = ?1 ORDER BY path",
