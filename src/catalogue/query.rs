@@ -11,6 +11,9 @@ use crate::error::Result;
 /// A row that cannot be read: its key (an entry's path, raw bytes) and what is wrong with it.
 pub type BadRow = (Vec<u8>, String);
 
+/// An archive row that cannot be read: its id and what is wrong with it.
+pub type BadArchive = (i64, String);
+
 impl Catalogue {
     /// One snapshot by id, complete or not.
     pub fn snapshot(&self, id: SnapshotId) -> Result<Option<Snapshot>> {
@@ -83,7 +86,7 @@ impl Catalogue {
 
     /// The archives that can be read, in id order, and the ids of the others with what is
     /// wrong with them.
-    pub fn archives_lenient(&self) -> Result<(Vec<Archive>, Vec<(i64, String)>)> {
+    pub fn archives_lenient(&self) -> Result<(Vec<Archive>, Vec<BadArchive>)> {
         let mut st = self.conn.prepare(
             "SELECT id, name, disc, snapshot_id, compression, encrypted, size, sha256
              FROM archives ORDER BY id",

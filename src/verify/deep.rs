@@ -42,7 +42,7 @@ pub(super) fn check(
     let members = expected_members(cat)?;
     let files = files_by_archive(cat)?;
     let mut running: HashMap<String, Running> = HashMap::new();
-    let archives = cat.archives()?;
+    let archives = cat.archives_lenient()?.0;
     progress.start(Stage::Check, archives.iter().map(|a| a.size).sum(), 0);
     for a in &archives {
         let Some(i) = dirs.iter().position(|d| d.number == Some(a.disc)) else {

@@ -234,7 +234,13 @@ fn check_entries(cat: &Catalogue, report: &mut VerifyReport) -> Result<()> {
 /// sha256 (the SHA256SUMS check covers bytes; this covers deleted archives and their files).
 fn check_archives(cat: &Catalogue, dirs: &[DiscDir], report: &mut VerifyReport) -> Result<()> {
     let files = files_by_archive(cat)?;
-    for a in cat.archives()? {
+    let (archives, unreadable) = cat.archives_lenient()?;
+    for (id, why) in unreadable {
+        report.problems.push(format!(
+            "archive {id}: its catalogue row cannot be read ({why})"
+        ));
+    }
+    for a in &archives {
         if !is_archive_name(&a.name) {
             report.problems.push(format!(
                 "archive {} of disc {:04} is named {:?}, which is not an archive name of the \
@@ -245,12 +251,11 @@ fn check_archives(cat: &Catalogue, dirs: &[DiscDir], report: &mut VerifyReport) 
     }
     for (i, d) in dirs.iter().enumerate() {
         let Some(number) = d.number else { continue };
-        let archives = cat.archives()?;
         for a in archives
-            .into_iter()
+            .iter()
             .filter(|a| a.disc == number && is_archive_name(&a.name))
         {
-            if let Some(problem) = check_archive_file(&d.path, &a) {
+            if let Some(problem) = check_archive_file(&d.path, a) {
                 let who = files.get(&a.id.0).map(|v| v.join(", ")).unwrap_or_default();
                 report.discs[i]
                     .problems
@@ -284,8 +289,10 @@ fn check_archive_file(dir: &Path, a: &Archive) -> Option<String> {
 pub(crate) fn files_by_archive(cat: &Catalogue) -> Result<HashMap<i64, Vec<String>>> {
     let mut by_sha: HashMap<String, String> = HashMap::new();
     for s in cat.snapshots()?.into_iter().rev() {
+        // Rows that cannot be read are reported by check_entries.
         for e in cat
-            .entries(s.id)?
+            .entries_lenient(s.id)?
+            .0
             .into_iter()
             .filter(|e| e.kind == Kind::File)
         {
