@@ -10,7 +10,7 @@ use crate::catalogue::{Archive, Catalogue, Entry, Kind, Piece};
 use crate::error::{Error, Result};
 
 /// Where one content is.
-pub(crate) enum Stored {
+pub(crate) enum Holding {
     /// Stored whole: its pieces in order.
     Pieces(Vec<Piece>),
     /// Never stored whole (it changed while being backed up).
@@ -20,7 +20,7 @@ pub(crate) enum Stored {
 }
 
 /// Every archive of the catalogue that can be read, by id. An archive row that cannot be read
-/// (a damaged or crafted copy) is left out: the contents it holds are [`Stored::Broken`].
+/// (a damaged or crafted copy) is left out: the contents it holds are [`Holding::Broken`].
 pub(crate) fn archives_by_id(cat: &Catalogue) -> Result<HashMap<i64, Archive>> {
     let (good, _bad) = cat.archives_lenient()?;
     Ok(good.into_iter().map(|a| (a.id.0, a)).collect())
@@ -32,7 +32,7 @@ pub(crate) fn visit_contents(
     cat: &Catalogue,
     entries: &[Entry],
     archives: &HashMap<i64, Archive>,
-    visit: &mut dyn FnMut(&str, Stored),
+    visit: &mut dyn FnMut(&str, Holding),
 ) -> Result<()> {
     let mut seen: HashSet<&str> = HashSet::new();
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
@@ -41,19 +41,19 @@ pub(crate) fn visit_contents(
             continue;
         }
         if !cat.content_complete(sha)? {
-            visit(sha, Stored::NotStored);
+            visit(sha, Holding::NotStored);
             continue;
         }
         let pieces = cat.pieces(sha)?;
         match pieces.iter().find(|p| !archives.contains_key(&p.archive.0)) {
             Some(p) => visit(
                 sha,
-                Stored::Broken(format!(
+                Holding::Broken(format!(
                     "its archive {} is not in the catalogue, or its row there cannot be read",
                     p.archive.0
                 )),
             ),
-            None => visit(sha, Stored::Pieces(pieces)),
+            None => visit(sha, Holding::Pieces(pieces)),
         }
     }
     Ok(())

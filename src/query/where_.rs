@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::catalogue::{Catalogue, Entry, Kind, Snapshot};
 use crate::error::Result;
-use crate::places::{archives_by_id, content_of, visit_contents, Stored};
+use crate::places::{archives_by_id, content_of, visit_contents, Holding};
 
 /// What one disc holds of the selected files.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub(super) fn answer(cat: &Catalogue, snap: &Snapshot, entries: &[Entry]) -> Res
     // sha256 -> (piece, length, disc) of every piece; no entry when not stored.
     let mut places: HashMap<String, Vec<(u32, u64, u32)>> = HashMap::new();
     visit_contents(cat, entries, &archives, &mut |sha, stored| {
-        if let Stored::Pieces(pieces) = stored {
+        if let Holding::Pieces(pieces) = stored {
             let on = pieces
                 .iter()
                 .map(|p| (p.piece, p.length, archives[&p.archive.0].disc))

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::extract::Wanted;
 use crate::catalogue::{Archive, Catalogue, Entry, Piece};
 use crate::error::Result;
-use crate::places::{archives_by_id, visit_contents, Stored};
+use crate::places::{archives_by_id, visit_contents, Holding};
 
 /// The contents to restore and where their pieces are.
 pub(super) struct Plan {
@@ -44,13 +44,13 @@ impl Plan {
     }
 
     /// Adds one content and the archive members that hold its pieces.
-    fn add(&mut self, sha: &str, stored: Stored, archives: &HashMap<i64, Archive>) {
+    fn add(&mut self, sha: &str, stored: Holding, archives: &HashMap<i64, Archive>) {
         let problem = match stored {
-            Stored::Pieces(pieces) => return self.add_pieces(sha, pieces, archives),
-            Stored::NotStored => {
+            Holding::Pieces(pieces) => return self.add_pieces(sha, pieces, archives),
+            Holding::NotStored => {
                 "its content was not stored (it changed during the backup)".to_string()
             }
-            Stored::Broken(why) => why,
+            Holding::Broken(why) => why,
         };
         let state = ContentState {
             pieces_left: 0,
