@@ -24,6 +24,17 @@ pub struct DiscDir {
     pub set_id: Option<String>,
     /// The directory.
     pub path: PathBuf,
+    /// The number in the directory's name `disc-NNNN`, if it has one.
+    pub named: Option<u32>,
+}
+
+impl DiscDir {
+    /// How new the disc looks before a catalogue says which disc it is: the higher of its
+    /// README's number and its directory name's, so that one edited README line does not
+    /// make the newest disc look like the oldest.
+    fn apparent_number(&self) -> u32 {
+        self.number.max(self.named).unwrap_or(0)
+    }
 }
 
 /// Every disc directory reachable from `roots`: each root is a disc itself or a folder of
@@ -66,6 +77,11 @@ pub fn rescan(dirs: &[DiscDir]) -> Vec<DiscDir> {
 
 /// Reads a disc's number and set id from its README, falling back on the directory name.
 fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
+    let named = named.or_else(|| {
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(crate::layout::disc_number_of)
+    });
     // Only the first two lines matter: a few KiB are plenty, whatever the file's size.
     let header = crate::fsutil::read_head(&dir.join(README_NAME), 4096)
         .ok()
@@ -74,6 +90,7 @@ fn describe(dir: &Path, named: Option<u32>) -> DiscDir {
         number: header.as_ref().map(|h| h.number).or(named),
         set_id: header.map(|h| h.set_id),
         path: dir.to_path_buf(),
+        named,
     }
 }
 
@@ -126,6 +143,13 @@ fn readme_matches_sums(dir: &Path) -> bool {
         return false;
     };
     crate::fsutil::hash_file(&dir.join(README_NAME)).is_ok_and(|(got, _)| got == listed)
+}
+
+/// The disc that most archive files of `dir` belong to by the catalogue's records (names and
+/// sizes), if it holds any the catalogue knows.
+pub fn disc_by_archives(dir: &Path, archives: &[Archive]) -> Option<u32> {
+    let by_name: HashMap<&str, &Archive> = archives.iter().map(|a| (a.name.as_str(), a)).collect();
+    disc_of_archives(dir, &by_name)
 }
 
 /// The disc that most archive files of `dir` belong to, by name and size.
@@ -265,7 +289,7 @@ pub fn open_catalogue(
     let mut order: Vec<&DiscDir> = dirs.iter().collect();
     order.sort_by_key(|d| {
         let elsewhere = prefer.is_some_and(|p| !d.path.starts_with(p));
-        (elsewhere, std::cmp::Reverse(d.number.unwrap_or(0)))
+        (elsewhere, std::cmp::Reverse(d.apparent_number()))
     });
     let mut last_err = None;
     // A copy the passphrase does not open may just be damaged (its key packet); a second one
@@ -292,7 +316,8 @@ pub fn open_catalogue(
                         path.display()
                     ));
                 }
-                let disc = d.number;
+                // The copy says which disc it is on: the highest disc it lists.
+                let disc = c.discs()?.iter().map(|x| x.number).max().or(d.number);
                 return Ok((c, CatalogueOrigin { path, disc }));
             }
             Err(e @ Error::WrongPassphrase(_)) => match refused {
@@ -582,6 +607,7 @@ mod tests {
             number: Some(number),
             set_id: None,
             path: dir,
+            named: Some(number),
         }
     }
 

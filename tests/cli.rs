@@ -14,6 +14,8 @@ mod by_hand;
 mod compat;
 #[path = "cli/errors.rs"]
 mod errors;
+#[path = "cli/findings.rs"]
+mod findings;
 #[path = "cli/golden.rs"]
 mod golden;
 #[path = "cli/incremental.rs"]

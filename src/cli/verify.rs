@@ -43,7 +43,12 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
             .number
             .map(|n| butcher::disc_range(&[n]))
             .unwrap_or_else(|| d.path.display().to_string());
-        if d.problems.is_empty() {
+        if d.unfinished {
+            println!(
+                "{name}: unfinished (an interrupted run left it open; the next backup run \
+                 finishes it)"
+            );
+        } else if d.problems.is_empty() {
             println!(
                 "{name}: ok ({} files, {})",
                 d.files_checked,

@@ -17,7 +17,9 @@ use crate::catalogue::{Archive, Catalogue, Kind};
 use crate::crypt::Passphrase;
 use crate::encryption::passphrase_opens;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{is_archive_name, SUMS_NAME, WORKING_CATALOGUE};
+use crate::layout::{
+    catalogue_copy_name, is_archive_name, README_NAME, SUMS_NAME, WORKING_CATALOGUE,
+};
 use crate::progress::{Progress, Stage};
 use crate::source::{self, CatalogueOrigin, DiscDir};
 
@@ -45,6 +47,9 @@ pub struct DiscReport {
     pub bytes_checked: u64,
     /// Problems, one line each; empty when all is well.
     pub problems: Vec<String>,
+    /// The working catalogue says an interrupted run left this disc open: it is not finished
+    /// (the next run finishes it), so what it lacks is not damage.
+    pub unfinished: bool,
 }
 
 /// The findings of a verify run.
@@ -63,7 +68,11 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// True when no damage was found.
     pub fn all_well(&self) -> bool {
-        self.problems.is_empty() && self.discs.iter().all(|d| d.problems.is_empty())
+        self.problems.is_empty()
+            && self
+                .discs
+                .iter()
+                .all(|d| d.unfinished || d.problems.is_empty())
     }
 }
 
@@ -93,6 +102,7 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
     if let Some((cat, origin)) = cat {
         report.catalogue_checked = true;
         let explain = |e| origin.explain(e, HINT);
+        check_identity(&cat, &dirs, &mut report).map_err(explain)?;
         check_archives(&cat, &dirs, &mut report).map_err(explain)?;
         check_entries(&cat, &mut report).map_err(explain)?;
         if opts.deep {
@@ -133,11 +143,20 @@ fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
     let sums_path = d.path.join(SUMS_NAME);
     let sums = match crate::fsutil::read_head(&sums_path, MAX_SUMS_BYTES) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            r.problems.push(format!("{SUMS_NAME} is missing"));
+            String::new()
+        }
         Err(e) => {
             r.problems.push(format!("{SUMS_NAME}: cannot read it: {e}"));
             String::new()
         }
     };
+    if !d.path.join(catalogue_copy_name(true)).is_file()
+        && !d.path.join(catalogue_copy_name(false)).is_file()
+    {
+        r.problems.push("no catalogue copy".to_string());
+    }
     let mut listed = Vec::new();
     for line in sums.lines() {
         let Some((sha, name)) = line.split_once("  ") else {
@@ -211,6 +230,38 @@ fn open_catalogue(
         }
     }
     Ok(disc_copy)
+}
+
+/// Each disc's identity: the disc its archives belong to by the catalogue's records must be the
+/// one its README names, and a disc number must be one of the catalogue's discs. A disc the
+/// working catalogue records as open is unfinished, not damaged.
+fn check_identity(cat: &Catalogue, dirs: &[DiscDir], report: &mut VerifyReport) -> Result<()> {
+    let discs = cat.discs()?;
+    let archives = cat.archives_lenient()?.0;
+    let known = discs.iter().map(|d| d.number).max().unwrap_or(0);
+    for (i, d) in dirs.iter().enumerate() {
+        let r = &mut report.discs[i];
+        if let Some(n) = source::disc_by_archives(&d.path, &archives) {
+            if d.number != Some(n) {
+                r.problems.push(format!(
+                    "{README_NAME} names disc {}, but its archives are those of disc {n:04}",
+                    d.number.map_or("?".to_string(), |m| format!("{m:04}"))
+                ));
+            }
+            r.number = Some(n);
+        }
+        match r.number {
+            Some(n) if discs.iter().any(|x| x.number == n && !x.closed) => r.unfinished = true,
+            Some(n) if !discs.iter().any(|x| x.number == n) && n <= known => r
+                .problems
+                .push(format!("disc {n:04} is not a disc of the catalogue")),
+            Some(n) if n > known => r.problems.push(format!(
+                "disc {n:04} is newer than every disc the catalogue read knows (up to {known:04})"
+            )),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Entries of the catalogue that restore would refuse: rows it cannot read, unsafe paths,
