@@ -173,7 +173,7 @@ fn restore_staged(
     let set_id = cat.backup_set_id().map_err(explain)?;
     // Discs swapped in the drive while the catalogue was being found count as what they are
     // now: a disc read before and taken out is asked for again when it is needed.
-    let archives = cat.archives().map_err(explain)?;
+    let archives = cat.archives_lenient().map_err(explain)?.0;
     let dirs = source::identify(source::rescan(&dirs), &archives, &set_id, &warn);
     let snapshot = pick_snapshot(&cat, opts.snapshot, &origin).map_err(explain)?;
     summary.snapshot = snapshot.0;

@@ -220,3 +220,34 @@ fn bad_entries_lose_only_themselves() {
     let name = newest.file_name().unwrap().to_string_lossy().to_string();
     assert!(text.contains(&format!("{name}/catalogue.db")), "{text}");
 }
+
+/// Finding 7: an archive row that cannot be read (`disc = -1`) loses the files it holds, not
+/// the restore.
+#[test]
+fn an_unreadable_archive_row_loses_only_its_files() {
+    let env = TestEnv::new();
+    let copies = two_runs(&env, &["--no-encryption"]);
+    let newest = disc_dirs(&copies).pop().unwrap();
+    let conn = rusqlite::Connection::open(newest.join("catalogue.db")).unwrap();
+    let member: Vec<u8> = conn
+        .query_row(
+            "SELECT member FROM pieces WHERE archive_id = 1 ORDER BY piece LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF; UPDATE archives SET disc = -1 WHERE id = 1;")
+        .unwrap();
+    drop(conn);
+    rewrite_sums(&newest);
+    let lost = String::from_utf8(member).unwrap();
+    let lost = lost.split(".butcher-piece-").next().unwrap().to_string();
+    let (code, err) = restore_code(&env, &copies, &env.target());
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains(&format!("not restored: {lost}")), "{err}");
+    assert!(err.contains("archive 1"), "{err}");
+    assert_eq!(
+        fs::read(env.target().join("two/g2.bin")).unwrap(),
+        fs::read(env.src().join("two/g2.bin")).unwrap()
+    );
+}
