@@ -265,14 +265,9 @@ mod tests {
 
     /// Text that compresses, different in each block.
     fn text(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b"abcdefgh ijklm\n"[(x % 15) as usize]
-            })
+        noise(len, seed)
+            .into_iter()
+            .map(|b| b"abcdefgh ijklm\n"[usize::from(b % 15)])
             .collect()
     }
 

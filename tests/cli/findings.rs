@@ -5,44 +5,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::tree::Rng;
 use crate::common::{assert_trees_equal, disc_dirs, run_ok, stderr, stdout, TestEnv};
 use crate::safety::{restore, rewrite_sums};
 
-/// A set of two runs on discs of 900K: the first run spans at least two discs. Returns the
-/// folder of copies of its discs (no working catalogue beside them).
+/// The two-run set of `util::two_run_set`; returns a folder of copies of its discs (no
+/// working catalogue beside them).
 fn two_runs(env: &TestEnv, extra: &[&str]) -> PathBuf {
-    let backup = || {
-        let mut args = vec![
-            "backup".to_string(),
-            env.src().display().to_string(),
-            env.dest().display().to_string(),
-            "--archive-size=256K".to_string(),
-            "--disc-size=900K".to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        env.butcher_ok(&args);
-    };
-    fs::create_dir_all(env.src().join("one")).unwrap();
-    for i in 0..4 {
-        let data = Rng::new(30 + i).bytes(500_000);
-        fs::write(env.src().join(format!("one/f{i}.bin")), data).unwrap();
-    }
-    fs::write(env.src().join("notes.txt"), "run one\n".repeat(50)).unwrap();
-    backup();
-    fs::create_dir_all(env.src().join("two")).unwrap();
-    for i in 0..3 {
-        let data = Rng::new(40 + i).bytes(500_000);
-        fs::write(env.src().join(format!("two/g{i}.bin")), data).unwrap();
-    }
-    fs::write(env.src().join("notes.txt"), "run two\n".repeat(50)).unwrap();
-    backup();
-    let discs = disc_dirs(&env.dest());
-    assert!(discs.len() >= 4, "{} discs", discs.len());
+    crate::util::two_run_set(env, extra);
     let copies = env.path("copies");
     fs::create_dir(&copies).unwrap();
-    for d in &discs {
-        run_ok(env.cmd("cp").arg("-r").arg(d).arg(&copies));
+    for d in disc_dirs(&env.dest()) {
+        run_ok(env.cmd("cp").arg("-r").arg(&d).arg(&copies));
     }
     copies
 }

@@ -5,12 +5,11 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::tree::Rng;
 use crate::common::{assert_trees_equal, disc_dirs, disc_number, require_tool, stderr, TestEnv};
 
 /// How long one restore may take before the test gives up on it (it waits for prompts).
@@ -19,37 +18,11 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// What every prompt ends with; scripts drive restore by it.
 const PROMPT_END: &str = "(skip: go on without it): ";
 
-fn write_random(path: &Path, len: usize, seed: u64) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, Rng::new(seed).bytes(len)).unwrap();
-}
-
-/// A set of at least 4 discs from two runs, the first of which spans at least 2 discs, kept in
-/// `store/disc-NNNN`; returns the disc numbers.
+/// The two-run set of `util::two_run_set`, its discs moved to `store/disc-NNNN`; returns the
+/// disc numbers.
 fn two_run_set(env: &TestEnv) -> Vec<u32> {
-    let backup = |env: &TestEnv| {
-        env.butcher_ok([
-            "backup".as_ref(),
-            env.src().as_os_str(),
-            env.dest().as_os_str(),
-            "--archive-size=256K".as_ref(),
-            "--disc-size=900K".as_ref(),
-        ])
-    };
-    for i in 0..4 {
-        write_random(&env.src().join(format!("one/f{i}.bin")), 500_000, 10 + i);
-    }
-    fs::write(env.src().join("one/note.txt"), "first run\n").unwrap();
-    backup(env);
-    let first_run = disc_dirs(&env.dest()).len();
-    assert!(first_run >= 2, "the first run wrote {first_run} disc(s)");
-    for i in 0..3 {
-        write_random(&env.src().join(format!("two/g{i}.bin")), 500_000, 20 + i);
-    }
-    fs::write(env.src().join("one/note.txt"), "second run\n").unwrap();
-    backup(env);
+    crate::util::two_run_set(env, &[]);
     let discs = disc_dirs(&env.dest());
-    assert!(discs.len() >= 4, "{} discs", discs.len());
     fs::rename(env.dest(), env.path("store")).unwrap();
     discs.iter().map(|d| disc_number(d)).collect()
 }

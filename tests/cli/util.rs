@@ -78,3 +78,39 @@ pub fn by_hand_tools_present() -> bool {
         .iter()
         .all(|t| require_tool(t))
 }
+
+/// Two runs onto discs of 900K: the first stores four 500,000-byte random files and a note
+/// (at least two discs), the second three more files and a changed note; four discs or more
+/// in all. `extra` goes to both `butcher backup` commands.
+pub fn two_run_set(env: &TestEnv, extra: &[&str]) {
+    let backup = || {
+        let mut args = vec![
+            "backup".to_string(),
+            env.src().display().to_string(),
+            env.dest().display().to_string(),
+            "--archive-size=256K".to_string(),
+            "--disc-size=900K".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        env.butcher_ok(&args);
+    };
+    let write = |rel: &str, seed: u64| {
+        let p = env.src().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, crate::common::tree::Rng::new(seed).bytes(500_000)).unwrap();
+    };
+    for i in 0..4 {
+        write(&format!("one/f{i}.bin"), 30 + i);
+    }
+    std::fs::write(env.src().join("notes.txt"), "run one\n".repeat(50)).unwrap();
+    backup();
+    let first_run = crate::common::disc_dirs(&env.dest()).len();
+    assert!(first_run >= 2, "the first run wrote {first_run} disc(s)");
+    for i in 0..3 {
+        write(&format!("two/g{i}.bin"), 40 + i);
+    }
+    std::fs::write(env.src().join("notes.txt"), "run two\n".repeat(50)).unwrap();
+    backup();
+    let discs = crate::common::disc_dirs(&env.dest()).len();
+    assert!(discs >= 4, "{discs} discs");
+}
