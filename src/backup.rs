@@ -214,9 +214,7 @@ fn own_files_inside(
             ));
             if what != "DEST" {
                 // SQLite's journal appears beside the catalogue while a transaction is open.
-                let mut journal = abs.clone().into_os_string();
-                journal.push("-journal");
-                own.push(PathBuf::from(journal));
+                own.push(dest::with_suffix(&abs, "-journal"));
             }
             own.push(abs);
         }

@@ -59,7 +59,8 @@ pub(crate) fn open_or_create(dest: &Path, cat_path: &Path) -> Result<Catalogue> 
     create_catalogue(cat_path, &tmp)
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` added to its file name (`catalogue.db` -> `catalogue.db-journal`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(suffix);
     PathBuf::from(name)

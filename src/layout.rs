@@ -50,7 +50,7 @@ pub(crate) fn restore_stage_name(pid: u32) -> String {
 const DISC_PREFIX: &str = "disc-";
 
 /// The name of the disc directory with this number: `disc-0001`.
-pub(crate) fn disc_dir_name(number: u32) -> String {
+pub fn disc_dir_name(number: u32) -> String {
     format!("disc-{number:04}")
 }
 
@@ -188,7 +188,7 @@ pub(crate) fn capacity(disc_size: u64) -> u64 {
 
 /// The files a finished disc holds besides its archives: catalogue copy, README.txt,
 /// FORMAT.txt, SHA256SUMS.
-const CLOSING_FILES: u64 = 4;
+pub(crate) const CLOSING_FILES: u64 = 4;
 
 /// Bytes reserved on a disc for what closing it adds: the catalogue copy (of a catalogue of
 /// `catalogue_bytes`, with room for the rows the disc's archives add and for encryption), the

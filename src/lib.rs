@@ -54,7 +54,9 @@ pub use crate::diff::{Change, Diff, DiffSummary, Item, Tally, What};
 pub use crate::disc::size::{ByteSize, DiscSize};
 pub use crate::error::{Error, Result};
 pub use crate::ingest::{IngestOptions, IngestSummary};
-pub use crate::layout::{disc_range, MIN_ARCHIVE_BYTES, MIN_DISC_BYTES, WORKING_CATALOGUE};
+pub use crate::layout::{
+    disc_dir_name, disc_range, MIN_ARCHIVE_BYTES, MIN_DISC_BYTES, WORKING_CATALOGUE,
+};
 pub use crate::pack::{Compression, PackOptions, PackSummary};
 pub use crate::progress::{NoProgress, Progress, Stage};
 pub use crate::query::{CatalogueView, DiscUse, Place, SnapshotRow, WhereAnswer};

@@ -1,6 +1,6 @@
 //! Which entries of a snapshot to restore, and the checks that keep restore inside TARGET.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -59,49 +59,46 @@ pub type Refused = (Vec<u8>, String);
 /// an unsafe path, a path through a symlink or below a file of the snapshot (and that symlink
 /// or file itself), a name or a symlink target longer than the file system takes. One such
 /// entry loses that entry only.
-pub fn select(entries: Vec<Entry>, globs: Option<&GlobSet>) -> (Vec<Entry>, Vec<Refused>) {
-    let kinds: HashMap<&[u8], Kind> = entries
-        .iter()
-        .map(|e| (e.path.as_slice(), e.kind))
-        .collect();
-    let parents: HashSet<&[u8]> = entries.iter().flat_map(|e| ancestors(&e.path)).collect();
-    let mut refused = Vec::new();
-    let mut usable = Vec::new();
-    for e in &entries {
-        let why = match unusable(e, &kinds) {
-            None if e.kind != Kind::Dir && parents.contains(e.path.as_slice()) => {
-                Some("other paths of the snapshot lie below it, but it is not a directory".into())
-            }
-            why => why,
-        };
+pub fn select(mut entries: Vec<Entry>, globs: Option<&GlobSet>) -> (Vec<Entry>, Vec<Refused>) {
+    // In byte order of their paths (the catalogue gives them so), the lookups below are binary
+    // searches: no index of every path is held beside the entries.
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let why: Vec<Option<String>> = entries.iter().map(|e| unusable(e, &entries)).collect();
+    let keep = globs.map(|g| kept_paths(g, entries.iter().zip(&why)));
+    let (mut kept, mut refused) = (Vec::new(), Vec::new());
+    for (e, why) in entries.into_iter().zip(why) {
         match why {
-            Some(why) => refused.push((e.path.clone(), why)),
-            None => usable.push(e),
+            Some(why) if selected(globs, &e.path) => refused.push((e.path, why)),
+            Some(_) => {}
+            None if keep.as_ref().is_none_or(|k| k.contains(&e.path)) => kept.push(e),
+            None => {}
         }
     }
-    let wanted = |path: &[u8]| globs.is_none_or(|g| matches_or_below(g, path));
-    refused.retain(|(p, _)| wanted(p));
-    let Some(g) = globs else {
-        let kept = usable.into_iter().cloned().collect();
-        return (kept, refused);
-    };
-    let mut keep: HashSet<&[u8]> = HashSet::new();
-    for e in &usable {
-        if matches_or_below(g, &e.path) {
-            keep.insert(&e.path);
-            keep.extend(ancestors(&e.path));
-        }
-    }
-    let kept = usable
-        .into_iter()
-        .filter(|e| keep.contains(e.path.as_slice()))
-        .cloned()
-        .collect();
     (kept, refused)
 }
 
-/// Why restore cannot write entry `e` of a snapshot whose paths have `kinds`, if it cannot.
-fn unusable(e: &Entry, kinds: &HashMap<&[u8], Kind>) -> Option<String> {
+/// Whether `path` is selected by `globs` (matches, or lies below a match); every path is when
+/// there are none.
+pub fn selected(globs: Option<&GlobSet>, path: &[u8]) -> bool {
+    globs.is_none_or(|g| matches_or_below(g, path))
+}
+
+/// The paths of usable entries that `globs` selects, with their ancestors.
+fn kept_paths<'e>(
+    globs: &GlobSet,
+    entries: impl Iterator<Item = (&'e Entry, &'e Option<String>)>,
+) -> HashSet<Vec<u8>> {
+    let mut keep = HashSet::new();
+    for (e, _) in entries.filter(|(e, why)| why.is_none() && matches_or_below(globs, &e.path)) {
+        keep.insert(e.path.clone());
+        keep.extend(ancestors(&e.path).map(<[u8]>::to_vec));
+    }
+    keep
+}
+
+/// Why restore cannot write entry `e` of a snapshot whose entries, in byte order of their
+/// paths, are `all`, if it cannot.
+fn unusable(e: &Entry, all: &[Entry]) -> Option<String> {
     if !is_safe(&e.path) {
         return Some(
             "its path is unsafe (absolute, or with an empty, . or .. part); refused".into(),
@@ -125,8 +122,11 @@ fn unusable(e: &Entry, kinds: &HashMap<&[u8], Kind>) -> Option<String> {
             t.len()
         ));
     }
+    if e.kind == Kind::File && e.sha256.is_none() {
+        return Some("its catalogue entry names no content (no sha256)".into());
+    }
     for a in ancestors(&e.path) {
-        match kinds.get(a) {
+        match kind_of(all, a) {
             Some(Kind::Symlink) => {
                 return Some(format!(
                     "it lies below the symlink {:?}; refused",
@@ -142,7 +142,25 @@ fn unusable(e: &Entry, kinds: &HashMap<&[u8], Kind>) -> Option<String> {
             _ => {}
         }
     }
+    if e.kind != Kind::Dir && has_paths_below(all, &e.path) {
+        return Some("other paths of the snapshot lie below it, but it is not a directory".into());
+    }
     None
+}
+
+/// The kind of the entry at `path` among `all` (sorted by path), if there is one.
+fn kind_of(all: &[Entry], path: &[u8]) -> Option<Kind> {
+    all.binary_search_by(|e| e.path.as_slice().cmp(path))
+        .ok()
+        .map(|i| all[i].kind)
+}
+
+/// Whether any entry of `all` (sorted by path) lies below `path`.
+fn has_paths_below(all: &[Entry], path: &[u8]) -> bool {
+    let mut prefix = path.to_vec();
+    prefix.push(b'/');
+    let i = all.partition_point(|e| e.path < prefix);
+    all.get(i).is_some_and(|e| e.path.starts_with(&prefix))
 }
 
 #[cfg(test)]
@@ -156,7 +174,7 @@ mod tests {
             size: 0,
             mtime_ns: 0,
             mode: 0o644,
-            sha256: None,
+            sha256: (kind == Kind::File).then(|| "0".repeat(64)),
             link_target: None,
             inode: 0,
             ctime_ns: 0,
@@ -175,6 +193,17 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].0, b"../x");
+    }
+
+    /// A file entry that names no content loses itself, not the restore.
+    #[test]
+    fn a_file_without_a_sha256_is_refused() {
+        let mut bare = e("bare", Kind::File);
+        bare.sha256 = None;
+        let (kept, refused) = select(vec![bare, e("ok", Kind::File)], None);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(refused[0].0, b"bare");
+        assert!(refused[0].1.contains("no sha256"), "{}", refused[0].1);
     }
 
     #[test]
@@ -196,7 +225,7 @@ mod tests {
         let kept: Vec<_> = kept.iter().map(|e| e.path.clone()).collect();
         // A file or symlink with paths below it conflicts with them: both are refused.
         assert_eq!(kept, [&b"d"[..], b"d/fine.txt"]);
-        let why: HashMap<Vec<u8>, String> = refused.into_iter().collect();
+        let why: std::collections::HashMap<Vec<u8>, String> = refused.into_iter().collect();
         assert!(why[long_name.as_bytes()].contains("longer than 255"));
         assert!(why[&b"f/child"[..]].contains("which is a file"));
         assert!(why[&b"l/x"[..]].contains("below the symlink"));

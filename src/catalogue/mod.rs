@@ -25,6 +25,16 @@ pub const FORMAT_VERSION: u32 = 3;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
+/// The entries of a snapshot (`?1`), in byte order of their paths, as `rows::entry` reads them.
+const ENTRIES_OF_SNAPSHOT: &str =
+    "SELECT path, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns
+     FROM entries WHERE snapshot_id = ?1 ORDER BY path";
+
+/// Every archive, in id order, as `rows::archive` reads them.
+const ALL_ARCHIVES: &str =
+    "SELECT id, name, disc, snapshot_id, compression, encrypted, size, sha256
+     FROM archives ORDER BY id";
+
 /// An open catalogue.
 pub struct Catalogue {
     conn: Connection,
@@ -279,10 +289,7 @@ impl Catalogue {
 
     /// Every entry of a snapshot, sorted by path bytes.
     pub fn entries(&self, snapshot: SnapshotId) -> Result<Vec<Entry>> {
-        let mut st = self.conn.prepare(
-            "SELECT path, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns
-             FROM entries WHERE snapshot_id = ?1 ORDER BY path",
-        )?;
+        let mut st = self.conn.prepare(ENTRIES_OF_SNAPSHOT)?;
         let rows = st.query_map([snapshot.0], rows::entry)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -443,10 +450,7 @@ impl Catalogue {
 
     /// All archives, by id.
     pub fn archives(&self) -> Result<Vec<Archive>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, name, disc, snapshot_id, compression, encrypted, size, sha256
-             FROM archives ORDER BY id",
-        )?;
+        let mut st = self.conn.prepare(ALL_ARCHIVES)?;
         let rows = st.query_map([], rows::archive)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -66,10 +66,7 @@ impl Catalogue {
     /// its path (raw bytes, as far as it can be read) and what is wrong with it. One bad row of
     /// a damaged or crafted copy then loses one path, not the whole restore.
     pub fn entries_lenient(&self, snapshot: SnapshotId) -> Result<(Vec<Entry>, Vec<BadRow>)> {
-        let mut st = self.conn.prepare(
-            "SELECT path, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns
-             FROM entries WHERE snapshot_id = ?1 ORDER BY path",
-        )?;
+        let mut st = self.conn.prepare(super::ENTRIES_OF_SNAPSHOT)?;
         let mut rows = st.query([snapshot.0])?;
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         while let Some(row) = rows.next()? {
@@ -87,10 +84,7 @@ impl Catalogue {
     /// The archives that can be read, in id order, and the ids of the others with what is
     /// wrong with them.
     pub fn archives_lenient(&self) -> Result<(Vec<Archive>, Vec<BadArchive>)> {
-        let mut st = self.conn.prepare(
-            "SELECT id, name, disc, snapshot_id, compression, encrypted, size, sha256
-             FROM archives ORDER BY id",
-        )?;
+        let mut st = self.conn.prepare(super::ALL_ARCHIVES)?;
         let mut rows = st.query([])?;
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         while let Some(row) = rows.next()? {

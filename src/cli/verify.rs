@@ -41,7 +41,7 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     for d in &report.discs {
         let name = d
             .number
-            .map(|n| butcher::disc_range(&[n]))
+            .map(butcher::disc_dir_name)
             .unwrap_or_else(|| d.path.display().to_string());
         if d.unfinished {
             println!(

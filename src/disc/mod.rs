@@ -180,11 +180,16 @@ impl<'a> DiscWriter<'a> {
             return Ok(None);
         };
         self.cat.close_disc(d.number, d.used)?;
-        let disc = DiscSize::from_bytes(self.disc_size);
-        let closing =
-            write_closing_files(self.cat, &d.dir, disc, d.number, &d.files, self.passphrase)?;
+        let closing = write_closing_files(
+            self.cat,
+            &d.dir,
+            self.disc_size,
+            d.number,
+            &d.files,
+            self.passphrase,
+        )?;
         // The disc's files and what an ISO 9660 image of them adds must fit the disc.
-        let files = d.files.len() as u64 + 4;
+        let files = d.files.len() as u64 + layout::CLOSING_FILES;
         let total = d.used + closing + layout::iso_overhead(files);
         if total > self.disc_size {
             return Err(Error::Damaged(format!(
@@ -203,7 +208,7 @@ impl<'a> DiscWriter<'a> {
 fn write_closing_files(
     cat: &Catalogue,
     dir: &Path,
-    disc: DiscSize,
+    disc_size: u64,
     number: u32,
     archives: &[(String, String)],
     passphrase: Option<&Passphrase>,
@@ -223,7 +228,7 @@ fn write_closing_files(
     let header = readme::Header {
         number,
         set_id: cat.backup_set_id()?,
-        disc_size: disc.bytes(),
+        disc_size,
     };
     let text = readme::render(&header, passphrase.is_some());
     let text_sha = write_atomic(dir, README_NAME, text.as_bytes())?;
@@ -264,7 +269,7 @@ pub fn finish_interrupted_closing(
             .filter(|a| a.disc == d.number)
             .map(|a| (a.name, a.sha256))
             .collect();
-        write_closing_files(cat, &dir, disc, d.number, &archives, passphrase)?;
+        write_closing_files(cat, &dir, disc.bytes(), d.number, &archives, passphrase)?;
         done.push(d.number);
     }
     Ok(done)

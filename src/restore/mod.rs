@@ -210,15 +210,10 @@ fn selection(
     let globs = select::globs(&opts.paths)?;
     let (rows, unreadable) = cat.entries_lenient(snapshot)?;
     let (entries, mut refused) = select::select(rows, globs.as_ref());
-    let wanted = |p: &[u8]| {
-        globs
-            .as_ref()
-            .is_none_or(|g| select::matches_or_below(g, p))
-    };
     refused.extend(
         unreadable
             .into_iter()
-            .filter(|(p, _)| wanted(p))
+            .filter(|(p, _)| select::selected(globs.as_ref(), p))
             .map(|(p, why)| (p, format!("its catalogue entry cannot be read ({why})"))),
     );
     if entries.is_empty() && refused.is_empty() && !opts.paths.is_empty() {
@@ -275,7 +270,7 @@ fn open_newest(
             }
         };
         offered = true;
-        let Some(dir) = ask_last(&cat, why, prompt, progress).map_err(explain)? else {
+        let Some(dir) = ask_last(why, prompt, progress) else {
             return Ok((cat, origin, dirs));
         };
         let more = source::disc_dirs(&[dir])?;
@@ -292,31 +287,20 @@ fn open_newest(
 }
 
 /// Asks for the last disc (or, without a terminal, says on stderr what it would have asked).
-fn ask_last(
-    cat: &Catalogue,
-    why: WhyLast,
-    prompt: &mut dyn DiscPrompt,
-    progress: &dyn Progress,
-) -> Result<Option<PathBuf>> {
+fn ask_last(why: WhyLast, prompt: &mut dyn DiscPrompt, progress: &dyn Progress) -> Option<PathBuf> {
     if prompt.interactive() {
-        return Ok(prompt.ask_last(why));
+        return prompt.ask_last(why);
     }
     match why {
-        WhyLast::MidRun { seen } => {
-            if cat.latest_complete()?.is_some() {
-                progress.warn(&format!(
-                    "the catalogue of disc {seen:04} was written during a backup run that \
-                     later discs finish; restoring the newest snapshot it knows whole"
-                ));
-            }
-        }
+        // The WARNING that restore found only an older snapshot (newer_known) says it.
+        WhyLast::MidRun { .. } => {}
         WhyLast::MaybeNewer { seen, snapshot } => progress.warn(&format!(
             "restoring snapshot {snapshot}, the newest the catalogue copy of disc {seen:04} \
              knows; discs with higher numbers may hold newer snapshots: to restore the newest, \
              give the last disc of the set as well (--discs DIR)"
         )),
     }
-    Ok(None)
+    None
 }
 
 /// When the newest snapshot is wanted and only some of the discs the copy lists are at hand,

@@ -17,9 +17,7 @@ use crate::catalogue::{Archive, Catalogue, Kind};
 use crate::crypt::Passphrase;
 use crate::encryption::passphrase_opens;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{
-    catalogue_copy_name, is_archive_name, README_NAME, SUMS_NAME, WORKING_CATALOGUE,
-};
+use crate::layout::{catalogue_copy_name, is_archive_name, README_NAME, SUMS_NAME};
 use crate::progress::{Progress, Stage};
 use crate::source::{self, CatalogueOrigin, DiscDir};
 
@@ -219,15 +217,9 @@ fn open_catalogue(
         }
         report.problems.extend(problems.into_inner());
     }
-    let working = source.join(WORKING_CATALOGUE);
-    if working.is_file() {
-        match fs::read(&working)
-            .map_err(|e| Error::io("read", &working, e))
-            .and_then(|b| Catalogue::from_bytes(&b, &working.display().to_string()))
-        {
-            Ok(c) => return Ok(Some((c, CatalogueOrigin::file(&working)))),
-            Err(e) => progress.warn(&e.to_string()),
-        }
+    let warn = |m: &str| progress.warn(m);
+    if let Some(opened) = source::open_working(source, &warn) {
+        return Ok(Some(opened));
     }
     Ok(disc_copy)
 }
