@@ -9,7 +9,7 @@ use crate::catalogue::{Catalogue, SnapshotId};
 use crate::crypt::Passphrase;
 use crate::dest;
 use crate::diff::DiffSummary;
-use crate::disc::{DiscSize, DiscWriter};
+use crate::disc::{DiscSize, DiscWriter, Parity};
 use crate::encryption::check_passphrase;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::path_bytes;
@@ -33,6 +33,8 @@ pub struct BackupOptions {
     pub pack: PackOptions,
     /// Capacity of one disc.
     pub disc_size: DiscSize,
+    /// Recovery data on every disc.
+    pub parity: Parity,
     /// Hashing options.
     pub ingest: IngestOptions,
     /// Work out what the run would write, and write nothing.
@@ -91,6 +93,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         &cat,
         opts.disc_size,
         opts.passphrase.as_ref(),
+        opts.parity.percent(),
+        progress,
     )? {
         progress.note(&format!(
             "finished closing {}, interrupted last time",
@@ -109,6 +113,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         opts.disc_size,
         opts.pack.archive_size,
         opts.passphrase.as_ref(),
+        opts.parity.percent(),
+        progress,
     );
     if let Some(n) = discs.resume_open_disc()? {
         progress.note(&format!(
@@ -174,8 +180,14 @@ fn dry_run(
         .div_ceil(archive_size)
         .max(pending.len().min(1) as u64);
     let cat_bytes = cat.size_bytes()?;
-    let disc_count = layout::estimate_discs(bytes, archive_size, opts.disc_size.bytes(), cat_bytes)
-        .ok_or_else(|| layout::disc_too_small(opts.disc_size.bytes(), archive_size, cat_bytes))?;
+    let disc_count = layout::estimate_discs(
+        bytes,
+        archive_size,
+        opts.disc_size.bytes(),
+        cat_bytes,
+        opts.parity.percent(),
+    )
+    .ok_or_else(|| layout::disc_too_small(opts.disc_size.bytes(), archive_size, cat_bytes))?;
     let first = cat.next_disc_number()?;
     Ok(BackupSummary {
         snapshot: snapshot.0,

@@ -46,6 +46,61 @@ pub(crate) fn restore_stage_name(pid: u32) -> String {
     format!(".butcher-restore-{pid}")
 }
 
+/// The share of recovery data a backup writes unless told otherwise, in percent.
+pub const DEFAULT_PARITY: u32 = 10;
+
+/// The most recovery files a disc carries: the index and up to eight volume files.
+pub(crate) const MAX_RECOVERY_FILES: u64 = 1 + butcher_par2::rule::MAX_VOLUME_FILES as u64;
+
+/// What the creator packet of a disc's recovery files says.
+pub(crate) const RECOVERY_CREATOR: &str = concat!("butcher ", env!("CARGO_PKG_VERSION"));
+
+/// The name the recovery files of disc `number` start with: `disc-NNNN` (then `.par2`, or
+/// `.volFFF+CCC.par2`).
+pub(crate) fn recovery_base(number: u32) -> String {
+    disc_dir_name(number)
+}
+
+/// Whether a file of a disc is one of its recovery files: `disc-NNNN.par2` or
+/// `disc-NNNN.volFFF+CCC.par2`.
+pub(crate) fn is_recovery_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(DISC_PREFIX) else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits < 4 {
+        return false;
+    }
+    let rest = &rest[digits..];
+    if rest == ".par2" {
+        return true;
+    }
+    let Some(vol) = rest
+        .strip_prefix(".vol")
+        .and_then(|r| r.strip_suffix(".par2"))
+    else {
+        return false;
+    };
+    let mut parts = vol.split('+');
+    let ok =
+        |p: Option<&str>| p.is_some_and(|p| p.len() >= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// The recovery files lying in a disc directory, by name.
+pub(crate) fn recovery_files(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| is_recovery_name(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 /// The prefix of disc directory names.
 const DISC_PREFIX: &str = "disc-";
 
@@ -198,7 +253,7 @@ pub(crate) fn closing_reserve(catalogue_bytes: u64, archives: usize) -> u64 {
     let catalogue = sectors(catalogue_bytes + catalogue_bytes / 8 + 64 * 1024);
     let readme = sectors(README_MAX_LEN as u64);
     let format = sectors(FORMAT_TEXT.len() as u64);
-    let sums = sectors(100 * (archives as u64 + CLOSING_FILES));
+    let sums = sectors(100 * (archives as u64 + CLOSING_FILES + MAX_RECOVERY_FILES));
     catalogue + readme + format + sums + iso_overhead(archives as u64 + CLOSING_FILES)
 }
 
@@ -215,18 +270,77 @@ pub(crate) fn min_useful_room(archive_size: u64) -> u64 {
     (archive_size / 16).max(32 * 1024)
 }
 
-/// The room the next archive may take on a disc that already holds `used` bytes (in whole
-/// sectors) in `archives` archives; `None` when the disc should be closed instead.
+/// The files a disc's recovery data protects besides its archives, by the most they can
+/// take: the catalogue copy, README.txt and FORMAT.txt.
+fn closing_file_bounds(catalogue_bytes: u64) -> [u64; 3] {
+    [
+        catalogue_bytes + catalogue_bytes / 8 + 64 * 1024,
+        README_MAX_LEN as u64,
+        FORMAT_TEXT.len() as u64,
+    ]
+}
+
+/// Bytes reserved on a disc for its recovery files (format 4 on) when its protected files
+/// are at most `lengths` long, at `parity` percent: the files themselves in whole sectors,
+/// what the ISO 9660 image adds for each, and room for the slice size the actual lengths
+/// choose to differ from the one these choose.
+pub(crate) fn recovery_reserve(lengths: &[u64], parity: u32) -> u64 {
+    use butcher_par2::rule;
+    if parity == 0 {
+        return 0;
+    }
+    // The longest name a file of a disc has, for the description packets.
+    const NAME_BOUND: &str = "a0000000000.tar.bz2.gpg.........";
+    let named: Vec<(&str, u64)> = lengths.iter().map(|l| (NAME_BOUND, *l)).collect();
+    let planned = rule::planned_files(&named, parity, &recovery_base(9999), RECOVERY_CREATOR);
+    let files = planned.len() as u64;
+    let bytes: u64 = planned.iter().map(|f| sectors(f.1)).sum();
+    let s = rule::slice_size(lengths);
+    // Smaller files may choose a smaller slice: more slices, each with its checksums in
+    // every copy of the description, and one more recovery slice per file's last slice.
+    let slack = if s == rule::SLICE_UNIT {
+        0
+    } else {
+        let n = rule::input_slices(lengths, s) + lengths.len() as u64;
+        (lengths.len() as u64 * u64::from(parity) / 100 + 2) * (s + 68) + files * 20 * n
+    };
+    bytes + slack + 256 * files
+}
+
+/// The room the next archive may take on a disc whose archives are `archives` bytes long,
+/// at `parity` percent of recovery data; `None` when the disc should be closed instead.
 pub(crate) fn room_for_archive(
     disc_size: u64,
     archive_size: u64,
     catalogue_bytes: u64,
-    used: u64,
-    archives: usize,
+    archives: &[u64],
+    parity: u32,
 ) -> Option<u64> {
-    let reserve = closing_reserve(catalogue_bytes, archives + 1);
-    let room = capacity(disc_size).saturating_sub(used + reserve);
-    (room >= min_useful_room(archive_size)).then_some(room)
+    let used: u64 = archives.iter().map(|a| sectors(*a)).sum();
+    let reserve = closing_reserve(catalogue_bytes, archives.len() + 1);
+    let most = capacity(disc_size).saturating_sub(used + reserve);
+    let mut lengths: Vec<u64> = archives.to_vec();
+    lengths.extend(closing_file_bounds(catalogue_bytes));
+    lengths.push(0);
+    let last = lengths.len() - 1;
+    let mut fits = |room: u64| {
+        lengths[last] = room;
+        sectors(room) + recovery_reserve(&lengths, parity) <= most
+    };
+    // The largest room that fits with its recovery data, by bisection.
+    let (mut lo, mut hi) = (0u64, most);
+    if !fits(0) {
+        return None;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    (lo >= min_useful_room(archive_size)).then_some(lo)
 }
 
 /// The error for a disc size with no room for one archive beside what closing the disc adds.
@@ -247,23 +361,23 @@ pub(crate) fn estimate_discs(
     archive_size: u64,
     disc_size: u64,
     catalogue_bytes: u64,
+    parity: u32,
 ) -> Option<u32> {
     let mut left = content_bytes;
     let mut discs = 0u32;
     while left > 0 {
-        let (mut used, mut archives) = (0u64, 0usize);
+        let mut archives = Vec::new();
         while left > 0 {
             let Some(room) =
-                room_for_archive(disc_size, archive_size, catalogue_bytes, used, archives)
+                room_for_archive(disc_size, archive_size, catalogue_bytes, &archives, parity)
             else {
                 break;
             };
             let take = left.min(archive_size).min(room);
-            used += sectors(take);
-            archives += 1;
+            archives.push(take);
             left -= take;
         }
-        if archives == 0 {
+        if archives.is_empty() {
             return None;
         }
         discs += 1;
@@ -301,6 +415,13 @@ mod tests {
         assert_eq!(disc_range(&[3]), "disc-0003");
         assert_eq!(disc_range(&[3, 4, 5]), "disc-0003 to disc-0005");
         assert_eq!(disc_range(&[]), "no new disc");
+        assert!(is_recovery_name("disc-0003.par2"));
+        assert!(is_recovery_name("disc-0003.vol000+013.par2"));
+        assert!(is_recovery_name("disc-12345.vol1000+0128.par2"));
+        assert!(!is_recovery_name("disc-0003.par2.partial"));
+        assert!(!is_recovery_name("disc-0003.vol0+1.par2"));
+        assert!(!is_recovery_name("x.par2"));
+        assert!(!is_recovery_name("disc-0003.vol000+013+1.par2"));
     }
 
     #[test]
@@ -328,13 +449,70 @@ mod tests {
         let archive = 1 << 20;
         // A disc with room for one archive and its closing reserve, and no more.
         let disc = (archive + closing_reserve(cat, 1) + 16 * 1024) * 200 / 199;
-        assert!(room_for_archive(disc, archive, cat, 0, 0).unwrap() >= archive);
-        assert!(room_for_archive(disc, archive, cat, archive, 1).is_none());
-        assert_eq!(estimate_discs(3 * archive, archive, disc, cat), Some(3));
-        assert_eq!(estimate_discs(0, archive, disc, cat), Some(0));
+        assert!(room_for_archive(disc, archive, cat, &[], 0).unwrap() >= archive);
+        assert!(room_for_archive(disc, archive, cat, &[archive], 0).is_none());
+        assert_eq!(estimate_discs(3 * archive, archive, disc, cat, 0), Some(3));
+        assert_eq!(estimate_discs(0, archive, disc, cat, 0), Some(0));
+        // The same disc with 10 % recovery data has less room than one archive.
+        let room = room_for_archive(disc, archive, cat, &[], 10).unwrap();
+        assert!(room < archive, "{room}");
+        assert_eq!(estimate_discs(3 * archive, archive, disc, cat, 10), Some(4));
         // A big disc takes all of it.
-        assert_eq!(estimate_discs(3 * archive, archive, 1 << 40, cat), Some(1));
+        assert_eq!(
+            estimate_discs(3 * archive, archive, 1 << 40, cat, 10),
+            Some(1)
+        );
         // A disc too small for any archive.
-        assert_eq!(estimate_discs(1, archive, 64 * 1024, cat), None);
+        assert_eq!(estimate_discs(1, archive, 64 * 1024, cat, 0), None);
+    }
+
+    /// The room given leaves space for the recovery files of whatever the disc ends up
+    /// holding: archives up to the room, closing files up to their bounds.
+    #[test]
+    fn recovery_files_fit_the_room_left_for_them() {
+        use butcher_par2::rule::planned_files;
+        let mut x = 12345u64;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for disc in [655_360u64, 4 << 20, 50 << 20, 700 << 20, 25_025_314_816] {
+            for parity in [1, 10, 37, 100] {
+                let cat = 30_000 + next(disc / 50);
+                let archive = (disc / (1 + next(20))).max(MIN_ARCHIVE_BYTES);
+                let mut archives = Vec::new();
+                while let Some(room) = room_for_archive(disc, archive, cat, &archives, parity) {
+                    archives.push(room.min(archive) - next(room.min(archive) / 3 + 1));
+                }
+                if archives.is_empty() {
+                    continue;
+                }
+                // Closing files smaller than their bounds.
+                let bounds = closing_file_bounds(cat);
+                let closing = [
+                    bounds[0] - next(bounds[0] / 2),
+                    3000 + next(9000),
+                    bounds[2],
+                ];
+                let lengths: Vec<u64> = archives.iter().copied().chain(closing).collect();
+                let names: Vec<String> = (0..lengths.len())
+                    .map(|k| format!("a{k:06}.tar.bz2.gpg"))
+                    .collect();
+                let named: Vec<(&str, u64)> = names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .zip(lengths.iter().copied())
+                    .collect();
+                let par = planned_files(&named, parity, "disc-0001", RECOVERY_CREATOR);
+                let files = (archives.len() + par.len()) as u64 + CLOSING_FILES;
+                let total: u64 = lengths.iter().map(|l| sectors(*l)).sum::<u64>()
+                    + par.iter().map(|f| sectors(f.1)).sum::<u64>()
+                    + sectors(100 * files)
+                    + iso_overhead(files);
+                assert!(total <= disc, "disc {disc}, parity {parity}: {total} bytes");
+            }
+        }
     }
 }

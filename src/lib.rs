@@ -39,6 +39,7 @@ mod pack;
 mod places;
 mod progress;
 mod query;
+mod recovery;
 mod restore;
 mod select;
 mod source;
@@ -52,6 +53,7 @@ pub use crate::catalogue::{Entry, Kind, Snapshot, SnapshotId, FORMAT_VERSION};
 pub use crate::crypt::Passphrase;
 pub use crate::diff::{Change, Diff, DiffSummary, Item, Tally, What};
 pub use crate::disc::size::{ByteSize, DiscSize};
+pub use crate::disc::Parity;
 pub use crate::error::{Error, Result};
 pub use crate::ingest::{IngestOptions, IngestSummary};
 pub use crate::layout::{
@@ -60,6 +62,7 @@ pub use crate::layout::{
 pub use crate::pack::{Compression, PackOptions, PackSummary};
 pub use crate::progress::{NoProgress, Progress, Stage};
 pub use crate::query::{CatalogueView, DiscUse, Place, SnapshotRow, WhereAnswer};
+pub use crate::recovery::{repair_disc, RecoveryState, RepairSummary};
 pub use crate::restore::{restore, DiscPrompt, NoPrompt, RestoreOptions, RestoreSummary, WhyLast};
 pub use crate::source::{discs_encrypted, CatalogueOrigin};
 pub use crate::verify::{verify, DiscReport, VerifyOptions, VerifyReport};

@@ -21,7 +21,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::now_ns;
 
 /// The format version of the disc layout and catalogue; see docs/format.md.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 const SCHEMA: &str = include_str!("schema.sql");
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use butcher::{
     disc_range, BackupOptions, BackupSummary, ByteSize, Compression, DiscSize, IngestOptions,
-    PackOptions,
+    PackOptions, Parity,
 };
 
 use super::output::JsonObject;
@@ -41,6 +41,16 @@ pub struct Args {
         value_parser = clap::value_parser!(DiscSize)
     )]
     disc_size: DiscSize,
+    /// Recovery data on every disc (PAR2), as a percentage of the data it protects: 0 to
+    /// 100, 0 for none. A disc damaged within it is repaired by verify's advice, `butcher
+    /// repair`, `butcher restore` or par2cmdline.
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = Parity::default(),
+        value_parser = clap::value_parser!(Parity)
+    )]
+    parity: Parity,
     /// Compression of the archives; auto (the default) samples each file and stores content
     /// that does not compress (photos, videos, zip files) in plain .tar archives and the rest
     /// in .tar.bz2 archives.
@@ -101,6 +111,7 @@ fn options(a: &Args) -> Result<BackupOptions> {
             compression: a.compression,
         },
         disc_size: a.disc_size,
+        parity: a.parity,
         ingest: IngestOptions {
             rehash: a.rehash,
             exclude: a.exclude.clone(),

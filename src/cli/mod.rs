@@ -7,6 +7,7 @@ mod output;
 mod passphrase;
 mod progress;
 mod query;
+mod repair;
 mod restore;
 mod snapshots;
 mod verify;
@@ -95,6 +96,8 @@ enum Command {
     Restore(restore::Args),
     /// Check discs: checksums and archives; with --deep every file's sha256.
     Verify(verify::Args),
+    /// Repair a copy of a damaged disc directory in place with its recovery data.
+    Repair(repair::Args),
     /// List the snapshots: id, date, status, files, bytes, new bytes, discs written.
     Snapshots(snapshots::Args),
     /// List the paths of a snapshot with the discs that hold each file.
@@ -119,6 +122,7 @@ pub fn main() -> i32 {
         Command::Backup(a) => backup::run(a, &ui),
         Command::Restore(a) => restore::run(a, &ui),
         Command::Verify(a) => verify::run(a, &ui),
+        Command::Repair(a) => repair::run(a, &ui),
         Command::Snapshots(a) => snapshots::run(a, &ui),
         Command::Ls(a) => ls::run(a, &ui),
         Command::Diff(a) => diff::run(a, &ui),

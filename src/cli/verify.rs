@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use butcher::{discs_encrypted, verify, VerifyOptions};
+use butcher::{discs_encrypted, verify, RecoveryState, VerifyOptions};
 
 use super::passphrase::{resolve, resolve_given, Ask, PassArgs};
 use super::progress::CliProgress;
@@ -55,7 +55,7 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
                 human_bytes(d.bytes_checked)
             );
         } else {
-            println!("{name}: DAMAGED");
+            println!("{name}: DAMAGED{}", recovery_verdict(d.recovery.as_ref()));
             for p in &d.problems {
                 println!("  {p}");
             }
@@ -77,5 +77,28 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     } else {
         eprintln!("butcher: damage found (see above)");
         Ok(ExitCode::Damage)
+    }
+}
+
+/// What a damaged disc's recovery data can do, after `DAMAGED`.
+fn recovery_verdict(state: Option<&RecoveryState>) -> String {
+    match state {
+        None | Some(RecoveryState::None) => String::new(),
+        Some(RecoveryState::Unreadable(why)) => {
+            format!(", not repairable: its recovery files cannot be read ({why})")
+        }
+        Some(RecoveryState::Damaged { needed, intact, .. }) if needed <= intact => {
+            format!(", repairable: {needed} of {intact} recovery slices needed")
+        }
+        Some(RecoveryState::Damaged { needed, intact, .. }) => {
+            format!(", not repairable: {needed} slices damaged, {intact} recovery slices intact")
+        }
+        Some(RecoveryState::Whole { intact, written }) if intact < written => format!(
+            ", repairable: the data is whole; {} of {written} recovery slices damaged or missing",
+            written - intact
+        ),
+        Some(RecoveryState::Whole { .. }) => {
+            ", repairable: the data is whole; only SHA256SUMS differs".to_string()
+        }
     }
 }

@@ -1,13 +1,16 @@
 //! Disc stage: places archives into `DEST/disc-NNNN` directories no larger than a disc, and
-//! closes each disc with an encrypted copy of the catalogue, a README for a stranger and
-//! `SHA256SUMS` (written last: a disc directory without it is not finished).
+//! closes each disc with an encrypted copy of the catalogue, a README for a stranger,
+//! FORMAT.txt, PAR2 recovery files over all of these, and `SHA256SUMS` (written last: a disc
+//! directory without it is not finished).
 
+pub mod parity;
 pub mod readme;
 pub mod size;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub use parity::Parity;
 pub use size::DiscSize;
 
 use crate::catalogue::{Catalogue, SnapshotId};
@@ -18,12 +21,15 @@ use crate::layout::{
     self, catalogue_copy_name, disc_dir_name, sectors, FORMAT_NAME, FORMAT_TEXT, README_NAME,
     SUMS_NAME, TMP_SUFFIX,
 };
+use crate::progress::Progress;
 
 struct OpenDisc {
     number: u32,
     dir: PathBuf,
     /// Bytes of the archives, each rounded up to whole sectors.
     used: u64,
+    /// Length of every archive on it.
+    sizes: Vec<u64>,
     /// (file name, sha256) of every archive on it.
     files: Vec<(String, String)>,
 }
@@ -36,6 +42,8 @@ pub struct DiscWriter<'a> {
     disc_size: u64,
     archive_size: u64,
     passphrase: Option<&'a Passphrase>,
+    parity: u32,
+    progress: &'a dyn Progress,
     current: Option<OpenDisc>,
     closed: Vec<u32>,
 }
@@ -49,6 +57,8 @@ impl<'a> DiscWriter<'a> {
         disc_size: DiscSize,
         archive_size: u64,
         passphrase: Option<&'a Passphrase>,
+        parity: u32,
+        progress: &'a dyn Progress,
     ) -> Self {
         DiscWriter {
             dest: dest.to_path_buf(),
@@ -57,6 +67,8 @@ impl<'a> DiscWriter<'a> {
             disc_size: disc_size.bytes(),
             archive_size,
             passphrase,
+            parity,
+            progress,
             current: None,
             closed: Vec::new(),
         }
@@ -98,6 +110,7 @@ impl<'a> DiscWriter<'a> {
         self.current = Some(OpenDisc {
             number: open.number,
             used: archives.iter().map(|a| sectors(a.size)).sum(),
+            sizes: archives.iter().map(|a| a.size).collect(),
             files: archives.into_iter().map(|a| (a.name, a.sha256)).collect(),
             dir,
         });
@@ -127,8 +140,8 @@ impl<'a> DiscWriter<'a> {
                 self.disc_size,
                 self.archive_size,
                 cat,
-                d.used,
-                d.files.len(),
+                &d.sizes,
+                self.parity,
             );
             if let Some(room) = room {
                 return Ok(room);
@@ -156,6 +169,7 @@ impl<'a> DiscWriter<'a> {
             number,
             dir,
             used: 0,
+            sizes: Vec::new(),
             files: Vec::new(),
         });
         Ok(())
@@ -171,10 +185,12 @@ impl<'a> DiscWriter<'a> {
     pub fn add_archive(&mut self, name: &str, size: u64, sha256: &str) {
         let d = self.current.as_mut().expect("invariant: a disc is open");
         d.used += sectors(size);
+        d.sizes.push(size);
         d.files.push((name.to_string(), sha256.to_string()));
     }
 
-    /// Closes the open disc, if any: catalogue copy, README, then SHA256SUMS.
+    /// Closes the open disc, if any: catalogue copy, README, FORMAT.txt, the recovery
+    /// files, then SHA256SUMS.
     pub fn close_current(&mut self) -> Result<Option<u32>> {
         let Some(d) = self.current.take() else {
             return Ok(None);
@@ -183,14 +199,19 @@ impl<'a> DiscWriter<'a> {
         let closing = write_closing_files(
             self.cat,
             &d.dir,
-            self.disc_size,
-            d.number,
-            &d.files,
-            self.passphrase,
+            Closing {
+                disc_size: self.disc_size,
+                number: d.number,
+                archives: &d.files,
+                used: d.used,
+                passphrase: self.passphrase,
+                parity: self.parity,
+                progress: self.progress,
+            },
         )?;
         // The disc's files and what an ISO 9660 image of them adds must fit the disc.
-        let files = d.files.len() as u64 + layout::CLOSING_FILES;
-        let total = d.used + closing + layout::iso_overhead(files);
+        let files = d.files.len() as u64 + closing.files;
+        let total = d.used + closing.bytes + layout::iso_overhead(files);
         if total > self.disc_size {
             return Err(Error::Damaged(format!(
                 "{} holds {total} bytes, more than the disc size {}: this is a bug in butcher",
@@ -203,21 +224,37 @@ impl<'a> DiscWriter<'a> {
     }
 }
 
-/// Writes what closes a disc: the catalogue copy, the README, then SHA256SUMS over them and the
-/// archives. Returns the bytes (in whole sectors) these files take.
-fn write_closing_files(
-    cat: &Catalogue,
-    dir: &Path,
+/// What closing a disc needs to know.
+struct Closing<'a> {
     disc_size: u64,
     number: u32,
-    archives: &[(String, String)],
-    passphrase: Option<&Passphrase>,
-) -> Result<u64> {
+    /// (name, sha256) of its archives.
+    archives: &'a [(String, String)],
+    /// Bytes its archives take, in whole sectors.
+    used: u64,
+    passphrase: Option<&'a Passphrase>,
+    parity: u32,
+    progress: &'a dyn Progress,
+}
+
+/// What closing a disc wrote.
+struct Closed {
+    /// Bytes (in whole sectors) of the files written.
+    bytes: u64,
+    /// How many files.
+    files: u64,
+}
+
+/// Writes what closes a disc: the catalogue copy, the README, FORMAT.txt, the recovery files
+/// over them and the archives, then SHA256SUMS over all of these. Files an interrupted
+/// closing left are replaced.
+fn write_closing_files(cat: &Catalogue, dir: &Path, c: Closing) -> Result<Closed> {
+    remove_unfinished_closing(dir)?;
     // Streamed from the catalogue file through encryption: memory stays small however many
     // files the catalogue lists.
-    let copy_name = catalogue_copy_name(passphrase.is_some());
+    let copy_name = catalogue_copy_name(c.passphrase.is_some());
     let copy_path = dir.join(copy_name);
-    let (copy_len, copy_sha) = write_atomic_with(dir, copy_name, |w| match passphrase {
+    let (copy_len, copy_sha) = write_atomic_with(dir, copy_name, |w| match c.passphrase {
         Some(p) => {
             let mut enc = EncryptWriter::new(&mut *w, p)?;
             cat.write_copy(&mut enc, &copy_path)?;
@@ -226,26 +263,105 @@ fn write_closing_files(
         None => cat.write_copy(w, &copy_path).map(|_| ()),
     })?;
     let header = readme::Header {
-        number,
+        number: c.number,
         set_id: cat.backup_set_id()?,
-        disc_size,
+        disc_size: c.disc_size,
     };
-    let text = readme::render(&header, passphrase.is_some());
+    let text = readme::render(&header, c.passphrase.is_some());
     let text_sha = write_atomic(dir, README_NAME, text.as_bytes())?;
     let format_sha = write_atomic(dir, FORMAT_NAME, FORMAT_TEXT.as_bytes())?;
+    let mut listed: Vec<(String, String)> = c.archives.to_vec();
+    listed.push((copy_name.to_string(), copy_sha));
+    listed.push((README_NAME.to_string(), text_sha));
+    listed.push((FORMAT_NAME.to_string(), format_sha));
+    let mut bytes =
+        sectors(copy_len) + sectors(text.len() as u64) + sectors(FORMAT_TEXT.len() as u64);
+    let recovery = write_recovery(dir, &c, &listed, c.used + bytes)?;
+    for (name, len) in &recovery {
+        let (sha, _) = crate::fsutil::hash_file(&dir.join(name)).ctx("read", &dir.join(name))?;
+        bytes += sectors(*len);
+        listed.push((name.clone(), sha));
+    }
     let mut sums = String::new();
-    for (name, sha) in archives {
+    for (name, sha) in &listed {
         sums.push_str(&format!("{sha}  {name}\n"));
     }
-    sums.push_str(&format!("{copy_sha}  {copy_name}\n"));
-    sums.push_str(&format!("{text_sha}  {README_NAME}\n"));
-    sums.push_str(&format!("{format_sha}  {FORMAT_NAME}\n"));
     write_atomic(dir, SUMS_NAME, sums.as_bytes())?;
-    Ok(sectors(copy_len)
-        + sectors(text.len() as u64)
-        + sectors(FORMAT_TEXT.len() as u64)
-        + sectors(sums.len() as u64))
+    Ok(Closed {
+        bytes: bytes + sectors(sums.len() as u64),
+        files: layout::CLOSING_FILES + recovery.len() as u64,
+    })
 }
+
+/// Removes what an interrupted closing may have left: recovery files and files being written.
+fn remove_unfinished_closing(dir: &Path) -> Result<()> {
+    for ent in fs::read_dir(dir).ctx("read", dir)?.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if layout::is_recovery_name(&name) || name.ends_with(TMP_SUFFIX) {
+            fs::remove_file(ent.path()).ctx("remove", &ent.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the disc's recovery files over the files `listed` (name, sha256), which take
+/// `taken` bytes in whole sectors. The share is the run's, lowered (with a note) when the
+/// disc was filled with a smaller share in mind by an earlier run and would not hold it.
+fn write_recovery(
+    dir: &Path,
+    c: &Closing,
+    listed: &[(String, String)],
+    taken: u64,
+) -> Result<Vec<(String, u64)>> {
+    if c.parity == 0 {
+        return Ok(Vec::new());
+    }
+    let mut lengths = Vec::new();
+    for (name, _) in listed {
+        let p = dir.join(name);
+        lengths.push(fs::metadata(&p).ctx("read", &p)?.len());
+    }
+    let base = layout::recovery_base(c.number);
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    let fits = |parity: u32| {
+        let named: Vec<(&str, u64)> = names.iter().copied().zip(lengths.iter().copied()).collect();
+        let planned =
+            butcher_par2::rule::planned_files(&named, parity, &base, layout::RECOVERY_CREATOR);
+        let files = (listed.len() + planned.len()) as u64 + 1;
+        let sums = sectors(100 * files);
+        let rec: u64 = planned.iter().map(|f| sectors(f.1)).sum();
+        taken + rec + sums + layout::iso_overhead(files) <= c.disc_size
+    };
+    let mut parity = c.parity;
+    while parity > 0 && !fits(parity) {
+        parity -= 1;
+    }
+    let name = disc_dir_name(c.number);
+    if parity < c.parity {
+        c.progress.note(&format!(
+            "{name}: room for {parity} % of recovery data only (an earlier run filled it)"
+        ));
+    }
+    if parity == 0 {
+        return Ok(Vec::new());
+    }
+    c.progress
+        .note(&format!("{name}: writing recovery data ({parity} %)"));
+    let files: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let opts = butcher_par2::CreateOptions {
+        dir,
+        files: &files,
+        base: &base,
+        percent: parity,
+        creator: layout::RECOVERY_CREATOR,
+        tmp_suffix: TMP_SUFFIX,
+        memory: RECOVERY_MEMORY,
+    };
+    butcher_par2::create(&opts, &|_, _| {}).ctx("write the recovery files of", dir)
+}
+
+/// The most memory the recovery data being computed takes at once.
+const RECOVERY_MEMORY: usize = 256 << 20;
 
 /// Finishes discs that an interrupted run marked closed but did not finish writing (no
 /// SHA256SUMS yet): their closing files are written again from the catalogue as it is now.
@@ -256,6 +372,8 @@ pub fn finish_interrupted_closing(
     cat: &Catalogue,
     disc: DiscSize,
     passphrase: Option<&Passphrase>,
+    parity: u32,
+    progress: &dyn Progress,
 ) -> Result<Vec<u32>> {
     let mut done = Vec::new();
     for d in cat.discs()?.into_iter().filter(|d| d.closed) {
@@ -263,13 +381,27 @@ pub fn finish_interrupted_closing(
         if !dir.is_dir() || dir.join(SUMS_NAME).is_file() {
             continue;
         }
-        let archives: Vec<(String, String)> = cat
+        let rows: Vec<_> = cat
             .archives()?
             .into_iter()
             .filter(|a| a.disc == d.number)
-            .map(|a| (a.name, a.sha256))
             .collect();
-        write_closing_files(cat, &dir, disc.bytes(), d.number, &archives, passphrase)?;
+        let used = rows.iter().map(|a| sectors(a.size)).sum();
+        let archives: Vec<(String, String)> =
+            rows.into_iter().map(|a| (a.name, a.sha256)).collect();
+        write_closing_files(
+            cat,
+            &dir,
+            Closing {
+                disc_size: disc.bytes(),
+                number: d.number,
+                archives: &archives,
+                used,
+                passphrase,
+                parity,
+                progress,
+            },
+        )?;
         done.push(d.number);
     }
     Ok(done)

@@ -19,6 +19,7 @@ use crate::encryption::passphrase_opens;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{catalogue_copy_name, is_archive_name, README_NAME, SUMS_NAME};
 use crate::progress::{Progress, Stage};
+use crate::recovery::RecoveryState;
 use crate::source::{self, CatalogueOrigin, DiscDir};
 
 /// What to verify.
@@ -48,6 +49,8 @@ pub struct DiscReport {
     /// The working catalogue says an interrupted run left this disc open: it is not finished
     /// (the next run finishes it), so what it lacks is not damage.
     pub unfinished: bool,
+    /// What the disc's recovery data says, for a damaged disc; `None` when not looked at.
+    pub recovery: Option<RecoveryState>,
 }
 
 /// The findings of a verify run.
@@ -112,6 +115,12 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
             }
             report.deep_checked = true;
             deep::check(&cat, &dirs, pass, &mut report, progress).map_err(explain)?;
+        }
+    }
+    // A damaged disc is checked with its recovery data: repairable or not.
+    for d in report.discs.iter_mut() {
+        if !d.problems.is_empty() && !d.unfinished {
+            d.recovery = Some(crate::recovery::check_disc(&d.path));
         }
     }
     Ok(report)

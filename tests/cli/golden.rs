@@ -1,7 +1,7 @@
 //! The golden test of the on-disc format: a fixed tree backed up without encryption or
 //! compression gives byte-identical archives, the same names and the same catalogue schema.
 //! Any change here is a format change: bump FORMAT_VERSION, update docs/format.md and rewrite
-//! tests/golden/format-v3.txt (run with BUTCHER_BLESS=1 to write it).
+//! tests/golden/format-v4.txt (run with BUTCHER_BLESS=1 to write it).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::common::{disc_dirs, sha256_hex, TestEnv};
 
-const GOLDEN: &str = "tests/golden/format-v3.txt";
+const GOLDEN: &str = "tests/golden/format-v4.txt";
 
 fn fixed_tree(src: &Path) {
     fs::create_dir_all(src.join("dir/empty")).unwrap();
@@ -81,13 +81,60 @@ fn describe(dest: &Path) -> String {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
+        let plain: Vec<&str> = names
+            .iter()
+            .filter(|n| !n.ends_with(".par2"))
+            .map(|n| n.as_str())
+            .collect();
         writeln!(
             out,
             "{}: {}",
             d.file_name().unwrap().to_string_lossy(),
-            names.join(" ")
+            plain.join(" ")
         )
         .unwrap();
+        let recovery: Vec<String> = names
+            .iter()
+            .filter(|n| n.ends_with(".par2"))
+            .cloned()
+            .collect();
+        if !recovery.is_empty() {
+            // The counts depend on the length of FORMAT.txt (this document's text): the rule
+            // is checked here and the golden text keeps only what does not move with it.
+            use butcher_par2::rule;
+            let set = butcher_par2::load(&d, &recovery).unwrap();
+            let input: u64 = set.files.iter().map(|f| f.slices.len() as u64).sum();
+            let r = rule::recovery_slices(input, 10);
+            assert_eq!(set.recovery.len() as u32, r, "10 % of {input} slices");
+            let lengths: Vec<u64> = set.files.iter().map(|f| f.len).collect();
+            assert_eq!(set.slice_size, rule::slice_size(&lengths));
+            let base = d.file_name().unwrap().to_string_lossy().into_owned();
+            let mut want = vec![rule::index_name(&base)];
+            let mut first = 0;
+            for c in rule::volume_counts(r) {
+                want.push(rule::volume_name(&base, first, c, r));
+                first += c;
+            }
+            want.sort();
+            assert_eq!(recovery, want);
+            for f in &set.set_files {
+                assert!(f.whole(), "{} is whole", f.name);
+            }
+            writeln!(
+                out,
+                "  recovery: index and {} volume files, slice size {}, creator {:?}",
+                recovery.len() - 1,
+                set.slice_size,
+                set.creator.as_deref().unwrap_or("")
+            )
+            .unwrap();
+            let mut protected: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
+            protected.sort();
+            writeln!(out, "  protected: {}", protected.join(" ")).unwrap();
+            for f in set.files.iter().filter(|f| f.name.starts_with('a')) {
+                writeln!(out, "  protected {} {} bytes", f.name, f.len).unwrap();
+            }
+        }
         for n in names.iter().filter(|n| n.starts_with('a')) {
             let bytes = fs::read(d.join(n)).unwrap();
             let sum = sha256_hex(&bytes);

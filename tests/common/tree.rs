@@ -14,7 +14,7 @@ pub const TREE_SEED: u64 = 0x5eed_b07c_4e12_0001;
 
 /// splitmix64: a tiny deterministic PRNG, the one source of pseudo-random bytes and choices
 /// in the tests. (The golden test keeps a fixed byte pattern of its own: the golden file pins
-/// its sums, and a new input would rewrite tests/golden/format-v3.txt.)
+/// its sums, and a new input would rewrite tests/golden/format-v4.txt.)
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 

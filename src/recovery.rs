@@ -1,0 +1,370 @@
+//! A disc's recovery data (docs/format.md section 3.4): checking a disc with it, repairing a
+//! disc directory in place, and rebuilding one damaged file elsewhere for a restore.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use butcher_par2::{check, load, rebuild, RecoverySet, RepairError, Report};
+
+use crate::error::{Error, IoContext, Result};
+use crate::layout::{self, recovery_files, SUMS_NAME, TMP_SUFFIX};
+
+/// The most memory rebuilding takes for the slices it computes at once.
+const REPAIR_MEMORY: usize = 256 << 20;
+
+/// What a disc's recovery data says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoveryState {
+    /// The disc has no recovery files (format 3 and older, or `--parity 0`).
+    None,
+    /// The recovery files could not be read as a set.
+    Unreadable(String),
+    /// The protected files are whole.
+    Whole {
+        /// Recovery slices intact, and how many the disc was written with.
+        intact: usize,
+        written: usize,
+    },
+    /// Slices of the protected files are damaged.
+    Damaged {
+        /// Damaged slices (each needs one recovery slice).
+        needed: usize,
+        /// Recovery slices intact.
+        intact: usize,
+        /// How many the disc was written with.
+        written: usize,
+        /// The damaged files.
+        files: Vec<String>,
+    },
+}
+
+impl RecoveryState {
+    /// Whether what is damaged can be repaired.
+    pub fn repairable(&self) -> bool {
+        match self {
+            RecoveryState::Whole { .. } => true,
+            RecoveryState::Damaged { needed, intact, .. } => needed <= intact,
+            _ => false,
+        }
+    }
+
+    /// Whether recovery slices the disc was written with are missing or damaged.
+    pub fn recovery_damaged(&self) -> bool {
+        match self {
+            RecoveryState::Whole { intact, written } => intact < written,
+            RecoveryState::Damaged {
+                intact, written, ..
+            } => intact < written,
+            _ => false,
+        }
+    }
+}
+
+/// How many recovery slices the volume files named say they hold.
+fn written_slices(names: &[String]) -> usize {
+    names
+        .iter()
+        .filter_map(|n| {
+            let vol = n.rsplit_once(".vol")?.1.strip_suffix(".par2")?;
+            vol.split_once('+')?.1.parse::<usize>().ok()
+        })
+        .sum()
+}
+
+/// The recovery files a disc should have: those `SHA256SUMS` lists (so that a missing one is
+/// seen), and those lying in the directory.
+fn expected_files(dir: &Path) -> Vec<String> {
+    let mut names = recovery_files(dir);
+    if let Ok(sums) = crate::fsutil::read_head(&dir.join(SUMS_NAME), 4 << 20) {
+        for line in String::from_utf8_lossy(&sums).lines() {
+            if let Some((_, name)) = line.split_once("  ") {
+                if layout::is_recovery_name(name) && !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Reads a disc's recovery set and checks its protected files with it.
+fn load_and_check(dir: &Path) -> std::result::Result<Option<(RecoverySet, Report, usize)>, String> {
+    let names = expected_files(dir);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let written = written_slices(&names);
+    let set = load(dir, &names).map_err(|e| e.to_string())?;
+    let report = check(dir, &set, &|_| {}).map_err(|e| e.to_string())?;
+    Ok(Some((set, report, written)))
+}
+
+/// Checks a disc with its recovery data.
+pub(crate) fn check_disc(dir: &Path) -> RecoveryState {
+    match load_and_check(dir) {
+        Ok(None) => RecoveryState::None,
+        Err(e) => RecoveryState::Unreadable(e),
+        Ok(Some((set, report, written))) => {
+            let written = written.max(set.recovery.len());
+            if report.data_whole(&set) {
+                RecoveryState::Whole {
+                    intact: set.recovery.len(),
+                    written,
+                }
+            } else {
+                RecoveryState::Damaged {
+                    needed: report.bad_slices,
+                    intact: set.recovery.len(),
+                    written,
+                    files: report
+                        .files
+                        .iter()
+                        .zip(&set.files)
+                        .filter(|(st, f)| !st.whole(f.len))
+                        .map(|(st, _)| st.name.clone())
+                        .collect(),
+                }
+            }
+        }
+    }
+}
+
+/// A file rebuilt from a disc's recovery data.
+#[derive(Debug, Clone)]
+pub(crate) struct Rebuilt {
+    /// Where the rebuilt file is.
+    pub path: PathBuf,
+    /// Slices computed.
+    pub slices: usize,
+}
+
+/// Rebuilds the protected file `name` of the disc in `dir` into `out` (a file name that does
+/// not exist yet, outside the disc), reading the disc only. `Ok(None)` when the disc has no
+/// recovery data or the file is whole there.
+pub(crate) fn rebuild_file(dir: &Path, name: &str, out: &Path) -> Result<Option<Rebuilt>> {
+    let Some((set, report, _)) = load_and_check(dir).map_err(Error::Damaged)? else {
+        return Ok(None);
+    };
+    let Some(k) = set.files.iter().position(|f| f.name == name) else {
+        return Ok(None);
+    };
+    if report.files[k].whole(set.files[k].len) {
+        return Ok(None);
+    }
+    let slices = rebuild(
+        dir,
+        &set,
+        &report,
+        &[k],
+        &|_| out.to_path_buf(),
+        REPAIR_MEMORY,
+    )
+    .map_err(|e| {
+        let _ = fs::remove_file(out);
+        repair_error(dir, e)
+    })?;
+    Ok(Some(Rebuilt {
+        path: out.to_path_buf(),
+        slices: slices.max(1),
+    }))
+}
+
+fn repair_error(dir: &Path, e: RepairError) -> Error {
+    match e {
+        RepairError::Io(e) => Error::Io {
+            op: "repair",
+            path: dir.to_path_buf(),
+            source: e,
+        },
+        RepairError::NotEnough { needed, available } => Error::Damaged(format!(
+            "{}: damaged beyond its recovery data ({needed} slices damaged, {available} \
+             recovery slices intact)",
+            dir.display()
+        )),
+        RepairError::Failed(why) => Error::Damaged(format!("{}: {why}", dir.display())),
+    }
+}
+
+/// What `butcher repair` did to a disc directory.
+#[derive(Debug, Clone, Default)]
+pub struct RepairSummary {
+    /// Files rebuilt from the recovery data.
+    pub rebuilt: Vec<String>,
+    /// Slices computed.
+    pub slices: usize,
+    /// The recovery files were written again.
+    pub recovery_rewritten: bool,
+    /// SHA256SUMS was written again.
+    pub sums_rewritten: bool,
+    /// What is still wrong against SHA256SUMS after the repair; empty when the disc is whole.
+    pub still_damaged: Vec<String>,
+}
+
+/// Repairs the disc directory `dir` in place: damaged or missing protected files are rebuilt
+/// (each written beside itself as `NAME.partial`, checked, then renamed over it), damaged or
+/// missing recovery files are written again (the same bytes), and a damaged `SHA256SUMS` is
+/// written again from the files it lists. Then the disc is checked against `SHA256SUMS`.
+pub fn repair_disc(dir: &Path) -> Result<RepairSummary> {
+    let mut summary = RepairSummary::default();
+    let (set, report, written) = match load_and_check(dir) {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return Err(Error::Usage(format!(
+                "{} has no recovery files (written with --parity 0, or by butcher before \
+                 format 4): nothing to repair with",
+                dir.display()
+            )))
+        }
+        Err(e) => {
+            return Err(Error::Damaged(format!(
+                "{}: its recovery files cannot be read: {e}",
+                dir.display()
+            )))
+        }
+    };
+    let damaged: Vec<usize> = (0..set.files.len())
+        .filter(|k| !report.files[*k].whole(set.files[*k].len))
+        .collect();
+    if !damaged.is_empty() {
+        let tmp = |k: usize| dir.join(format!("{}{TMP_SUFFIX}", set.files[k].name));
+        summary.slices =
+            rebuild(dir, &set, &report, &damaged, &tmp, REPAIR_MEMORY).map_err(|e| {
+                for k in &damaged {
+                    let _ = fs::remove_file(tmp(*k));
+                }
+                repair_error(dir, e)
+            })?;
+        for k in damaged {
+            let name = &set.files[k].name;
+            fs::rename(tmp(k), dir.join(name)).ctx("rename", &tmp(k))?;
+            summary.rebuilt.push(name.clone());
+        }
+        crate::fsutil::sync_dir(dir)?;
+    }
+    let whole_recovery = set.set_files.iter().all(|f| f.whole()) && set.recovery.len() >= written;
+    if !whole_recovery {
+        rewrite_recovery(dir, &set, written)?;
+        summary.recovery_rewritten = true;
+    }
+    summary.sums_rewritten = rewrite_sums_if_damaged(dir, &set)?;
+    summary.still_damaged = sums_problems(dir)?;
+    Ok(summary)
+}
+
+/// Writes a disc's recovery files again, from its (whole) protected files: the same files
+/// as the closing wrote, as the set's slice count, share and creator are kept.
+fn rewrite_recovery(dir: &Path, set: &RecoverySet, written: usize) -> Result<()> {
+    let files: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
+    let input: u64 = set.files.iter().map(|f| f.slices.len() as u64).sum();
+    let Some(base) = dir_base(dir, set) else {
+        return Err(Error::Damaged(format!(
+            "{}: the names of its recovery files cannot be told",
+            dir.display()
+        )));
+    };
+    // The share that gives the number of recovery slices the disc was written with.
+    let percent = (1..=100)
+        .find(|p| butcher_par2::rule::recovery_slices(input, *p) as usize == written)
+        .ok_or_else(|| {
+            Error::Damaged(format!(
+                "{}: its {written} recovery slices match no share of its {input} slices",
+                dir.display()
+            ))
+        })?;
+    for name in recovery_files(dir) {
+        fs::remove_file(dir.join(&name)).ctx("remove", &dir.join(&name))?;
+    }
+    let creator = set
+        .creator
+        .clone()
+        .unwrap_or_else(|| layout::RECOVERY_CREATOR.into());
+    let opts = butcher_par2::CreateOptions {
+        dir,
+        files: &files,
+        base: &base,
+        percent,
+        creator: &creator,
+        tmp_suffix: TMP_SUFFIX,
+        memory: REPAIR_MEMORY,
+    };
+    butcher_par2::create(&opts, &|_, _| {}).ctx("write the recovery files of", dir)?;
+    Ok(())
+}
+
+/// The name the recovery files of the disc in `dir` start with, from those it has or lists.
+fn dir_base(dir: &Path, _set: &RecoverySet) -> Option<String> {
+    let names = expected_files(dir);
+    let first = names.first()?;
+    let base = first
+        .strip_suffix(".par2")?
+        .split(".vol")
+        .next()?
+        .to_string();
+    Some(base)
+}
+
+/// What `SHA256SUMS` of a disc should say: the protected files in the writer's order
+/// (archives by name, the catalogue copy, README.txt, FORMAT.txt), then the recovery files.
+fn expected_sums(dir: &Path, set: &RecoverySet) -> Result<String> {
+    let mut names: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
+    let rank = |n: &str| match n {
+        _ if layout::is_archive_name(n) => 0,
+        "catalogue.db.gpg" | "catalogue.db" => 1,
+        layout::README_NAME => 2,
+        layout::FORMAT_NAME => 3,
+        _ => 4,
+    };
+    names.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    names.extend(recovery_files(dir));
+    let mut sums = String::new();
+    for n in names {
+        let (sha, _) = crate::fsutil::hash_file(&dir.join(&n)).ctx("read", &dir.join(&n))?;
+        sums.push_str(&format!("{sha}  {n}\n"));
+    }
+    Ok(sums)
+}
+
+/// Writes `SHA256SUMS` again when it is missing, or does not say what the (now whole) disc
+/// holds. Returns whether it was written.
+fn rewrite_sums_if_damaged(dir: &Path, set: &RecoverySet) -> Result<bool> {
+    if sums_problems(dir)?.is_empty() {
+        return Ok(false);
+    }
+    let want = expected_sums(dir, set)?;
+    crate::fsutil::write_atomic(dir, SUMS_NAME, want.as_bytes())?;
+    Ok(true)
+}
+
+/// What does not match `SHA256SUMS` in a disc directory, one line each.
+pub(crate) fn sums_problems(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let sums = match fs::read(dir.join(SUMS_NAME)) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => return Ok(vec![format!("{SUMS_NAME} is missing")]),
+    };
+    let mut listed = Vec::new();
+    for line in sums.lines() {
+        let Some((sha, name)) = line.split_once("  ") else {
+            out.push(format!("{SUMS_NAME}: unreadable line {line:?}"));
+            continue;
+        };
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            out.push(format!("{SUMS_NAME}: names {name:?}"));
+            continue;
+        }
+        listed.push(name.to_string());
+        match crate::fsutil::hash_file(&dir.join(name)) {
+            Ok((got, _)) if got == sha => {}
+            Ok(_) => out.push(format!("{name}: sha256 differs from {SUMS_NAME}")),
+            Err(e) => out.push(format!("{name}: {e}")),
+        }
+    }
+    for ent in fs::read_dir(dir).ctx("read", dir)?.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name != SUMS_NAME && !listed.contains(&name) {
+            out.push(format!("{name}: not listed in {SUMS_NAME}"));
+        }
+    }
+    Ok(out)
+}
