@@ -1,18 +1,35 @@
-//! Every format version ever written stays readable: a small backup set written by an older
-//! butcher is kept in tests/fixtures, and today's butcher must restore each of its snapshots
-//! exactly.
+//! Every format version ever written stays readable: a small backup set written by the butcher
+//! of each older format version is kept in tests/fixtures/format-vN, and today's butcher must
+//! restore each of its snapshots exactly and verify it.
 //!
-//! To write the fixture again (only ever with the butcher of that version):
-//! `BUTCHER_FIXTURE_BINARY=/path/to/old/butcher cargo test --test cli compat::`.
+//! | fixture   | written by the butcher of |
+//! |-----------|---------------------------|
+//! | format-v2 | 4d0623b                   |
+//! | format-v3 | cade014                   |
+//!
+//! To write the fixture of a version again (only ever with a butcher of that version, built
+//! from a commit that writes it, e.g. in a `git worktree` of that commit):
+//!
+//! `BUTCHER_FIXTURE_BINARY=/path/to/butcher-of-that-version cargo test --test cli compat::`
+//!
+//! The version is read from what the binary writes (line 2 of each disc's README.txt,
+//! `... format version N ...`), and tests/fixtures/format-vN is replaced; no other fixture is
+//! touched. `BUTCHER_FIXTURE_VERSION=N` may be set as well: the version read must then be N
+//! (and for a binary whose README does not state its version, N is taken as it).
+//! To add the fixture of a new version, add a `format_vN_restores_exactly` test below.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::common::{assert_trees_equal, disc_dirs, run_ok, TestEnv};
+use crate::common::{assert_trees_equal, disc_dirs, run_ok, sha256_file, TestEnv};
 
 const PASS: &str = "fixture passphrase";
+
+/// The disc size the fixtures are written for: `--disc-size 640K`.
+const DISC_SIZE: u64 = 640 * 1024;
 
 fn fixture_dir(version: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/format-v{version}"))
@@ -61,9 +78,62 @@ fn fixture_tree(root: &Path, run: u32) {
     }
 }
 
-/// Writes the fixture of `version` with `binary`, a butcher of that version: two runs of
-/// the fixture tree, encrypted, on discs small enough that each run fills its own.
-fn write_fixture(binary: &Path, version: u32) {
+/// Line 2 of a disc's README.txt: `backup set ID, format version V[, disc size N bytes]`.
+fn readme_line2(disc: &Path) -> String {
+    let readme = fs::read_to_string(disc.join("README.txt")).unwrap();
+    readme
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{disc:?}: README.txt has no line 2"))
+        .to_owned()
+}
+
+/// The format version line 2 of a disc's README names, if it names one.
+fn readme_version(disc: &Path) -> Option<u32> {
+    let line = readme_line2(disc);
+    let rest = line.split_once("format version ")?.1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The format version of the discs in `dest` a fixture binary wrote: what their READMEs say
+/// (all the same), checked against `BUTCHER_FIXTURE_VERSION` when that is set, or taken from
+/// it when the READMEs say nothing.
+fn written_version(dest: &Path) -> u32 {
+    let wanted = std::env::var("BUTCHER_FIXTURE_VERSION").ok().map(|v| {
+        v.trim()
+            .parse::<u32>()
+            .unwrap_or_else(|_| panic!("BUTCHER_FIXTURE_VERSION={v:?} is not a number"))
+    });
+    let discs = disc_dirs(dest);
+    assert!(!discs.is_empty(), "the fixture binary wrote no disc");
+    let mut read: Vec<Option<u32>> = discs.iter().map(|d| readme_version(d)).collect();
+    read.dedup();
+    assert_eq!(
+        read.len(),
+        1,
+        "the discs' READMEs disagree on the version: {read:?}"
+    );
+    match (read[0], wanted) {
+        (Some(r), Some(w)) => {
+            assert_eq!(
+                r, w,
+                "the binary writes format {r}, BUTCHER_FIXTURE_VERSION is {w}"
+            );
+            r
+        }
+        (Some(r), None) => r,
+        (None, Some(w)) => w,
+        (None, None) => {
+            panic!("the binary's READMEs name no format version: set BUTCHER_FIXTURE_VERSION")
+        }
+    }
+}
+
+/// Writes a fixture with `binary`, a butcher of an older (or today's) format version: two
+/// runs of the fixture tree, encrypted, on discs small enough that each run fills its own.
+/// Replaces tests/fixtures/format-vN for the version N the binary writes, and returns N.
+fn write_fixture(binary: &Path) -> u32 {
     let env = TestEnv::new().with_passphrase(PASS);
     let backup = |run: u32| {
         fixture_tree(&env.src(), run);
@@ -77,6 +147,7 @@ fn write_fixture(binary: &Path, version: u32) {
     };
     backup(1);
     backup(2);
+    let version = written_version(&env.dest());
     let out = fixture_dir(version);
     if out.exists() {
         fs::remove_dir_all(&out).unwrap();
@@ -85,6 +156,19 @@ fn write_fixture(binary: &Path, version: u32) {
     for d in disc_dirs(&env.dest()) {
         run_ok(env.cmd("cp").arg("-r").arg(&d).arg(&out));
     }
+    version
+}
+
+/// When `BUTCHER_FIXTURE_BINARY` is set, writes the fixture of its version once per test
+/// process, before any test reads a fixture.
+fn write_fixture_if_asked() {
+    static WRITTEN: OnceLock<Option<u32>> = OnceLock::new();
+    WRITTEN.get_or_init(|| {
+        let binary = std::env::var_os("BUTCHER_FIXTURE_BINARY")?;
+        let version = write_fixture(Path::new(&binary));
+        eprintln!("wrote {:?}", fixture_dir(version));
+        Some(version)
+    });
 }
 
 /// Restores snapshot `snapshot` of the fixture of `version` and compares it with its tree.
@@ -103,27 +187,89 @@ fn restores_exactly(version: u32, snapshot: u32) {
     assert_trees_equal(&expected, env.target());
 }
 
-/// The format-2 fixture is what a format-2 butcher wrote: no FORMAT.txt, version 2 in every
-/// README, and butcher of today restores both its snapshots exactly and verifies it.
-#[test]
-fn a_format_2_set_restores_exactly() {
-    if let Some(binary) = std::env::var_os("BUTCHER_FIXTURE_BINARY") {
-        write_fixture(Path::new(&binary), 2);
-    }
-    let discs = disc_dirs(&fixture_dir(2));
+/// The fixture of `version` is two discs, one a run, each saying `version` on line 2 of its
+/// README; butcher of today restores both its snapshots exactly and verifies it. Returns the
+/// discs for the checks particular to the version.
+fn fixture_restores_exactly(version: u32) -> Vec<PathBuf> {
+    write_fixture_if_asked();
+    let dir = fixture_dir(version);
+    assert!(dir.is_dir(), "{dir:?} is missing");
+    let discs = disc_dirs(&dir);
     assert_eq!(discs.len(), 2, "the fixture has one disc per run");
+    let mut sets = Vec::new();
     for d in &discs {
-        assert!(!d.join("FORMAT.txt").exists());
-        let readme = fs::read_to_string(d.join("README.txt")).unwrap();
-        let line2 = readme.lines().nth(1).unwrap();
+        assert_eq!(
+            readme_version(d),
+            Some(version),
+            "{d:?}: {}",
+            readme_line2(d)
+        );
+        let line2 = readme_line2(d);
+        sets.push(line2.split(',').next().unwrap().to_owned());
+    }
+    sets.dedup();
+    assert_eq!(sets.len(), 1, "the discs are of one backup set: {sets:?}");
+    restores_exactly(version, 2);
+    restores_exactly(version, 1);
+    let env = TestEnv::new().with_passphrase(PASS);
+    env.butcher_ok(["verify".as_ref(), dir.as_os_str(), "--deep".as_ref()]);
+    discs
+}
+
+/// The names SHA256SUMS of `disc` lists, in its order.
+fn sums_names(disc: &Path) -> Vec<String> {
+    fs::read_to_string(disc.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once("  ").unwrap().1.to_owned())
+        .collect()
+}
+
+/// Format 2: no FORMAT.txt, and line 2 of the README ends with the version (no disc size).
+#[test]
+fn format_v2_restores_exactly() {
+    for d in fixture_restores_exactly(2) {
+        assert!(!d.join("FORMAT.txt").exists(), "{d:?}");
+        assert!(!sums_names(&d).iter().any(|n| n == "FORMAT.txt"), "{d:?}");
+        let line2 = readme_line2(&d);
         assert!(line2.ends_with("format version 2"), "{line2}");
     }
-    restores_exactly(2, 2);
-    restores_exactly(2, 1);
-    let env = TestEnv::new().with_passphrase(PASS);
-    env.butcher_ok([
-        "verify".as_ref(),
-        fixture_dir(2).as_os_str(),
-        "--deep".as_ref(),
-    ]);
+}
+
+/// Format 3: FORMAT.txt (format.md of version 3) on every disc, listed last in SHA256SUMS
+/// with its checksum, the same on every disc and named by the README, and the disc size on
+/// line 2 of the README.
+#[test]
+fn format_v3_restores_exactly() {
+    let mut texts = Vec::new();
+    for d in fixture_restores_exactly(3) {
+        let format = d.join("FORMAT.txt");
+        assert!(format.is_file(), "{d:?} has no FORMAT.txt");
+        let text = fs::read_to_string(&format).unwrap();
+        texts.push(text.clone());
+        assert_eq!(
+            text.lines().next(),
+            Some("# butcher format, version 3"),
+            "{format:?}"
+        );
+        let sums = fs::read_to_string(d.join("SHA256SUMS")).unwrap();
+        let last = sums.lines().last().unwrap();
+        assert_eq!(
+            last,
+            format!("{}  FORMAT.txt", sha256_file(&format)),
+            "{d:?}: FORMAT.txt is last in SHA256SUMS, with its checksum"
+        );
+        let readme = fs::read_to_string(d.join("README.txt")).unwrap();
+        assert!(
+            readme.contains("FORMAT.txt"),
+            "{d:?}: README names FORMAT.txt"
+        );
+        let line2 = readme_line2(&d);
+        assert!(
+            line2.ends_with(&format!(", format version 3, disc size {DISC_SIZE} bytes")),
+            "{line2}"
+        );
+    }
+    texts.dedup();
+    assert_eq!(texts.len(), 1, "FORMAT.txt is the same on every disc");
 }
