@@ -178,9 +178,8 @@ fn repair_error(dir: &Path, e: RepairError) -> Error {
             source: e,
         },
         RepairError::NotEnough { needed, available } => Error::Damaged(format!(
-            "{}: damaged beyond its recovery data ({needed} slices damaged, {available} \
-             recovery slices intact)",
-            dir.display()
+            "the disc is damaged beyond its recovery data ({needed} slices damaged, \
+             {available} recovery slices intact)"
         )),
         RepairError::Failed(why) => Error::Damaged(format!("{}: {why}", dir.display())),
     }

@@ -24,6 +24,8 @@ mod incremental;
 mod one_drive;
 #[path = "cli/query.rs"]
 mod query;
+#[path = "cli/recovery.rs"]
+mod recovery;
 #[path = "cli/robust.rs"]
 mod robust;
 #[path = "cli/roundtrip.rs"]

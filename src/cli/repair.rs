@@ -20,8 +20,8 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let name = a.disc_dir.display().to_string();
     let summary = match repair_disc(&a.disc_dir) {
         Ok(s) => s,
-        Err(e @ butcher::Error::Damaged(_)) => {
-            eprintln!("butcher: {e}");
+        Err(butcher::Error::Damaged(why)) => {
+            eprintln!("butcher: {name}: {why}");
             eprintln!(
                 "butcher: {name} is not repaired; restore still gets back every file not in \
                  its damaged archives"

@@ -108,6 +108,8 @@ pub struct RestoreSummary {
     pub missing_discs: Vec<u32>,
     /// Problems with archives (damage), one line each.
     pub damaged: Vec<String>,
+    /// Damage repaired with a disc's recovery data (nothing lost), one line each.
+    pub repaired: Vec<String>,
     /// Why the snapshot restored is older than the newest the set is known to have, when it
     /// is (the newest snapshot was wanted, but the catalogue that knows it could not be used).
     pub older: Option<String>,

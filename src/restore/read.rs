@@ -23,6 +23,16 @@ pub(super) struct Reader<'a> {
     pub summary: &'a mut RestoreSummary,
     /// Archive ids still to read.
     left: BTreeSet<i64>,
+    /// What was repaired with recovery data, one line each.
+    repaired: std::sync::Mutex<Vec<String>>,
+}
+
+/// Whether reading an archive met damage of any kind.
+fn damaged(got: &Result<Got>) -> bool {
+    match got {
+        Ok(g) => g.error.is_some() || g.file_changed || !g.bad.is_empty(),
+        Err(_) => true,
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -41,12 +51,26 @@ impl<'a> Reader<'a> {
             progress,
             summary,
             left,
+            repaired: std::sync::Mutex::new(Vec::new()),
         }
     }
 
     /// Reads every archive of the plan: those on `dirs` first, then those on discs `prompt`
-    /// brings, disc by disc in order.
+    /// brings, disc by disc in order. An archive damaged or missing on a disc at hand is
+    /// rebuilt from the disc's recovery data when it can be.
     pub(super) fn read_all(
+        &mut self,
+        dirs: &[DiscDir],
+        set_id: &str,
+        prompt: &mut dyn DiscPrompt,
+    ) -> Result<()> {
+        let r = self.read_all_discs(dirs, set_id, prompt);
+        let repaired = std::mem::take(&mut *self.repaired.lock().expect("not poisoned"));
+        self.summary.repaired.extend(repaired);
+        r
+    }
+
+    fn read_all_discs(
         &mut self,
         dirs: &[DiscDir],
         set_id: &str,
@@ -54,6 +78,7 @@ impl<'a> Reader<'a> {
     ) -> Result<()> {
         let at_hand = source::archive_files(dirs)?;
         self.read_found(&at_hand);
+        self.rebuild_missing(dirs);
         let present: HashSet<u32> = dirs.iter().filter_map(|d| d.number).collect();
         let discs: BTreeSet<u32> = self.left.iter().map(|id| self.disc_of(*id)).collect();
         for disc in discs {
@@ -79,6 +104,7 @@ impl<'a> Reader<'a> {
                 let found = source::archive_files(&found_dirs)?;
                 let before = self.left.len();
                 self.read_found(&found);
+                self.rebuild_missing(&found_dirs);
                 if self.left.len() == before {
                     let m = format!("that is not disc {disc:04} of this backup");
                     self.progress.warn(&m);
@@ -86,6 +112,61 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Archives still to read that are missing from a disc at hand: rebuilt from the disc's
+    /// recovery data into the staging directory, when it can, and read from there.
+    fn rebuild_missing(&mut self, dirs: &[DiscDir]) {
+        let mut rebuilt = HashMap::new();
+        for d in dirs {
+            let Some(number) = d.number else { continue };
+            let missing: Vec<String> = self
+                .left
+                .iter()
+                .filter(|id| self.disc_of(**id) == number)
+                .map(|id| self.plan.archives[id].0.name.clone())
+                .filter(|name| !d.path.join(name).exists())
+                .collect();
+            for name in missing {
+                if let Some(path) = self.rebuild(&d.path, &name) {
+                    rebuilt.insert(name, path);
+                }
+            }
+        }
+        if !rebuilt.is_empty() {
+            self.read_found(&rebuilt);
+            for path in rebuilt.values() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    /// Rebuilds archive file `name` of the disc in `dir` into the staging directory from the
+    /// disc's recovery data; notes what it did. `None` when it cannot.
+    fn rebuild(&self, dir: &Path, name: &str) -> Option<PathBuf> {
+        let out = self.stage.join(format!("repaired-{name}"));
+        match crate::recovery::rebuild_file(dir, name, &out) {
+            Ok(Some(r)) => {
+                let m = format!(
+                    "{}: {name} repaired with its recovery data ({} slices rebuilt)",
+                    dir.display(),
+                    r.slices
+                );
+                self.progress.note(&m);
+                self.repaired.lock().expect("not poisoned").push(m);
+                Some(r.path)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                let why = match e {
+                    Error::Damaged(m) => m,
+                    e => e.to_string(),
+                };
+                let m = format!("{}: {name} cannot be repaired: {why}", dir.display());
+                self.progress.warn(&m);
+                None
+            }
+        }
     }
 
     fn disc_of(&self, id: i64) -> u32 {
@@ -151,7 +232,20 @@ impl<'a> Reader<'a> {
                 let (archive, wanted) = &self.plan.archives[id];
                 let path = &found[&archive.name];
                 let got = read_archive(path, archive, pass, wanted, self.stage, self.progress);
-                (*id, got)
+                if !damaged(&got) {
+                    return (*id, got);
+                }
+                // Damage: the disc's recovery data may rebuild the archive.
+                let Some(rebuilt) = path
+                    .parent()
+                    .and_then(|dir| self.rebuild(dir, &archive.name))
+                else {
+                    return (*id, got);
+                };
+                let again =
+                    read_archive(&rebuilt, archive, pass, wanted, self.stage, self.progress);
+                let _ = std::fs::remove_file(&rebuilt);
+                (*id, again)
             })
             .collect()
     }

@@ -83,14 +83,17 @@ pub fn open_catalogue(
         let Some((path, encrypted)) = copy_on(d, passphrase)? else {
             continue;
         };
-        if let Err(e) = matches_sums(d, &path) {
-            warn(&format!("{e}; trying another disc's copy"));
-            last_err = Some(e);
-            continue;
-        }
         let what = path.display().to_string();
         let pass = passphrase.filter(|_| encrypted);
-        let opened = load_copy(&path, pass, spill, &what).and_then(|c| check_sound(c, &what));
+        let mut opened = matches_sums(d, &path)
+            .and_then(|_| load_copy(&path, pass, spill, &what).and_then(|c| check_sound(c, &what)));
+        if let Err(Error::Damaged(_) | Error::Catalogue(_) | Error::Io { .. }) = &opened {
+            // A damaged copy may come back whole from its disc's recovery data.
+            if let Some(fixed) = repair_copy(d, &path, spill, warn) {
+                opened = load_copy(&fixed, pass, spill, &what).and_then(|c| check_sound(c, &what));
+                let _ = fs::remove_file(&fixed);
+            }
+        }
         match opened {
             Ok(c) => {
                 if let Some((damaged, _)) = &refused {
@@ -118,6 +121,34 @@ pub fn open_catalogue(
     Err(refused.map(|(_, e)| e).or(last_err).unwrap_or_else(|| {
         Error::Usage("no butcher disc found (no catalogue.db.gpg or catalogue.db)".to_string())
     }))
+}
+
+/// Rebuilds the damaged catalogue copy `copy` of disc `d` from the disc's recovery data into
+/// `spill` (a directory the user named), never on the disc; says so through `warn`.
+fn repair_copy(
+    d: &DiscDir,
+    copy: &Path,
+    spill: Option<&Path>,
+    warn: &dyn Fn(&str),
+) -> Option<PathBuf> {
+    let spill = spill?;
+    let name = copy.file_name()?.to_str()?;
+    let out = spill.join(format!("repaired-{name}"));
+    match crate::recovery::rebuild_file(&d.path, name, &out) {
+        Ok(Some(r)) => {
+            warn(&format!(
+                "{}: damaged; repaired with its disc's recovery data ({} slices rebuilt)",
+                copy.display(),
+                r.slices
+            ));
+            Some(r.path)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn(&e.to_string());
+            None
+        }
+    }
 }
 
 /// A catalogue copy whose sha256 differs from what its disc's `SHA256SUMS` lists (damaged,

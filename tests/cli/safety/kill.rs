@@ -347,3 +347,77 @@ fn leftovers_of_a_killed_first_run_do_not_make_dest_foreign() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_trees_equal(env.src(), env.target());
 }
+
+/// A run killed while it writes a disc's recovery files (found by their `.partial` files):
+/// the next run writes them again, and par2cmdline verifies the disc.
+#[test]
+fn a_run_killed_while_writing_recovery_data_has_it_written_by_the_next() {
+    let env = TestEnv::new().with_passphrase("kill during parity");
+    let mut rng = Rng::new(9);
+    for i in 0..6 {
+        fs::write(env.src().join(format!("f{i}.bin")), rng.bytes(5 << 20)).unwrap();
+    }
+    let dest = env.dest();
+    let command = || {
+        let mut cmd = env.butcher_command();
+        cmd.arg("backup")
+            .arg(env.src())
+            .arg(&dest)
+            .args(["--disc-size", "400M", "--parity", "100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    };
+    let disc = dest.join("disc-0001");
+    let mut child = Running(command().spawn().unwrap());
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no recovery file seen being written"
+        );
+        let writing = fs::read_dir(&disc)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.contains(".par2") && n.ends_with(".partial")
+            });
+        if writing {
+            break;
+        }
+        assert!(
+            !child.has_exited(),
+            "the run ended before its recovery files were seen"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    child.kill();
+    assert!(
+        !disc.join("SHA256SUMS").exists(),
+        "the kill came too late: the disc is finished"
+    );
+    let out = run(&mut command());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let leftovers: Vec<String> = fs::read_dir(&disc)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    if crate::common::require_tool("par2") {
+        let out = env
+            .cmd("par2")
+            .args(["verify", "-q", "disc-0001.par2"])
+            .current_dir(&disc)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "par2 verify: {out:?}");
+    }
+    env.butcher_ok(["verify".as_ref(), dest.as_os_str()]);
+    let target = env.target();
+    let out = restore(&env, &dest, &target, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), &target);
+}
