@@ -9,10 +9,10 @@ stage() { printf '\n==> %s\n' "$*"; }
 stage "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-stage "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+stage "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
-stage "cargo test --all-targets"
-cargo test --all-targets
+stage "cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
 
 stage "all checks passed"

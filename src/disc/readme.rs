@@ -61,6 +61,18 @@ Files on this disc
   SHA256SUMS           checksums: run  sha256sum -c SHA256SUMS  in this directory
   README.txt           this file
   {format:<20} the format: every file on the disc and every catalogue column, described
+  {base}.par2       recovery files (PAR2 2.0) over every file above; none when the
+  {base}.vol*.par2  backup ran with --parity 0
+
+Repairing a damaged disc
+  If  sha256sum -c SHA256SUMS  reports a damaged or missing file, copy the disc into a
+  folder (for unreadable sectors: dd if=FILE of=COPY bs=2048 conv=noerror,sync, or ddrescue;
+  a zeroed sector is repaired like any other damage), then in that folder run
+    par2 verify {base}.par2    what is damaged, and whether the recovery data suffices
+    par2 repair {base}.par2    rebuilds the damaged files (keeps the old ones as NAME.1)
+  and  sha256sum -c SHA256SUMS  again (delete the NAME.1 files first). par2 is par2cmdline
+  (Debian/Ubuntu package par2); any PAR2 2.0 program works. Burn the repaired folder to a
+  fresh disc. A flipped byte or an unreadable 2048-byte sector costs one recovery slice.
 
 In what follows PASSFILE is a file whose first line is the passphrase (make it yourself,
 readable only by you, and delete it afterwards).
@@ -87,6 +99,7 @@ TARGET and run it again. {format} on this disc describes every byte the script r
 ",
         version = crate::catalogue::FORMAT_VERSION,
         format = FORMAT_NAME,
+        base = crate::layout::recovery_base(*number),
     )
 }
 
