@@ -72,19 +72,29 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     let done = AtomicU64::new(0);
     let tick = |bytes: u64| progress(done.fetch_add(bytes, Ordering::Relaxed) + bytes, total);
 
-    // The description: checksums of every file and slice.
-    let mut summaries = Vec::new();
-    for (name, path) in names.iter().zip(&paths) {
-        summaries.push(summarise(name, path, s, &tick)?);
+    // The set's order and ID need only the first 16 KiB of each file.
+    let mut heads = Vec::new();
+    for p in &paths {
+        let f = File::open(p).map_err(|e| err("read", p, e))?;
+        let mut head = vec![0u8; 16384];
+        let got = read_padded(&f, 0, &mut head).map_err(|e| err("read", p, e))?;
+        heads.push(packet::md5(&head[..got]));
     }
-    summaries.sort_by_key(|f| f.id);
-    let ids: Vec<Md5Hash> = summaries.iter().map(|f| f.id).collect();
-    let main = packet::main_body(s, &ids);
-    let set_id = packet::md5(&main);
-    let description = description(&set_id, s, &summaries, opts.creator);
+    let ids: Vec<Md5Hash> = (0..names.len())
+        .map(|k| packet::file_id(&heads[k], lengths[k], &names[k]))
+        .collect();
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by_key(|k| ids[*k]);
+    let sorted_ids: Vec<Md5Hash> = order.iter().map(|k| ids[*k]).collect();
+    let set_id = packet::md5(&packet::main_body(s, &sorted_ids));
+    let named: Vec<(&str, u64)> = order
+        .iter()
+        .map(|k| (names[*k].as_str(), lengths[*k]))
+        .collect();
+    let desc_len = rule::description_len(&named, s, opts.creator);
 
-    // The volume files, written in full at their final length, recovery data filled in
-    // by byte range.
+    // The volume files, at their final length: recovery packets, then the description.
+    let packet_len = (packet::HEADER_LEN + 4) as u64 + s;
     let counts = rule::volume_counts(recovery);
     let mut volumes = Vec::new();
     let mut first = 0u32;
@@ -98,10 +108,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
             .truncate(true)
             .open(&tmp)
             .map_err(|e| err("create", &tmp, e))?;
-        let packet_len = (packet::HEADER_LEN + 4) as u64 + s;
-        file.set_len(u64::from(*count) * packet_len + description.len() as u64)
-            .map_err(|e| err("write", &tmp, e))?;
-        file.write_all_at(&description, u64::from(*count) * packet_len)
+        file.set_len(u64::from(*count) * packet_len + desc_len)
             .map_err(|e| err("write", &tmp, e))?;
         volumes.push(Volume {
             name,
@@ -118,7 +125,6 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
             .iter()
             .find(|v| e >= v.first && e < v.first + v.count)
             .expect("every exponent has a volume");
-        let packet_len = (packet::HEADER_LEN + 4) as u64 + s;
         (
             v,
             u64::from(e - v.first) * packet_len + (packet::HEADER_LEN + 4) as u64,
@@ -126,14 +132,17 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     };
 
     let logs = gf::input_logs(n as usize);
-    let inputs = slice_list(&summaries, &names, s);
+    let inputs = slice_list(&order, &lengths, s);
     let files: Vec<File> = paths
         .iter()
         .map(|p| File::open(p).map_err(|e| err("read", p, e)))
         .collect::<io::Result<_>>()?;
     let chunk = chunk_len(s as usize, recovery as usize, opts.memory);
+    // With the whole slices at once, the checksums are computed from the same reads.
+    let single = chunk == s as usize;
+    let mut whole: Vec<Md5> = (0..names.len()).map(|_| Md5::new()).collect();
+    let mut slice_sums: Vec<(Md5Hash, u32)> = Vec::with_capacity(inputs.len());
     let mut acc: Vec<Vec<u8>> = vec![Vec::new(); recovery as usize];
-    let mut src = vec![0u8; chunk];
     let mut off = 0usize;
     while off < s as usize {
         let len = chunk.min(s as usize - off);
@@ -141,34 +150,120 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
             a.clear();
             a.resize(len, 0);
         }
-        for (i, input) in inputs.iter().enumerate() {
-            let f = &files[input.file];
-            let buf = &mut src[..len];
-            read_padded(f, input.offset + off as u64, buf)
+        let per_batch = (BATCH_BYTES / len).max(1);
+        let mut batch = vec![0u8; per_batch * len];
+        for (b, group) in inputs.chunks(per_batch).enumerate() {
+            let base = b * per_batch;
+            for (j, input) in group.iter().enumerate() {
+                let buf = &mut batch[j * len..(j + 1) * len];
+                let take = (input.len as usize).saturating_sub(off).min(len);
+                read_padded(
+                    &files[input.file],
+                    input.offset + off as u64,
+                    &mut buf[..take],
+                )
                 .map_err(|e| err("read", &paths[input.file], e))?;
-            let coefs: Vec<u16> = (0..recovery).map(|e| gf::coefficient(logs[i], e)).collect();
-            mul_add_parallel(buf, &coefs, &mut acc);
-            tick(len.min(input.len.saturating_sub(off as u64) as usize) as u64);
+                buf[take..].fill(0);
+            }
+            let batch = &batch[..group.len() * len];
+            let srcs: Vec<&[u8]> = batch.chunks(len).collect();
+            let coefs: Vec<Vec<u16>> = (0..group.len())
+                .map(|j| {
+                    (0..recovery)
+                        .map(|e| gf::coefficient(logs[base + j], e))
+                        .collect()
+                })
+                .collect();
+            if single {
+                let (_, sums) = rayon::join(
+                    || {
+                        for (j, input) in group.iter().enumerate() {
+                            whole[input.file].update(&srcs[j][..input.len as usize]);
+                        }
+                    },
+                    || {
+                        rayon::join(
+                            || {
+                                srcs.par_iter()
+                                    .map(|d| slice_checksum(d, len))
+                                    .collect::<Vec<_>>()
+                            },
+                            || accumulate(&srcs, &coefs, &mut acc),
+                        )
+                        .0
+                    },
+                );
+                slice_sums.extend(sums);
+            } else {
+                accumulate(&srcs, &coefs, &mut acc);
+            }
+            let data: u64 = group
+                .iter()
+                .map(|i| (i.len as usize).saturating_sub(off).min(len) as u64)
+                .sum();
+            tick(data);
         }
         acc.par_iter().enumerate().try_for_each(|(e, data)| {
             let (v, at) = place(e as u32);
+            if single {
+                let header = packet::recovery_packet_header(&set_id, e as u32, data);
+                v.file
+                    .write_all_at(&header, at - header.len() as u64)
+                    .map_err(|er| err("write", &v.tmp, er))?;
+            }
             v.file
                 .write_all_at(data, at + off as u64)
                 .map_err(|er| err("write", &v.tmp, er))
         })?;
         off += len;
     }
+    drop(acc);
+    if !single {
+        // The recovery packets' headers, whose MD5 covers the data now written.
+        (0..recovery).into_par_iter().try_for_each(|e| {
+            let (v, at) = place(e);
+            let mut data = vec![0u8; s as usize];
+            read_padded(&v.file, at, &mut data).map_err(|er| err("read", &v.tmp, er))?;
+            let header = packet::recovery_packet_header(&set_id, e, &data);
+            v.file
+                .write_all_at(&header, at - header.len() as u64)
+                .map_err(|er| err("write", &v.tmp, er))
+        })?;
+    }
 
-    // The recovery packets' headers, whose MD5 covers the data now written.
-    (0..recovery).into_par_iter().try_for_each(|e| {
-        let (v, at) = place(e);
-        let mut data = vec![0u8; s as usize];
-        read_padded(&v.file, at, &mut data).map_err(|er| err("read", &v.tmp, er))?;
-        let header = packet::recovery_packet_header(&set_id, e, &data);
+    // The description: checksums of every file and slice.
+    let summaries: Vec<FileSummary> = if single {
+        let mut at = 0;
+        let mut whole: Vec<Option<Md5>> = whole.into_iter().map(Some).collect();
+        order
+            .iter()
+            .map(|&k| {
+                let count = lengths[k].div_ceil(s) as usize;
+                let slices = slice_sums[at..at + count].to_vec();
+                at += count;
+                FileSummary {
+                    name: names[k].clone(),
+                    id: ids[k],
+                    md5: whole[k].take().expect("once").finalize().into(),
+                    md5_16k: heads[k],
+                    len: lengths[k],
+                    slices,
+                }
+            })
+            .collect()
+    } else {
+        order
+            .iter()
+            .map(|&k| summarise(&names[k], &paths[k], s, &tick))
+            .collect::<io::Result<_>>()?
+    };
+    let description = description(&set_id, s, &summaries, opts.creator);
+    debug_assert_eq!(description.len() as u64, desc_len);
+    for v in &volumes {
         v.file
-            .write_all_at(&header, at - header.len() as u64)
-            .map_err(|er| err("write", &v.tmp, er))
-    })?;
+            .write_all_at(&description, u64::from(v.count) * packet_len)
+            .map_err(|e| err("write", &v.tmp, e))?;
+    }
 
     let mut written = Vec::new();
     let index = rule::index_name(opts.base);
@@ -206,21 +301,17 @@ pub(crate) struct InputSlice {
     pub len: u64,
 }
 
-/// The input slices in the set's order (files by ID, slices in file order). `files[k]` is the
-/// name of the k-th file; the returned `file` indexes them.
-pub(crate) fn slice_list(summaries: &[FileSummary], files: &[String], s: u64) -> Vec<InputSlice> {
+/// The input slices in the set's order: files in `order` (indices into `lengths`), slices in
+/// file order.
+pub(crate) fn slice_list(order: &[usize], lengths: &[u64], s: u64) -> Vec<InputSlice> {
     let mut out = Vec::new();
-    for f in summaries {
-        let k = files
-            .iter()
-            .position(|n| *n == f.name)
-            .expect("summarised file");
-        let count = f.len.div_ceil(s);
-        for j in 0..count {
+    for &k in order {
+        let len = lengths[k];
+        for j in 0..len.div_ceil(s) {
             out.push(InputSlice {
                 file: k,
                 offset: j * s,
-                len: (f.len - j * s).min(s),
+                len: (len - j * s).min(s),
             });
         }
     }
@@ -333,22 +424,34 @@ pub(crate) fn chunk_len(s: usize, count: usize, memory: usize) -> usize {
     ((memory / count.max(1)) / 64 * 64).clamp(64, s)
 }
 
-/// `dsts[k] ^= coefs[k] * src` for every k, the bytes split between the threads.
-pub(crate) fn mul_add_parallel(src: &[u8], coefs: &[u16], dsts: &mut [Vec<u8>]) {
-    let threads = rayon::current_num_threads().max(1);
-    let part = src.len().div_ceil(threads).next_multiple_of(64).max(64);
-    let mut parts: Vec<Vec<&mut [u8]>> = Vec::new();
-    for d in dsts.iter_mut() {
-        for (k, piece) in d.chunks_mut(part).enumerate() {
-            if parts.len() <= k {
-                parts.push(Vec::new());
+/// Bytes of input slices read and worked on at once.
+pub(crate) const BATCH_BYTES: usize = 32 << 20;
+
+/// Bytes of all destinations together that one tile keeps in the processor's cache.
+const TILE_BYTES: usize = 768 << 10;
+
+/// `acc[k] ^= coefs[j][k] * srcs[j]` for every source `j` and destination `k`, all of one
+/// length. The length is cut into tiles small enough that the tile of every destination
+/// stays in cache while all sources are added to it; the tiles are shared among the threads.
+pub(crate) fn accumulate(srcs: &[&[u8]], coefs: &[Vec<u16>], acc: &mut [Vec<u8>]) {
+    let Some(len) = acc.first().map(|a| a.len()) else {
+        return;
+    };
+    let tile = (TILE_BYTES / acc.len().max(1) / 64 * 64).clamp(256, len.max(256));
+    let mut tiles: Vec<Vec<&mut [u8]>> = Vec::new();
+    for a in acc.iter_mut() {
+        for (t, piece) in a.chunks_mut(tile).enumerate() {
+            if tiles.len() <= t {
+                tiles.push(Vec::new());
             }
-            parts[k].push(piece);
+            tiles[t].push(piece);
         }
     }
-    parts.into_par_iter().enumerate().for_each(|(k, mut ds)| {
-        let start = k * part;
-        let end = (start + part).min(src.len());
-        kernel::mul_add_multi(&src[start..end], coefs, &mut ds);
+    tiles.into_par_iter().enumerate().for_each(|(t, mut ds)| {
+        let start = t * tile;
+        let end = (start + tile).min(len);
+        for (src, cs) in srcs.iter().zip(coefs) {
+            kernel::mul_add_multi(&src[start..end], cs, &mut ds);
+        }
     });
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 
 use crate::check::Report;
-use crate::create::{chunk_len, mul_add_parallel};
+use crate::create::{accumulate, chunk_len, BATCH_BYTES};
 use crate::gf;
 use crate::io::{err, read_padded};
 use crate::kernel;
@@ -159,7 +159,6 @@ pub fn rebuild(
             .collect();
         let bad_global: std::collections::HashSet<u64> = missing.iter().copied().collect();
         let chunk = chunk_len(s, m + needed.len(), memory);
-        let mut src = vec![0u8; chunk];
         let mut off = 0usize;
         while off < s {
             let len = chunk.min(s - off);
@@ -172,34 +171,48 @@ pub fn rebuild(
                     .map_err(|e| err("read", &r.path, e))?;
                 b.push(v);
             }
-            for (k, f) in set.files.iter().enumerate() {
-                for j in 0..f.slices.len() as u64 {
-                    let g = first[k] + j;
-                    if bad_global.contains(&g) {
-                        continue;
-                    }
+            // The intact slices, a batch at a time.
+            let good: Vec<(usize, u64)> = set
+                .files
+                .iter()
+                .enumerate()
+                .flat_map(|(k, f)| (0..f.slices.len() as u64).map(move |j| (k, j)))
+                .filter(|(k, j)| !bad_global.contains(&(first[*k] + j)))
+                .collect();
+            let per_batch = (BATCH_BYTES / len).max(1);
+            let mut batch = vec![0u8; per_batch * len];
+            for group in good.chunks(per_batch) {
+                for (i, &(k, j)) in group.iter().enumerate() {
+                    let f = &set.files[k];
                     let h = handles[k]
                         .as_ref()
                         .expect("a file with intact slices is there");
                     let data_len = (f.len - j * s as u64).min(s as u64) as usize;
                     let take = data_len.saturating_sub(off).min(len);
-                    let buf = &mut src[..len];
+                    let buf = &mut batch[i * len..(i + 1) * len];
                     read_padded(h, j * s as u64 + off as u64, &mut buf[..take])
                         .map_err(|e| err("read", &dir.join(&f.name), e))?;
                     buf[take..].fill(0);
-                    let coefs: Vec<u16> = rec
-                        .iter()
-                        .map(|r| gf::coefficient(logs[g as usize], r.exponent))
-                        .collect();
-                    mul_add_parallel(buf, &coefs, &mut b);
                 }
+                let srcs: Vec<&[u8]> = batch[..group.len() * len].chunks(len).collect();
+                let coefs: Vec<Vec<u16>> = group
+                    .iter()
+                    .map(|&(k, j)| {
+                        let g = first[k] + j;
+                        rec.iter()
+                            .map(|r| gf::coefficient(logs[g as usize], r.exponent))
+                            .collect()
+                    })
+                    .collect();
+                accumulate(&srcs, &coefs, &mut b);
             }
             // The damaged slices wanted: D_c = sum over r of inverse[c][r] * B_r.
             let mut d: Vec<Vec<u8>> = vec![vec![0u8; len]; needed.len()];
-            for (r, br) in b.iter().enumerate() {
-                let coefs: Vec<u16> = needed.iter().map(|(c, _, _)| inverse[*c][r]).collect();
-                mul_add_parallel(br, &coefs, &mut d);
-            }
+            let srcs: Vec<&[u8]> = b.iter().map(|v| v.as_slice()).collect();
+            let coefs: Vec<Vec<u16>> = (0..m)
+                .map(|r| needed.iter().map(|(c, _, _)| inverse[*c][r]).collect())
+                .collect();
+            accumulate(&srcs, &coefs, &mut d);
             for ((_, k, j), data) in needed.iter().zip(&d) {
                 let f = &set.files[*k];
                 let start = j * s as u64 + off as u64;
