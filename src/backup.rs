@@ -9,7 +9,7 @@ use crate::catalogue::{Catalogue, SnapshotId};
 use crate::crypt::Passphrase;
 use crate::dest;
 use crate::diff::DiffSummary;
-use crate::disc::{DiscSize, DiscWriter, Parity};
+use crate::disc::{DiscSize, DiscSizes, DiscWriter, Parity};
 use crate::encryption::check_passphrase;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::path_bytes;
@@ -110,10 +110,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         &opts.dest,
         &cat,
         snapshot,
-        opts.disc_size,
-        opts.pack.archive_size,
+        DiscSizes {
+            disc: opts.disc_size,
+            archive: opts.pack.archive_size,
+            parity: opts.parity.percent(),
+        },
         opts.passphrase.as_ref(),
-        opts.parity.percent(),
         progress,
     );
     if let Some(n) = discs.resume_open_disc()? {

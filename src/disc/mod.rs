@@ -34,6 +34,16 @@ struct OpenDisc {
     files: Vec<(String, String)>,
 }
 
+/// How big discs and archives are, and how much recovery data each disc carries.
+#[derive(Debug, Clone, Copy)]
+pub struct DiscSizes {
+    pub disc: DiscSize,
+    /// Input bytes per archive.
+    pub archive: u64,
+    /// Recovery data in percent.
+    pub parity: u32,
+}
+
 /// Fills disc directories one after another.
 pub struct DiscWriter<'a> {
     dest: PathBuf,
@@ -54,20 +64,18 @@ impl<'a> DiscWriter<'a> {
         dest: &Path,
         cat: &'a Catalogue,
         snapshot: SnapshotId,
-        disc_size: DiscSize,
-        archive_size: u64,
+        sizes: DiscSizes,
         passphrase: Option<&'a Passphrase>,
-        parity: u32,
         progress: &'a dyn Progress,
     ) -> Self {
         DiscWriter {
             dest: dest.to_path_buf(),
             cat,
             snapshot,
-            disc_size: disc_size.bytes(),
-            archive_size,
+            disc_size: sizes.disc.bytes(),
+            archive_size: sizes.archive,
             passphrase,
-            parity,
+            parity: sizes.parity,
             progress,
             current: None,
             closed: Vec::new(),

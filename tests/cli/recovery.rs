@@ -88,8 +88,11 @@ fn assert_same_disc(a: &Path, b: &Path) {
     }
 }
 
+/// Damage done to a disc directory.
+type Damage = Box<dyn Fn(&Path)>;
+
 /// The damage patterns of the issue, each within the recovery data.
-fn patterns() -> Vec<(&'static str, Box<dyn Fn(&Path)>)> {
+fn patterns() -> Vec<(&'static str, Damage)> {
     vec![
         (
             "a zeroed range of half the recovery size",
