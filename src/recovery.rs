@@ -130,44 +130,44 @@ pub(crate) fn check_disc(dir: &Path) -> RecoveryState {
     }
 }
 
-/// A file rebuilt from a disc's recovery data.
-#[derive(Debug, Clone)]
+/// Files rebuilt from a disc's recovery data.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Rebuilt {
-    /// Where the rebuilt file is.
-    pub path: PathBuf,
+    /// Where each rebuilt file is, by its name on the disc.
+    pub files: Vec<(String, PathBuf)>,
     /// Slices computed.
     pub slices: usize,
 }
 
-/// Rebuilds the protected file `name` of the disc in `dir` into `out` (a file name that does
-/// not exist yet, outside the disc), reading the disc only. `Ok(None)` when the disc has no
-/// recovery data or the file is whole there.
-pub(crate) fn rebuild_file(dir: &Path, name: &str, out: &Path) -> Result<Option<Rebuilt>> {
+/// Rebuilds the damaged or missing files among `names` of the disc in `dir` into `out_dir`
+/// (as `repaired-NAME`, outside the disc), reading the disc only: one check of the disc and
+/// one pass over its intact slices for all of them. Files that are whole, or not protected,
+/// are left out.
+pub(crate) fn rebuild_files(dir: &Path, names: &[String], out_dir: &Path) -> Result<Rebuilt> {
     let Some((set, report, _)) = load_and_check(dir).map_err(Error::Damaged)? else {
-        return Ok(None);
+        return Ok(Rebuilt::default());
     };
-    let Some(k) = set.files.iter().position(|f| f.name == name) else {
-        return Ok(None);
-    };
-    if report.files[k].whole(set.files[k].len) {
-        return Ok(None);
+    let wanted: Vec<usize> = (0..set.files.len())
+        .filter(|k| names.contains(&set.files[*k].name))
+        .filter(|k| !report.files[*k].whole(set.files[*k].len))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Rebuilt::default());
     }
-    let slices = rebuild(
-        dir,
-        &set,
-        &report,
-        &[k],
-        &|_| out.to_path_buf(),
-        REPAIR_MEMORY,
-    )
-    .map_err(|e| {
-        let _ = fs::remove_file(out);
+    let out = |k: usize| out_dir.join(format!("repaired-{}", set.files[k].name));
+    let slices = rebuild(dir, &set, &report, &wanted, &out, REPAIR_MEMORY).map_err(|e| {
+        for k in &wanted {
+            let _ = fs::remove_file(out(*k));
+        }
         repair_error(dir, e)
     })?;
-    Ok(Some(Rebuilt {
-        path: out.to_path_buf(),
+    Ok(Rebuilt {
+        files: wanted
+            .iter()
+            .map(|k| (set.files[*k].name.clone(), out(*k)))
+            .collect(),
         slices: slices.max(1),
-    }))
+    })
 }
 
 fn repair_error(dir: &Path, e: RepairError) -> Error {

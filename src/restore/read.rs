@@ -25,6 +25,8 @@ pub(super) struct Reader<'a> {
     left: BTreeSet<i64>,
     /// What was repaired with recovery data, one line each.
     repaired: std::sync::Mutex<Vec<String>>,
+    /// Per disc directory, the archives rebuilt from its recovery data.
+    rebuilt: std::sync::Mutex<HashMap<PathBuf, HashMap<String, PathBuf>>>,
 }
 
 /// Whether reading an archive met damage of any kind.
@@ -52,6 +54,7 @@ impl<'a> Reader<'a> {
             summary,
             left,
             repaired: std::sync::Mutex::new(Vec::new()),
+            rebuilt: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,32 +144,46 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Rebuilds archive file `name` of the disc in `dir` into the staging directory from the
-    /// disc's recovery data; notes what it did. `None` when it cannot.
+    /// The archive file `name` of the disc in `dir`, rebuilt into the staging directory from
+    /// the disc's recovery data; `None` when it cannot be. The first call for a disc rebuilds
+    /// every damaged archive of the plan on it at once (one check of the disc, one pass over
+    /// its intact slices), and says what it did.
     fn rebuild(&self, dir: &Path, name: &str) -> Option<PathBuf> {
-        let out = self.stage.join(format!("repaired-{name}"));
-        match crate::recovery::rebuild_file(dir, name, &out) {
-            Ok(Some(r)) => {
-                let m = format!(
-                    "{}: {name} repaired with its recovery data ({} slices rebuilt)",
-                    dir.display(),
-                    r.slices
-                );
-                self.progress.note(&m);
-                self.repaired.lock().expect("not poisoned").push(m);
-                Some(r.path)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                let why = match e {
-                    Error::Damaged(m) => m,
-                    e => e.to_string(),
-                };
-                let m = format!("{}: {name} cannot be repaired: {why}", dir.display());
-                self.progress.warn(&m);
-                None
-            }
+        let mut done = self.rebuilt.lock().expect("not poisoned");
+        if !done.contains_key(dir) {
+            let names: Vec<String> = self
+                .plan
+                .archives
+                .values()
+                .map(|(a, _)| a.name.clone())
+                .collect();
+            let files = match crate::recovery::rebuild_files(dir, &names, self.stage) {
+                Ok(r) if r.files.is_empty() => HashMap::new(),
+                Ok(r) => {
+                    let which: Vec<&str> = r.files.iter().map(|(n, _)| n.as_str()).collect();
+                    let m = format!(
+                        "{}: {} repaired with its recovery data ({} slices rebuilt)",
+                        dir.display(),
+                        which.join(", "),
+                        r.slices
+                    );
+                    self.progress.note(&m);
+                    self.repaired.lock().expect("not poisoned").push(m);
+                    r.files.into_iter().collect()
+                }
+                Err(e) => {
+                    let why = match e {
+                        Error::Damaged(m) => m,
+                        e => e.to_string(),
+                    };
+                    let m = format!("{}: cannot be repaired: {why}", dir.display());
+                    self.progress.warn(&m);
+                    HashMap::new()
+                }
+            };
+            done.insert(dir.to_path_buf(), files);
         }
+        done[dir].get(name).cloned()
     }
 
     fn disc_of(&self, id: i64) -> u32 {

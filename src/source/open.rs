@@ -132,18 +132,17 @@ fn repair_copy(
     warn: &dyn Fn(&str),
 ) -> Option<PathBuf> {
     let spill = spill?;
-    let name = copy.file_name()?.to_str()?;
-    let out = spill.join(format!("repaired-{name}"));
-    match crate::recovery::rebuild_file(&d.path, name, &out) {
-        Ok(Some(r)) => {
+    let name = copy.file_name()?.to_str()?.to_string();
+    match crate::recovery::rebuild_files(&d.path, std::slice::from_ref(&name), spill) {
+        Ok(r) => {
+            let (_, path) = r.files.into_iter().next()?;
             warn(&format!(
                 "{}: damaged; repaired with its disc's recovery data ({} slices rebuilt)",
                 copy.display(),
                 r.slices
             ));
-            Some(r.path)
+            Some(path)
         }
-        Ok(None) => None,
         Err(e) => {
             warn(&e.to_string());
             None
