@@ -365,8 +365,23 @@ fn write_recovery(
         tmp_suffix: TMP_SUFFIX,
         memory: RECOVERY_MEMORY,
     };
-    butcher_par2::create(&opts, &|_, _| {}).ctx("write the recovery files of", dir)
+    // A full disc takes minutes: a line every so often says how far it is.
+    let last = std::sync::Mutex::new(std::time::Instant::now());
+    let report = |done: u64, total: u64| {
+        let mut last = last.lock().expect("not poisoned");
+        if last.elapsed() >= RECOVERY_REPORT_EVERY && total > 0 {
+            *last = std::time::Instant::now();
+            c.progress.note(&format!(
+                "{name}: recovery data {} %",
+                done.min(total) * 100 / total
+            ));
+        }
+    };
+    butcher_par2::create(&opts, &report).ctx("write the recovery files of", dir)
 }
+
+/// How often the writing of a disc's recovery data says how far it is.
+const RECOVERY_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The most memory the recovery data being computed takes at once.
 const RECOVERY_MEMORY: usize = 256 << 20;

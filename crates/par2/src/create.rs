@@ -68,7 +68,10 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     if recovery == 0 {
         return Ok(Vec::new());
     }
-    let total = lengths.iter().sum::<u64>() * 2;
+    // The data is read once, or twice when the recovery slices are computed a part at a time
+    // (the checksums then take a pass of their own).
+    let single = chunk_len(s as usize, recovery as usize, opts.memory) == s as usize;
+    let total = lengths.iter().sum::<u64>() * if single { 1 } else { 2 };
     let done = AtomicU64::new(0);
     let tick = |bytes: u64| progress(done.fetch_add(bytes, Ordering::Relaxed) + bytes, total);
 
@@ -139,7 +142,6 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
         .collect::<io::Result<_>>()?;
     let chunk = chunk_len(s as usize, recovery as usize, opts.memory);
     // With the whole slices at once, the checksums are computed from the same reads.
-    let single = chunk == s as usize;
     let mut whole: Vec<Md5> = (0..names.len()).map(|_| Md5::new()).collect();
     let mut slice_sums: Vec<(Md5Hash, u32)> = Vec::with_capacity(inputs.len());
     let mut acc: Vec<Vec<u8>> = vec![Vec::new(); recovery as usize];
