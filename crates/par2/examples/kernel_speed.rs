@@ -17,6 +17,15 @@
 //! variables `BLOCK` (bytes, default 4096) and `BATCH` (sources, default 64) change the
 //! blocking; `OFFSET` (even, below 64, default 0) starts the buffers that many bytes past a
 //! 64-byte boundary; `PATHS` (comma-separated names) restricts the versions timed.
+//!
+//! With the argument `encoder` (`... --example kernel_speed -- encoder`), it times instead
+//! the calling pattern of the encoder (`create::accumulate`) on 1 GiB of sources, 1,024 of
+//! 1 MiB, into 103 recovery slices: batches of 32 sources, each batch cut into tiles of
+//! 768 KiB / 103 (a multiple of 64 bytes) of every slice, the tiles shared by two threads.
+//! Each tile is done once with one `mul_add_multi` call per source and once with a single
+//! `mul_add_many` call; both results are compared. It prints the elapsed and the processor
+//! seconds (both threads together) of each. The version is the one dispatch picks, or the
+//! first named in `PATHS`.
 
 use butcher_par2::{gf, kernel};
 use std::time::Instant;
@@ -187,7 +196,124 @@ fn report(label: &str, slices: usize, (wall, cpu): (f64, Option<f64>)) {
     }
 }
 
+/// The encoder mode: the calling pattern of `create::accumulate`, timed with one
+/// `mul_add_multi` call per source and tile, and with one `mul_add_many` call per tile.
+mod encoder {
+    use super::{cpu_seconds, fill};
+    use butcher_par2::{gf, kernel};
+    use rayon::prelude::*;
+    use std::time::Instant;
+
+    /// Bytes per source slice.
+    const SLICE: usize = 1 << 20;
+    /// Source slices in all: 1 GiB.
+    const SOURCES: usize = 1024;
+    /// Recovery slices.
+    const DSTS: usize = 103;
+    /// Sources read at once: 32 MiB, as `create::BATCH_BYTES`.
+    const BATCH: usize = 32;
+    /// Bytes of all destinations together per tile, as `create::TILE_BYTES`.
+    const TILE_BYTES: usize = 768 << 10;
+
+    /// One pass over all the sources, a batch at a time, each batch cut into tiles shared by
+    /// the threads of `pool`, on the kernel version `path`; `many` picks `mul_add_many` over
+    /// one `mul_add_multi` per source. Returns the elapsed and, where known, the processor
+    /// seconds.
+    fn pass(
+        pool: &rayon::ThreadPool,
+        path: &str,
+        sources: &[Vec<u8>],
+        coefs: &[Vec<u16>],
+        dsts: &mut [Vec<u8>],
+        many: bool,
+    ) -> (f64, Option<f64>) {
+        let tile = TILE_BYTES / DSTS / 64 * 64;
+        let cpu = cpu_seconds();
+        let start = Instant::now();
+        for first in (0..SOURCES).step_by(BATCH) {
+            // The batch's sources are the same buffers every time; only their coefficients
+            // change, as if new data had been read into them.
+            let cs = &coefs[first..first + BATCH];
+            let mut tiles: Vec<Vec<&mut [u8]>> = Vec::new();
+            for d in dsts.iter_mut() {
+                for (t, piece) in d.chunks_mut(tile).enumerate() {
+                    if tiles.len() <= t {
+                        tiles.push(Vec::new());
+                    }
+                    tiles[t].push(piece);
+                }
+            }
+            pool.install(|| {
+                tiles.into_par_iter().enumerate().for_each(|(t, mut ds)| {
+                    let at = t * tile;
+                    let end = (at + tile).min(SLICE);
+                    if many {
+                        let srcs: Vec<&[u8]> = sources.iter().map(|s| &s[at..end]).collect();
+                        kernel::mul_add_many_on(path, &srcs, cs, &mut ds);
+                    } else {
+                        for (s, c) in sources.iter().zip(cs) {
+                            kernel::mul_add_multi_on(path, &s[at..end], c, &mut ds);
+                        }
+                    }
+                })
+            });
+        }
+        let wall = start.elapsed().as_secs_f64();
+        (wall, cpu.zip(cpu_seconds()).map(|(a, b)| b - a))
+    }
+
+    pub fn run(threads: usize, path: &str) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        let tile = TILE_BYTES / DSTS / 64 * 64;
+        println!(
+            "encoder pattern on {}: {SOURCES} sources of {} KiB into {DSTS} destinations, \
+             batches of {BATCH} sources, tiles of {tile} bytes, {threads} threads",
+            path,
+            SLICE >> 10
+        );
+        let sources: Vec<Vec<u8>> = (0..BATCH)
+            .map(|i| {
+                let mut v = vec![0u8; SLICE];
+                fill(&mut v, 0x9e37_79b9_7f4a_7c15 ^ i as u64);
+                v
+            })
+            .collect();
+        let coefs: Vec<Vec<u16>> = gf::input_logs(SOURCES)
+            .iter()
+            .map(|&log| (0..DSTS as u32).map(|e| gf::coefficient(log, e)).collect())
+            .collect();
+        let mut results = Vec::new();
+        for (label, many) in [
+            ("per source (mul_add_multi)", false),
+            ("mul_add_many", true),
+        ] {
+            // Written once beforehand, so that no page is first touched while timed.
+            let mut dsts = vec![vec![1u8; SLICE]; DSTS];
+            let (wall, cpu) = pass(&pool, path, &sources, &coefs, &mut dsts, many);
+            print!("{label:<28} {wall:>7.3} s elapsed");
+            match cpu {
+                Some(cpu) => println!(", {cpu:>7.3} s of processor time"),
+                None => println!(),
+            }
+            results.push(dsts);
+        }
+        assert!(results[0] == results[1], "the two patterns disagree");
+        println!("(both patterns give the same recovery data)");
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("encoder") {
+        let path = std::env::var("PATHS")
+            .ok()
+            .and_then(|v| v.split(',').next().map(str::to_string))
+            .unwrap_or_else(|| kernel::path_name().to_string());
+        encoder::run(THREADS, &path);
+        return;
+    }
     let block = env_usize("BLOCK", 4096);
     let offset = env_usize("OFFSET", 0) & 62;
     let batch = env_usize("BATCH", 64);

@@ -452,8 +452,7 @@ pub(crate) fn accumulate(srcs: &[&[u8]], coefs: &[Vec<u16>], acc: &mut [Vec<u8>]
     tiles.into_par_iter().enumerate().for_each(|(t, mut ds)| {
         let start = t * tile;
         let end = (start + tile).min(len);
-        for (src, cs) in srcs.iter().zip(coefs) {
-            kernel::mul_add_multi(&src[start..end], cs, &mut ds);
-        }
+        let tile_srcs: Vec<&[u8]> = srcs.iter().map(|s| &s[start..end]).collect();
+        kernel::mul_add_many(&tile_srcs, coefs, &mut ds);
     });
 }
