@@ -8,6 +8,7 @@ use butcher_par2::{check, load, rebuild, RecoverySet, RepairError, Report};
 
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{self, recovery_files, SUMS_NAME, TMP_SUFFIX};
+use crate::progress::{NoProgress, Progress, Stage};
 
 /// The most memory rebuilding takes for the slices it computes at once.
 const REPAIR_MEMORY: usize = 256 << 20;
@@ -89,20 +90,27 @@ fn expected_files(dir: &Path) -> Vec<String> {
 }
 
 /// Reads a disc's recovery set and checks its protected files with it.
-fn load_and_check(dir: &Path) -> std::result::Result<Option<(RecoverySet, Report, usize)>, String> {
+fn load_and_check(
+    dir: &Path,
+    progress: &dyn Progress,
+) -> std::result::Result<Option<(RecoverySet, Report, usize)>, String> {
     let names = expected_files(dir);
     if names.is_empty() {
         return Ok(None);
     }
     let written = written_slices(&names);
     let set = load(dir, &names).map_err(|e| e.to_string())?;
-    let report = check(dir, &set, &|_| {}).map_err(|e| e.to_string())?;
+    let total: u64 = set.files.iter().map(|f| f.len).sum();
+    progress.start(Stage::Check, total, set.files.len() as u64);
+    let report = check(dir, &set, &|n| progress.advance(n, 0));
+    progress.finish();
+    let report = report.map_err(|e| e.to_string())?;
     Ok(Some((set, report, written)))
 }
 
 /// Checks a disc with its recovery data.
 pub(crate) fn check_disc(dir: &Path) -> RecoveryState {
-    match load_and_check(dir) {
+    match load_and_check(dir, &NoProgress) {
         Ok(None) => RecoveryState::None,
         Err(e) => RecoveryState::Unreadable(e),
         Ok(Some((set, report, written))) => {
@@ -144,7 +152,7 @@ pub(crate) struct Rebuilt {
 /// one pass over its intact slices for all of them. Files that are whole, or not protected,
 /// are left out.
 pub(crate) fn rebuild_files(dir: &Path, names: &[String], out_dir: &Path) -> Result<Rebuilt> {
-    let Some((set, report, _)) = load_and_check(dir).map_err(Error::Damaged)? else {
+    let Some((set, report, _)) = load_and_check(dir, &NoProgress).map_err(Error::Damaged)? else {
         return Ok(Rebuilt::default());
     };
     let wanted: Vec<usize> = (0..set.files.len())
@@ -204,9 +212,10 @@ pub struct RepairSummary {
 /// (each written beside itself as `NAME.partial`, checked, then renamed over it), damaged or
 /// missing recovery files are written again (the same bytes), and a damaged `SHA256SUMS` is
 /// written again from the files it lists. Then the disc is checked against `SHA256SUMS`.
-pub fn repair_disc(dir: &Path) -> Result<RepairSummary> {
+/// `progress` hears of the check of the disc, the longest part.
+pub fn repair_disc(dir: &Path, progress: &dyn Progress) -> Result<RepairSummary> {
     let mut summary = RepairSummary::default();
-    let (set, report, written) = match load_and_check(dir) {
+    let (set, report, written) = match load_and_check(dir, progress) {
         Ok(Some(x)) => x,
         Ok(None) => {
             return Err(Error::Usage(format!(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use butcher::repair_disc;
 
+use super::progress::CliProgress;
 use super::{ExitCode, Ui};
 
 /// Arguments of `butcher repair`.
@@ -18,7 +19,8 @@ pub struct Args {
 /// when the damage is beyond the recovery data.
 pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let name = a.disc_dir.display().to_string();
-    let summary = match repair_disc(&a.disc_dir) {
+    let progress = CliProgress::new(ui);
+    let summary = match repair_disc(&a.disc_dir, &progress) {
         Ok(s) => s,
         Err(butcher::Error::Damaged(why)) => {
             eprintln!("butcher: {name}: {why}");
