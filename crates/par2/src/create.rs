@@ -186,9 +186,16 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
                     || {
                         rayon::join(
                             || {
-                                srcs.par_iter()
-                                    .map(|d| slice_checksum(d, len))
-                                    .collect::<Vec<_>>()
+                                // Whole slices, zero-padded: one length, many MD5s at once.
+                                let (md5s, crcs) = rayon::join(
+                                    || crate::md5x::md5_many_parallel(&srcs),
+                                    || {
+                                        srcs.par_iter()
+                                            .map(|d| crc32fast::hash(d))
+                                            .collect::<Vec<_>>()
+                                    },
+                                );
+                                md5s.into_iter().zip(crcs).collect::<Vec<_>>()
                             },
                             || accumulate(&srcs, &coefs, &mut acc),
                         )
