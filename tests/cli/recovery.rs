@@ -325,3 +325,38 @@ fn parity_zero_writes_no_recovery_files_and_out_of_range_is_refused() {
     let err = env.butcher_fails(["repair".as_ref(), copy.as_os_str()], 2);
     assert!(err.contains("no recovery files"), "{err}");
 }
+
+#[test]
+fn a_damaged_sha256sums_is_vouched_for_by_the_recovery_data_and_written_again_by_repair() {
+    let env = one_disc_set();
+    let folder = env.path("copies");
+    let copy = damaged_copy(&env, &folder, &|d: &Path| {
+        let sums = d.join("SHA256SUMS");
+        let mut text = fs::read(&sums).unwrap();
+        // Every line's checksum garbled: SHA256SUMS vouches for nothing.
+        for (i, b) in text.iter_mut().enumerate() {
+            if i % 100 == 5 {
+                *b = b'0' + (*b % 7);
+            }
+        }
+        fs::write(&sums, text).unwrap();
+    });
+    let out = env.butcher(["verify".as_ref(), copy.as_os_str()]);
+    assert_eq!(out.status.code(), Some(4));
+    let text = stdout(&out);
+    assert!(
+        text.contains("DAMAGED, repairable: the data is whole; only SHA256SUMS differs"),
+        "{text}"
+    );
+    // Restore trusts the catalogue copy because the recovery data vouches for it.
+    let target = env.target();
+    let out = env.butcher_ok(["restore".as_ref(), folder.as_os_str(), target.as_os_str()]);
+    assert_trees_equal(env.src(), &target);
+    assert!(
+        crate::common::stderr(&out).contains("its disc's recovery data does"),
+        "{}",
+        crate::common::stderr(&out)
+    );
+    env.butcher_ok(["repair".as_ref(), copy.as_os_str()]);
+    assert_same_disc(&copy, &disc_dirs(&env.dest())[0]);
+}

@@ -153,11 +153,11 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
             a.resize(len, 0);
         }
         let per_batch = (BATCH_BYTES / len).max(1);
-        let mut batch = vec![0u8; per_batch * len];
-        for (b, group) in inputs.chunks(per_batch).enumerate() {
-            let base = b * per_batch;
+        let groups: Vec<&[InputSlice]> = inputs.chunks(per_batch).collect();
+        // One batch is worked on while the next is read.
+        let read_group = |buf: &mut [u8], group: &[InputSlice]| -> io::Result<()> {
             for (j, input) in group.iter().enumerate() {
-                let buf = &mut batch[j * len..(j + 1) * len];
+                let buf = &mut buf[j * len..(j + 1) * len];
                 let take = (input.len as usize).saturating_sub(off).min(len);
                 read_padded(
                     &files[input.file],
@@ -167,7 +167,16 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
                 .map_err(|e| err("read", &paths[input.file], e))?;
                 buf[take..].fill(0);
             }
-            let batch = &batch[..group.len() * len];
+            Ok(())
+        };
+        let mut cur = vec![0u8; per_batch.min(inputs.len()) * len];
+        let mut next = cur.clone();
+        if let Some(g) = groups.first() {
+            read_group(&mut cur, g)?;
+        }
+        for (b, group) in groups.iter().enumerate() {
+            let base = b * per_batch;
+            let batch = &cur[..group.len() * len];
             let srcs: Vec<&[u8]> = batch.chunks(len).collect();
             let coefs: Vec<Vec<u16>> = (0..group.len())
                 .map(|j| {
@@ -176,41 +185,52 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
                         .collect()
                 })
                 .collect();
-            if single {
-                let (_, sums) = rayon::join(
-                    || {
-                        for (j, input) in group.iter().enumerate() {
-                            whole[input.file].update(&srcs[j][..input.len as usize]);
-                        }
-                    },
-                    || {
-                        rayon::join(
-                            || {
-                                // Whole slices, zero-padded: one length, many MD5s at once.
-                                let (md5s, crcs) = rayon::join(
-                                    || crate::md5x::md5_many_parallel(&srcs),
-                                    || {
-                                        srcs.par_iter()
-                                            .map(|d| crc32fast::hash(d))
-                                            .collect::<Vec<_>>()
-                                    },
-                                );
-                                md5s.into_iter().zip(crcs).collect::<Vec<_>>()
-                            },
-                            || accumulate(&srcs, &coefs, &mut acc),
-                        )
-                        .0
-                    },
-                );
-                slice_sums.extend(sums);
-            } else {
-                accumulate(&srcs, &coefs, &mut acc);
-            }
+            let (work, fetched) = rayon::join(
+                || {
+                    if !single {
+                        accumulate(&srcs, &coefs, &mut acc);
+                        return Vec::new();
+                    }
+                    let (_, sums) = rayon::join(
+                        || {
+                            for (j, input) in group.iter().enumerate() {
+                                whole[input.file].update(&srcs[j][..input.len as usize]);
+                            }
+                        },
+                        || {
+                            rayon::join(
+                                || {
+                                    // Whole slices, zero-padded: one length, many MD5s at once.
+                                    let (md5s, crcs) = rayon::join(
+                                        || crate::md5x::md5_many_parallel(&srcs),
+                                        || {
+                                            srcs.par_iter()
+                                                .map(|d| crc32fast::hash(d))
+                                                .collect::<Vec<_>>()
+                                        },
+                                    );
+                                    md5s.into_iter().zip(crcs).collect::<Vec<_>>()
+                                },
+                                || accumulate(&srcs, &coefs, &mut acc),
+                            )
+                            .0
+                        },
+                    );
+                    sums
+                },
+                || match groups.get(b + 1) {
+                    Some(g) => read_group(&mut next, g),
+                    None => Ok(()),
+                },
+            );
+            fetched?;
+            slice_sums.extend(work);
             let data: u64 = group
                 .iter()
                 .map(|i| (i.len as usize).saturating_sub(off).min(len) as u64)
                 .sum();
             tick(data);
+            std::mem::swap(&mut cur, &mut next);
         }
         acc.par_iter().enumerate().try_for_each(|(e, data)| {
             let (v, at) = place(e as u32);
