@@ -6,6 +6,7 @@
 //! |-----------|---------------------------|
 //! | format-v2 | 4d0623b                   |
 //! | format-v3 | cade014                   |
+//! | format-v4 | d2838ac                   |
 //!
 //! To write the fixture of a version again (only ever with a butcher of that version, built
 //! from a commit that writes it, e.g. in a `git worktree` of that commit):
@@ -272,4 +273,41 @@ fn format_v3_restores_exactly() {
     }
     texts.dedup();
     assert_eq!(texts.len(), 1, "FORMAT.txt is the same on every disc");
+}
+
+/// Format 4: recovery files (disc-NNNN.par2 and its volume files) on every disc, listed in
+/// SHA256SUMS after FORMAT.txt, protecting every other file but SHA256SUMS; par2cmdline
+/// verifies them when it is installed.
+#[test]
+fn format_v4_restores_exactly() {
+    for d in fixture_restores_exactly(4) {
+        let line2 = readme_line2(&d);
+        assert!(
+            line2.ends_with(&format!(", format version 4, disc size {DISC_SIZE} bytes")),
+            "{line2}"
+        );
+        let names = sums_names(&d);
+        let at_format = names.iter().position(|n| n == "FORMAT.txt").unwrap();
+        let recovery: Vec<String> = names[at_format + 1..].to_vec();
+        let base = d.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(recovery.first(), Some(&format!("{base}.par2")), "{d:?}");
+        assert!(recovery.len() >= 2, "{d:?}: index and volume files");
+        let set = butcher_par2::load(&d, &recovery).unwrap();
+        let mut protected: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
+        protected.sort();
+        let mut others: Vec<String> = names[..=at_format].to_vec();
+        others.sort();
+        assert_eq!(
+            protected, others,
+            "{d:?}: every file but SHA256SUMS is protected"
+        );
+        if crate::common::require_tool("par2") {
+            let out = std::process::Command::new("par2")
+                .args(["verify", "-q", &format!("{base}.par2")])
+                .current_dir(&d)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{d:?}: par2 verify: {out:?}");
+        }
+    }
 }
