@@ -43,6 +43,7 @@ mod recovery;
 mod restore;
 mod select;
 mod source;
+mod sums;
 mod verify;
 
 #[cfg(test)]

@@ -96,13 +96,9 @@ fn written_slices(dir: &Path, names: &[String]) -> usize {
 /// seen), and those lying in the directory.
 fn expected_files(dir: &Path) -> Vec<String> {
     let mut names = recovery_files(dir);
-    if let Ok(sums) = crate::fsutil::read_head(&dir.join(SUMS_NAME), 4 << 20) {
-        for line in String::from_utf8_lossy(&sums).lines() {
-            if let Some((_, name)) = line.split_once("  ") {
-                if layout::is_recovery_name(name) && !names.iter().any(|n| n == name) {
-                    names.push(name.to_string());
-                }
-            }
+    for (_, name) in crate::sums::entries(dir) {
+        if layout::is_recovery_name(&name) && !names.contains(&name) {
+            names.push(name);
         }
     }
     names.sort();
@@ -292,8 +288,16 @@ pub fn repair_disc(dir: &Path, progress: &dyn Progress) -> Result<RepairSummary>
         rewrite_recovery(dir, &set, written)?;
         summary.recovery_rewritten = true;
     }
-    summary.sums_rewritten = rewrite_sums_if_damaged(dir, &set)?;
-    summary.still_damaged = sums_problems(dir)?;
+    // SHA256SUMS says what the disc held; one that does not match the now whole disc is
+    // damaged itself, and written again from the files it lists.
+    let mut problems = crate::sums::check(dir, &mut |_| {})?;
+    if !problems.is_empty() {
+        let want = expected_sums(dir, &set)?;
+        crate::fsutil::write_atomic(dir, SUMS_NAME, want.as_bytes())?;
+        summary.sums_rewritten = true;
+        problems = crate::sums::check(dir, &mut |_| {})?;
+    }
+    summary.still_damaged = problems;
     Ok(summary)
 }
 
@@ -302,7 +306,7 @@ pub fn repair_disc(dir: &Path, progress: &dyn Progress) -> Result<RepairSummary>
 fn rewrite_recovery(dir: &Path, set: &RecoverySet, written: usize) -> Result<()> {
     let files: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
     let input: u64 = set.files.iter().map(|f| f.slices.len() as u64).sum();
-    let Some(base) = dir_base(dir, set) else {
+    let Some(base) = dir_base(dir) else {
         return Err(Error::Damaged(format!(
             "{}: the names of its recovery files cannot be told",
             dir.display()
@@ -338,7 +342,7 @@ fn rewrite_recovery(dir: &Path, set: &RecoverySet, written: usize) -> Result<()>
 }
 
 /// The name the recovery files of the disc in `dir` start with, from those it has or lists.
-fn dir_base(dir: &Path, _set: &RecoverySet) -> Option<String> {
+fn dir_base(dir: &Path) -> Option<String> {
     let names = expected_files(dir);
     let first = names.first()?;
     let base = first
@@ -368,48 +372,4 @@ fn expected_sums(dir: &Path, set: &RecoverySet) -> Result<String> {
         sums.push_str(&format!("{sha}  {n}\n"));
     }
     Ok(sums)
-}
-
-/// Writes `SHA256SUMS` again when it is missing, or does not say what the (now whole) disc
-/// holds. Returns whether it was written.
-fn rewrite_sums_if_damaged(dir: &Path, set: &RecoverySet) -> Result<bool> {
-    if sums_problems(dir)?.is_empty() {
-        return Ok(false);
-    }
-    let want = expected_sums(dir, set)?;
-    crate::fsutil::write_atomic(dir, SUMS_NAME, want.as_bytes())?;
-    Ok(true)
-}
-
-/// What does not match `SHA256SUMS` in a disc directory, one line each.
-pub(crate) fn sums_problems(dir: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let sums = match fs::read(dir.join(SUMS_NAME)) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(_) => return Ok(vec![format!("{SUMS_NAME} is missing")]),
-    };
-    let mut listed = Vec::new();
-    for line in sums.lines() {
-        let Some((sha, name)) = line.split_once("  ") else {
-            out.push(format!("{SUMS_NAME}: unreadable line {line:?}"));
-            continue;
-        };
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            out.push(format!("{SUMS_NAME}: names {name:?}"));
-            continue;
-        }
-        listed.push(name.to_string());
-        match crate::fsutil::hash_file(&dir.join(name)) {
-            Ok((got, _)) if got == sha => {}
-            Ok(_) => out.push(format!("{name}: sha256 differs from {SUMS_NAME}")),
-            Err(e) => out.push(format!("{name}: {e}")),
-        }
-    }
-    for ent in fs::read_dir(dir).ctx("read", dir)?.flatten() {
-        let name = ent.file_name().to_string_lossy().into_owned();
-        if name != SUMS_NAME && !listed.contains(&name) {
-            out.push(format!("{name}: not listed in {SUMS_NAME}"));
-        }
-    }
-    Ok(out)
 }

@@ -188,11 +188,9 @@ pub fn same_set(dirs: Vec<DiscDir>, set_id: &str, warn: &dyn Fn(&str)) -> Vec<Di
 
 /// The sha256 that a disc's `SHA256SUMS` lists for file `name`, if it lists one.
 pub(crate) fn listed_sha256(dir: &Path, name: &str) -> Option<String> {
-    let bytes = crate::fsutil::read_head(&dir.join(SUMS_NAME), 4 << 20).ok()?;
-    String::from_utf8_lossy(&bytes).lines().find_map(|line| {
-        let (sha, listed) = line.split_once("  ")?;
-        (listed == name).then(|| sha.to_string())
-    })
+    crate::sums::entries(dir)
+        .into_iter()
+        .find_map(|(sha, listed)| (listed == name).then_some(sha))
 }
 
 /// Whether `dir` holds a disc: any of the files a disc carries, so that a disc that lost its

@@ -232,27 +232,12 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
             tick(data);
             std::mem::swap(&mut cur, &mut next);
         }
-        // With whole slices, each packet is written whole: its MD5 (over set ID, type,
-        // exponent and data, all of one length) taken many at once.
-        let headers: Vec<Vec<u8>> = if single {
-            let bodies: Vec<Vec<u8>> = acc
-                .par_iter()
-                .enumerate()
-                .map(|(e, data)| packet::recovery_body_for_md5(&set_id, e as u32, data))
-                .collect();
-            let refs: Vec<&[u8]> = bodies.iter().map(|b| b.as_slice()).collect();
-            let sums = crate::md5x::md5_many_parallel(&refs);
-            (0..acc.len())
-                .map(|e| packet::recovery_packet_header_with(&set_id, e as u32, len, &sums[e]))
-                .collect()
-        } else {
-            Vec::new()
-        };
         acc.par_iter().enumerate().try_for_each(|(e, data)| {
             let (v, at) = place(e as u32);
-            if let Some(header) = headers.get(e) {
+            if single {
+                let header = packet::recovery_packet_header(&set_id, e as u32, data);
                 v.file
-                    .write_all_at(header, at - header.len() as u64)
+                    .write_all_at(&header, at - header.len() as u64)
                     .map_err(|er| err("write", &v.tmp, er))?;
             }
             v.file

@@ -63,35 +63,6 @@ pub fn recovery_packet_header(set_id: &Md5Hash, exponent: u32, data: &[u8]) -> V
     h
 }
 
-/// What the MD5 of a recovery slice packet covers: set ID, type, exponent, data.
-pub fn recovery_body_for_md5(set_id: &Md5Hash, exponent: u32, data: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(36 + data.len());
-    b.extend_from_slice(set_id);
-    b.extend_from_slice(RECOVERY);
-    b.extend_from_slice(&exponent.to_le_bytes());
-    b.extend_from_slice(data);
-    b
-}
-
-/// The header of a recovery slice packet of `data_len` bytes of data whose MD5 (of what
-/// [`recovery_body_for_md5`] gives) is `sum`.
-pub fn recovery_packet_header_with(
-    set_id: &Md5Hash,
-    exponent: u32,
-    data_len: usize,
-    sum: &Md5Hash,
-) -> Vec<u8> {
-    let len = HEADER_LEN + 4 + data_len;
-    let mut h = Vec::with_capacity(HEADER_LEN + 4);
-    h.extend_from_slice(MAGIC);
-    h.extend_from_slice(&(len as u64).to_le_bytes());
-    h.extend_from_slice(sum);
-    h.extend_from_slice(set_id);
-    h.extend_from_slice(RECOVERY);
-    h.extend_from_slice(&exponent.to_le_bytes());
-    h
-}
-
 /// The main packet's body: slice size, the files of the recovery set (their IDs in the order
 /// that numbers their slices), no non-recovery files.
 pub fn main_body(slice_size: u64, file_ids: &[Md5Hash]) -> Vec<u8> {
@@ -237,9 +208,5 @@ mod tests {
         let mut split = recovery_packet_header(&id, 5, &data);
         split.extend_from_slice(&data);
         assert_eq!(whole, split);
-        let sum = md5(&recovery_body_for_md5(&id, 5, &data));
-        let mut with = recovery_packet_header_with(&id, 5, data.len(), &sum);
-        with.extend_from_slice(&data);
-        assert_eq!(whole, with);
     }
 }

@@ -138,7 +138,7 @@ pub fn rebuild(
         if let Ok(src) = File::open(dir.join(&f.name)) {
             let mut buf = vec![0u8; s];
             for j in 0..f.slices.len() as u64 {
-                if report.files[k].bad.contains(&j) {
+                if report.files[k].bad.binary_search(&j).is_ok() {
                     continue;
                 }
                 let len = (f.len - j * s as u64).min(s as u64) as usize;

@@ -235,3 +235,54 @@ fn too_much_damage_is_not_repairable_and_small_memory_gives_the_same_files() {
         "{err}"
     );
 }
+
+/// Scattered damage: one flipped byte in as many separate slices as there are recovery slices
+/// is repaired exactly (each costs one slice); one place more is beyond repair.
+#[test]
+fn as_many_damaged_places_as_recovery_slices_are_repaired() {
+    let t = tempfile::tempdir().unwrap();
+    let data = noise(7, 4 << 20);
+    fs::write(t.path().join("a.bin"), &data).unwrap();
+    let names = vec!["a.bin".to_string()];
+    let written = create(
+        &CreateOptions {
+            dir: t.path(),
+            files: &names,
+            base: "d",
+            percent: 10,
+            creator: "butcher-par2 test",
+            tmp_suffix: ".partial",
+            memory: 1 << 30,
+        },
+        &|_, _| {},
+    )
+    .unwrap();
+    let set = load(
+        t.path(),
+        &written.iter().map(|w| w.0.clone()).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let r = set.recovery.len();
+    let s = set.slice_size as usize;
+    assert!(r >= 100, "{r} recovery slices");
+    let mut damaged = data.clone();
+    // A byte in every tenth slice, each at a different place within its slice.
+    for k in 0..=r {
+        damaged[k * 10 * s % data.len() + (k * 37) % s] ^= 0x5a;
+    }
+    let all = [0usize];
+    // One place too many.
+    fs::write(t.path().join("a.bin"), &damaged).unwrap();
+    let report = check(t.path(), &set, &|_| {}).unwrap();
+    assert_eq!(report.bad_slices, r + 1);
+    assert!(!report.repairable());
+    // Exactly as many places as recovery slices.
+    let k = r;
+    damaged[k * 10 * s % data.len() + (k * 37) % s] ^= 0x5a;
+    fs::write(t.path().join("a.bin"), &damaged).unwrap();
+    let report = check(t.path(), &set, &|_| {}).unwrap();
+    assert_eq!(report.bad_slices, r);
+    let out = t.path().join("a.out");
+    rebuild(t.path(), &set, &report, &all, &|_| out.clone(), 1 << 20).unwrap();
+    assert!(fs::read(&out).unwrap() == data);
+}
