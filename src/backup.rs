@@ -35,6 +35,8 @@ pub struct BackupOptions {
     pub disc_size: DiscSize,
     /// Recovery data on every disc.
     pub parity: Parity,
+    /// Data discs per parity disc (`None`: what the set has; 0: none).
+    pub parity_discs: Option<u32>,
     /// Hashing options.
     pub ingest: IngestOptions,
     /// Work out what the run would write, and write nothing.
@@ -54,11 +56,80 @@ pub struct BackupSummary {
     pub discs: Vec<u32>,
     /// What changed since the previous complete snapshot (its id and the summary), if any.
     pub changes: Option<(i64, DiffSummary)>,
+    /// Parity discs of the set: which discs are protected, which group is open.
+    pub groups: Option<GroupStatus>,
     /// Wall time.
     pub duration: Duration,
     /// A dry run: `pack` holds estimates (content bytes before compression) and `discs` the
     /// numbers the run would write; nothing was written.
     pub dry_run: bool,
+}
+
+/// Where the set's parity discs stand after a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// Data discs per parity disc.
+    pub size: u32,
+    /// Every parity disc: (its number, first and last data disc it protects).
+    pub parity_discs: Vec<(u32, u32, u32)>,
+    /// The data discs of the open group, not yet protected.
+    pub open: Vec<u32>,
+}
+
+impl GroupStatus {
+    /// The set's parity discs as the catalogue records them; `None` for a set without.
+    pub(crate) fn of(cat: &Catalogue, size: u32) -> Result<Option<GroupStatus>> {
+        if size == 0 {
+            return Ok(None);
+        }
+        Ok(Some(GroupStatus {
+            size,
+            parity_discs: cat
+                .parity_groups()?
+                .into_iter()
+                .map(|g| (g.parity_disc, g.first, g.last))
+                .collect(),
+            open: crate::disc::group::open_members(cat)?,
+        }))
+    }
+}
+
+/// The number of data discs per parity disc of the set in `cat`: recorded by its first run
+/// (`asked`, or 0), and never changed after.
+pub(crate) fn settle_group_size(cat: &Catalogue, asked: Option<u32>) -> Result<u32> {
+    if asked == Some(1) {
+        return Err(Error::Usage(
+            "--parity-discs must be 0 (no parity discs) or at least 2".to_string(),
+        ));
+    }
+    let recorded =
+        match cat.meta("parity_discs")? {
+            Some(v) => Some(v.parse::<u32>().map_err(|_| {
+                Error::Damaged(format!("the catalogue records parity_discs = {v:?}"))
+            })?),
+            // A set begun before format 5 has none.
+            None if !cat.discs()?.is_empty() => Some(0),
+            None => None,
+        };
+    match (recorded, asked) {
+        (Some(r), Some(k)) if r != k && r == 0 => Err(Error::Usage(format!(
+            "this backup set was begun without parity discs; they cannot be added to it              (--parity-discs {k}): begin a new set in a new DEST"
+        ))),
+        (Some(r), Some(k)) if r != k => Err(Error::Usage(format!(
+            "this backup set writes a parity disc after every {r} data discs, as its first              run chose; --parity-discs {k} cannot change that"
+        ))),
+        (Some(r), _) => {
+            if cat.meta("parity_discs")?.is_none() {
+                cat.set_meta("parity_discs", &r.to_string())?;
+            }
+            Ok(r)
+        }
+        (None, k) => {
+            let k = k.unwrap_or(0);
+            cat.set_meta("parity_discs", &k.to_string())?;
+            Ok(k)
+        }
+    }
 }
 
 impl BackupSummary {
@@ -87,6 +158,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     dest::remove_partials(&opts.dest)?;
     check_passphrase(&cat, opts.passphrase.as_ref())?;
     cat.mark_current_format()?;
+    let group_size = settle_group_size(&cat, opts.parity_discs)?;
 
     for n in crate::disc::finish_interrupted_closing(
         &opts.dest,
@@ -99,6 +171,20 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         progress.note(&format!(
             "finished closing {}, interrupted last time",
             disc_dir_name(n)
+        ));
+    }
+    let ctx = crate::disc::group::GroupContext {
+        dest: &opts.dest,
+        disc_size: opts.disc_size,
+        passphrase: opts.passphrase.as_ref(),
+        parity: opts.parity.percent(),
+        progress,
+    };
+    let caught_up = crate::disc::group::catch_up(&cat, group_size, None, ctx)?;
+    for n in &caught_up {
+        progress.note(&format!(
+            "finished parity disc {}, interrupted last time",
+            disc_dir_name(*n)
         ));
     }
     let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
@@ -114,6 +200,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             disc: opts.disc_size,
             archive: opts.pack.archive_size,
             parity: opts.parity.percent(),
+            group: group_size,
         },
         opts.passphrase.as_ref(),
         progress,
@@ -140,15 +227,84 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         pack_summary.input_bytes,
     )?;
     discs.close_current()?;
+    let mut written = caught_up;
+    written.extend(discs.closed());
     Ok(BackupSummary {
         snapshot: snapshot.0,
         ingest: ingest_summary,
         pack: pack_summary,
-        discs: discs.closed().to_vec(),
+        discs: written,
+        groups: GroupStatus::of(&cat, group_size)?,
         duration: started.elapsed(),
         changes,
         dry_run: false,
     })
+}
+
+/// What `butcher close DEST` needs.
+#[derive(Debug, Clone, Default)]
+pub struct CloseOptions {
+    /// The folder that holds the working catalogue and the disc directories.
+    pub dest: PathBuf,
+    /// The working catalogue; default `DEST/catalogue.db`.
+    pub catalogue: Option<PathBuf>,
+    /// Passphrase of the set (`None` for an unencrypted set).
+    pub passphrase: Option<Passphrase>,
+    /// Capacity of one disc.
+    pub disc_size: DiscSize,
+    /// Recovery data on the parity disc.
+    pub parity: Parity,
+}
+
+/// Closes the open group of a set with parity discs early: its parity disc is written for
+/// the data discs it has. Returns the parity discs written (none when the group is empty)
+/// and where the set's groups stand.
+pub fn close_group(
+    opts: &CloseOptions,
+    progress: &dyn Progress,
+) -> Result<(Vec<u32>, Option<GroupStatus>)> {
+    let cat_path = dest::catalogue_path(&opts.dest, opts.catalogue.as_deref());
+    if !cat_path.is_file() {
+        return Err(dest::not_a_backup(&opts.dest));
+    }
+    let cat = Catalogue::open(&cat_path)?;
+    let _lock = dest::lock(&opts.dest)?;
+    dest::remove_partials(&opts.dest)?;
+    check_passphrase(&cat, opts.passphrase.as_ref())?;
+    cat.mark_current_format()?;
+    let group_size = settle_group_size(&cat, None)?;
+    if group_size == 0 {
+        return Err(Error::Usage(
+            "this backup set has no parity discs (its first run had no --parity-discs)".to_string(),
+        ));
+    }
+    for n in crate::disc::finish_interrupted_closing(
+        &opts.dest,
+        &cat,
+        opts.disc_size,
+        opts.passphrase.as_ref(),
+        opts.parity.percent(),
+        progress,
+    )? {
+        progress.note(&format!(
+            "finished closing {}, interrupted last time",
+            disc_dir_name(n)
+        ));
+    }
+    let ctx = crate::disc::group::GroupContext {
+        dest: &opts.dest,
+        disc_size: opts.disc_size,
+        passphrase: opts.passphrase.as_ref(),
+        parity: opts.parity.percent(),
+        progress,
+    };
+    let mut written = crate::disc::group::catch_up(&cat, group_size, None, ctx)?;
+    if let Some(snapshot) = cat.latest_snapshot_id()? {
+        if let Some(p) = crate::disc::group::close_group(&cat, snapshot, ctx)? {
+            written.push(p);
+        }
+    }
+    Ok((written, GroupStatus::of(&cat, group_size)?))
 }
 
 /// Ingests into an in-memory copy of the catalogue and estimates what packing would write.
@@ -170,6 +326,7 @@ fn dry_run(
         Catalogue::create_in_memory()?
     };
     check_passphrase(&cat, opts.passphrase.as_ref())?;
+    let group_size = settle_group_size(&cat, opts.parity_discs)?;
     let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
@@ -188,8 +345,15 @@ fn dry_run(
         opts.disc_size.bytes(),
         cat_bytes,
         opts.parity.percent(),
+        group_size,
     )
     .ok_or_else(|| layout::disc_too_small(opts.disc_size.bytes(), archive_size, cat_bytes))?;
+    // The parity discs of the groups these discs fill.
+    let open = crate::disc::group::open_members(&cat)?.len() as u32;
+    let disc_count = match group_size {
+        0 => disc_count,
+        k => disc_count + (open + disc_count) / k,
+    };
     let first = cat.next_disc_number()?;
     Ok(BackupSummary {
         snapshot: snapshot.0,
@@ -201,6 +365,7 @@ fn dry_run(
             changed: Vec::new(),
         },
         discs: (first..first + disc_count).collect(),
+        groups: GroupStatus::of(&cat, group_size)?,
         duration: started.elapsed(),
         changes,
         dry_run: true,

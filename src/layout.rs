@@ -101,6 +101,44 @@ pub(crate) fn recovery_files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// The manifest on a parity disc (format 5 on).
+pub(crate) const PARITY_MANIFEST: &str = "PARITY.txt";
+
+/// Bytes of each parity piece file but the last: 256 MiB.
+pub(crate) const PARITY_PIECE_BYTES: u64 = 256 << 20;
+
+/// The directory in DEST holding the running parity of the open group of data discs.
+pub(crate) const RUNNING_PARITY_DIR: &str = "parity-open";
+
+/// The name of piece `k` (from 1) of a parity disc's parity stream: `parity-0001.bin`.
+pub(crate) fn parity_piece_name(k: u32) -> String {
+    format!("parity-{k:04}.bin")
+}
+
+/// The name of piece `k` of the running parity once the streams of the group's discs up to
+/// disc `upto` are in it: `parity-0001.bin.d0005`.
+pub(crate) fn running_piece_name(k: u32, upto: u32) -> String {
+    format!("{}.d{upto:04}", parity_piece_name(k))
+}
+
+/// Piece number and, for a running piece, the disc it holds the streams up to.
+pub(crate) fn parse_piece_name(name: &str) -> Option<(u32, Option<u32>)> {
+    let rest = name.strip_prefix("parity-")?;
+    let (k, tail) = rest.split_once(".bin")?;
+    if k.len() < 4 || !k.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let k: u32 = k.parse().ok()?;
+    if tail.is_empty() {
+        return Some((k, None));
+    }
+    let upto = tail.strip_prefix(".d")?;
+    if upto.len() < 4 || !upto.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((k, Some(upto.parse().ok()?)))
+}
+
 /// The prefix of disc directory names.
 const DISC_PREFIX: &str = "disc-";
 
@@ -308,8 +346,36 @@ pub(crate) fn recovery_reserve(lengths: &[u64], parity: u32) -> u64 {
 }
 
 /// The room the next archive may take on a disc whose archives are `archives` bytes long,
-/// at `parity` percent of recovery data; `None` when the disc should be closed instead.
+/// at `parity` percent of recovery data, in a set with a parity disc after every `group`
+/// data discs (0: none); `None` when the disc should be closed instead.
+///
+/// With parity discs, the group's parity disc must hold this disc's stream (its files but the
+/// recovery files) beside its own closing files, PARITY.txt and its recovery data: the room
+/// is also the largest that leaves that disc room, with a catalogue copy twice today's size.
 pub(crate) fn room_for_archive(
+    disc_size: u64,
+    archive_size: u64,
+    catalogue_bytes: u64,
+    archives: &[u64],
+    parity: u32,
+    group: u32,
+) -> Option<u64> {
+    let data = room_on(disc_size, archive_size, catalogue_bytes, archives, parity)?;
+    if group == 0 {
+        return Some(data);
+    }
+    let mut stream: Vec<u64> = archives.to_vec();
+    stream.extend(closing_file_bounds(catalogue_bytes));
+    stream.push(100 * (archives.len() as u64 + 1 + CLOSING_FILES + MAX_RECOVERY_FILES));
+    let manifest = 4096 + u64::from(group) * (archives.len() as u64 + 8) * 160;
+    let later = 2 * catalogue_bytes + manifest;
+    let on_parity = room_on(disc_size, archive_size, later, &stream, parity)?;
+    Some(data.min(on_parity))
+}
+
+/// The room the next archive may take on a disc whose files (before closing) are `archives`
+/// bytes long, beside a catalogue copy of a catalogue of `catalogue_bytes`.
+fn room_on(
     disc_size: u64,
     archive_size: u64,
     catalogue_bytes: u64,
@@ -362,15 +428,21 @@ pub(crate) fn estimate_discs(
     disc_size: u64,
     catalogue_bytes: u64,
     parity: u32,
+    group: u32,
 ) -> Option<u32> {
     let mut left = content_bytes;
     let mut discs = 0u32;
     while left > 0 {
         let mut archives = Vec::new();
         while left > 0 {
-            let Some(room) =
-                room_for_archive(disc_size, archive_size, catalogue_bytes, &archives, parity)
-            else {
+            let Some(room) = room_for_archive(
+                disc_size,
+                archive_size,
+                catalogue_bytes,
+                &archives,
+                parity,
+                group,
+            ) else {
                 break;
             };
             let take = left.min(archive_size).min(room);
@@ -449,21 +521,27 @@ mod tests {
         let archive = 1 << 20;
         // A disc with room for one archive and its closing reserve, and no more.
         let disc = (archive + closing_reserve(cat, 1) + 16 * 1024) * 200 / 199;
-        assert!(room_for_archive(disc, archive, cat, &[], 0).unwrap() >= archive);
-        assert!(room_for_archive(disc, archive, cat, &[archive], 0).is_none());
-        assert_eq!(estimate_discs(3 * archive, archive, disc, cat, 0), Some(3));
-        assert_eq!(estimate_discs(0, archive, disc, cat, 0), Some(0));
+        assert!(room_for_archive(disc, archive, cat, &[], 0, 0).unwrap() >= archive);
+        assert!(room_for_archive(disc, archive, cat, &[archive], 0, 0).is_none());
+        assert_eq!(
+            estimate_discs(3 * archive, archive, disc, cat, 0, 0),
+            Some(3)
+        );
+        assert_eq!(estimate_discs(0, archive, disc, cat, 0, 0), Some(0));
         // The same disc with 10 % recovery data has less room than one archive.
-        let room = room_for_archive(disc, archive, cat, &[], 10).unwrap();
+        let room = room_for_archive(disc, archive, cat, &[], 10, 0).unwrap();
         assert!(room < archive, "{room}");
-        assert_eq!(estimate_discs(3 * archive, archive, disc, cat, 10), Some(4));
+        assert_eq!(
+            estimate_discs(3 * archive, archive, disc, cat, 10, 0),
+            Some(4)
+        );
         // A big disc takes all of it.
         assert_eq!(
-            estimate_discs(3 * archive, archive, 1 << 40, cat, 10),
+            estimate_discs(3 * archive, archive, 1 << 40, cat, 10, 0),
             Some(1)
         );
         // A disc too small for any archive.
-        assert_eq!(estimate_discs(1, archive, 64 * 1024, cat, 0), None);
+        assert_eq!(estimate_discs(1, archive, 64 * 1024, cat, 0, 0), None);
     }
 
     /// The room given leaves space for the recovery files of whatever the disc ends up
@@ -483,7 +561,7 @@ mod tests {
                 let cat = 30_000 + next(disc / 50);
                 let archive = (disc / (1 + next(20))).max(MIN_ARCHIVE_BYTES);
                 let mut archives = Vec::new();
-                while let Some(room) = room_for_archive(disc, archive, cat, &archives, parity) {
+                while let Some(room) = room_for_archive(disc, archive, cat, &archives, parity, 0) {
                     archives.push(room.min(archive) - next(room.min(archive) / 3 + 1));
                 }
                 if archives.is_empty() {

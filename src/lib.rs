@@ -39,6 +39,7 @@ mod pack;
 mod places;
 mod progress;
 mod query;
+mod rebuild;
 mod recovery;
 mod restore;
 mod select;
@@ -49,7 +50,9 @@ mod verify;
 #[cfg(test)]
 mod testdata;
 
-pub use crate::backup::{backup, BackupOptions, BackupSummary};
+pub use crate::backup::{
+    backup, close_group, BackupOptions, BackupSummary, CloseOptions, GroupStatus,
+};
 pub use crate::catalogue::{Entry, Kind, Snapshot, SnapshotId, FORMAT_VERSION};
 pub use crate::crypt::Passphrase;
 pub use crate::diff::{Change, Diff, DiffSummary, Item, Tally, What};
@@ -63,6 +66,7 @@ pub use crate::layout::{
 pub use crate::pack::{Compression, PackOptions, PackSummary};
 pub use crate::progress::{NoProgress, Progress, Stage};
 pub use crate::query::{CatalogueView, DiscUse, Place, SnapshotRow, WhereAnswer};
+pub use crate::rebuild::{rebuild_disc, RebuildDiscOptions, RebuildDiscSummary};
 pub use crate::recovery::{repair_disc, RecoveryState, RepairSummary};
 pub use crate::restore::{restore, DiscPrompt, NoPrompt, RestoreOptions, RestoreSummary, WhyLast};
 pub use crate::source::{discs_encrypted, CatalogueOrigin};

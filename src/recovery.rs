@@ -373,3 +373,59 @@ fn expected_sums(dir: &Path, set: &RecoverySet) -> Result<String> {
     }
     Ok(sums)
 }
+
+/// Writes the recovery files of a disc rebuilt in `dir` again, as its `SHA256SUMS` names
+/// them: over the files it lists but the recovery files and itself, with the recovery slice
+/// count the volume names give and creator packet `creator`. The slice size and everything
+/// else follow from the files (docs/format.md section 3.4), so the files come out byte for
+/// byte as first written.
+pub(crate) fn regenerate(dir: &Path, creator: &str) -> Result<()> {
+    let names: Vec<String> = crate::sums::entries(dir)
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    if !names.iter().any(|n| layout::is_recovery_name(n)) {
+        return Ok(());
+    }
+    let files: Vec<String> = names
+        .iter()
+        .filter(|n| !layout::is_recovery_name(n) && n.as_str() != SUMS_NAME)
+        .cloned()
+        .collect();
+    let mut lengths = Vec::new();
+    for f in &files {
+        let p = dir.join(f);
+        let len = fs::metadata(&p).ctx("read", &p)?.len();
+        if len > 0 {
+            lengths.push(len);
+        }
+    }
+    let s = butcher_par2::rule::slice_size(&lengths);
+    let input = butcher_par2::rule::input_slices(&lengths, s);
+    let written = written_slices(dir, &names);
+    let percent = (1..=100)
+        .find(|p| butcher_par2::rule::recovery_slices(input, *p) as usize == written)
+        .ok_or_else(|| {
+            Error::Damaged(format!(
+                "{}: its {written} recovery slices match no share of its {input} slices",
+                dir.display()
+            ))
+        })?;
+    let Some(base) = dir_base(dir) else {
+        return Err(Error::Damaged(format!(
+            "{}: the names of its recovery files cannot be told",
+            dir.display()
+        )));
+    };
+    let opts = butcher_par2::CreateOptions {
+        dir,
+        files: &files,
+        base: &base,
+        percent,
+        creator,
+        tmp_suffix: TMP_SUFFIX,
+        memory: REPAIR_MEMORY,
+    };
+    butcher_par2::create(&opts, &|_, _| {}).ctx("write the recovery files of", dir)?;
+    Ok(())
+}

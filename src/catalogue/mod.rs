@@ -5,6 +5,7 @@
 //! The working catalogue lives in DEST; a copy of it goes on every disc.
 
 mod errors;
+mod parity;
 mod query;
 mod rows;
 
@@ -13,6 +14,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub use parity::{ParityFile, ParityGroup};
 pub use rows::{
     Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, Snapshot, SnapshotId, Written,
 };
@@ -21,9 +23,13 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::now_ns;
 
 /// The format version of the disc layout and catalogue; see docs/format.md.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// The tables format 5 added; a catalogue of an older format gets them when a run writes into
+/// its set.
+const PARITY_SCHEMA: &str = include_str!("schema_parity.sql");
 
 /// The entries of a snapshot (`?1`), in byte order of their paths, as `rows::entry` reads them.
 const ENTRIES_OF_SNAPSHOT: &str =
@@ -56,6 +62,7 @@ impl Catalogue {
     fn init(conn: Connection, path: &Path) -> Result<Self> {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(PARITY_SCHEMA)?;
         tx.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
         let set_id = new_set_id(path);
         for (k, v) in [
@@ -89,8 +96,10 @@ impl Catalogue {
     /// its set what this butcher writes (docs/format.md, section 9).
     pub fn mark_current_format(&self) -> Result<()> {
         if self.check_version("the working catalogue")? < FORMAT_VERSION {
-            self.conn
-                .execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(PARITY_SCHEMA)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
+            tx.commit()?;
         }
         Ok(())
     }

@@ -28,7 +28,7 @@ fn bad_value(r: &Row, table: &str, i: usize, what: String) -> rusqlite::Error {
 }
 
 /// Column `i` of a row of `table`; a value of the wrong type or range is named with its column.
-fn col<T: FromSql>(r: &Row, table: &str, i: usize) -> rusqlite::Result<T> {
+pub(super) fn col<T: FromSql>(r: &Row, table: &str, i: usize) -> rusqlite::Result<T> {
     r.get(i).map_err(|e| {
         let what = match e {
             rusqlite::Error::IntegralValueOutOfRange(_, v) => format!("integer {v} out of range"),
@@ -41,7 +41,7 @@ fn col<T: FromSql>(r: &Row, table: &str, i: usize) -> rusqlite::Result<T> {
 }
 
 /// A size or count column: never negative.
-fn count(r: &Row, table: &str, i: usize) -> rusqlite::Result<u64> {
+pub(super) fn count(r: &Row, table: &str, i: usize) -> rusqlite::Result<u64> {
     let v: i64 = col(r, table, i)?;
     u64::try_from(v).map_err(|_| bad_value(r, table, i, format!("integer {v} out of range")))
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use butcher::{
-    disc_range, BackupOptions, BackupSummary, ByteSize, Compression, DiscSize, IngestOptions,
-    PackOptions, Parity,
+    disc_dir_name, disc_range, BackupOptions, BackupSummary, ByteSize, Compression, DiscSize,
+    GroupStatus, IngestOptions, PackOptions, Parity,
 };
 
 use super::output::JsonObject;
@@ -51,6 +51,11 @@ pub struct Args {
         value_parser = clap::value_parser!(Parity)
     )]
     parity: Parity,
+    /// Write a parity disc after every K data discs (K at least 2), from which any one lost
+    /// disc of the group is rebuilt. The set keeps the K of its first run; 0 (the default
+    /// of a new set) for none.
+    #[arg(long, value_name = "K")]
+    parity_discs: Option<u32>,
     /// Compression of the archives; auto (the default) samples each file and stores content
     /// that does not compress (photos, videos, zip files) in plain .tar archives and the rest
     /// in .tar.bz2 archives.
@@ -112,6 +117,7 @@ fn options(a: &Args) -> Result<BackupOptions> {
         },
         disc_size: a.disc_size,
         parity: a.parity,
+        parity_discs: a.parity_discs,
         ingest: IngestOptions {
             rehash: a.rehash,
             exclude: a.exclude.clone(),
@@ -199,6 +205,41 @@ fn summary_lines(s: &BackupSummary) -> Vec<String> {
             disc_range(&s.discs),
             secs,
             human_bytes((i.bytes as f64 / secs) as u64),
+        ));
+    }
+    if let Some(g) = &s.groups {
+        out.extend(group_lines(g));
+    }
+    out
+}
+
+/// Which discs parity discs protect, and which group is still open.
+pub(super) fn group_lines(g: &GroupStatus) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((p, first, last)) = g.parity_discs.last() {
+        let all: Vec<String> = g
+            .parity_discs
+            .iter()
+            .map(|(p, f, l)| format!("{p:04} ({f:04}-{l:04})"))
+            .collect();
+        out.push(format!(
+            "butcher: parity discs: {}; data discs up to {last:04} are protected (the last by {}, from {first:04})",
+            all.join(", "),
+            disc_dir_name(*p)
+        ));
+    }
+    if g.open.is_empty() {
+        out.push(format!(
+            "butcher: no open parity group; the next {} data discs start one",
+            g.size
+        ));
+    } else {
+        out.push(format!(
+            "butcher: open parity group: {} of {} data discs ({}), not yet protected; \
+             its parity waits in DEST (butcher close DEST writes it now)",
+            g.open.len(),
+            g.size,
+            disc_range(&g.open)
         ));
     }
     out

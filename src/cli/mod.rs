@@ -1,12 +1,14 @@
 //! The command line: clap arguments, one file per subcommand, progress display, exit codes.
 
 mod backup;
+mod close;
 mod diff;
 mod ls;
 mod output;
 mod passphrase;
 mod progress;
 mod query;
+mod rebuild_disc;
 mod repair;
 mod restore;
 mod snapshots;
@@ -92,12 +94,16 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 enum Command {
     /// Back up SRC into disc directories in DEST.
     Backup(backup::Args),
+    /// Write the parity disc of the open group now, for the data discs it has.
+    Close(close::Args),
     /// Restore a snapshot from disc directories into TARGET.
     Restore(restore::Args),
     /// Check discs: checksums and archives; with --deep every file's sha256.
     Verify(verify::Args),
     /// Repair a copy of a damaged disc directory in place with its recovery data.
     Repair(repair::Args),
+    /// Rebuild lost data disc N from its parity disc and the rest of its group into OUT_DIR.
+    RebuildDisc(rebuild_disc::Args),
     /// List the snapshots: id, date, status, files, bytes, new bytes, discs written.
     Snapshots(snapshots::Args),
     /// List the paths of a snapshot with the discs that hold each file.
@@ -120,9 +126,11 @@ pub fn main() -> i32 {
     };
     let result = match &opts.command {
         Command::Backup(a) => backup::run(a, &ui),
+        Command::Close(a) => close::run(a, &ui),
         Command::Restore(a) => restore::run(a, &ui),
         Command::Verify(a) => verify::run(a, &ui),
         Command::Repair(a) => repair::run(a, &ui),
+        Command::RebuildDisc(a) => rebuild_disc::run(a, &ui),
         Command::Snapshots(a) => snapshots::run(a, &ui),
         Command::Ls(a) => ls::run(a, &ui),
         Command::Diff(a) => diff::run(a, &ui),

@@ -81,9 +81,9 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
 
 /// Asks on the terminal for a disc: Enter means "it is in the drive now" (SOURCE is read
 /// again), a path names where it is, `skip` (or end of input) gives it up.
-struct TerminalPrompt<'p> {
-    source: PathBuf,
-    progress: &'p CliProgress,
+pub(super) struct TerminalPrompt<'p> {
+    pub(super) source: PathBuf,
+    pub(super) progress: &'p CliProgress,
 }
 
 impl TerminalPrompt<'_> {

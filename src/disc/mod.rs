@@ -3,6 +3,7 @@
 //! FORMAT.txt, PAR2 recovery files over all of these, and `SHA256SUMS` (written last: a disc
 //! directory without it is not finished).
 
+pub mod group;
 pub mod parity;
 pub mod readme;
 pub mod size;
@@ -42,6 +43,8 @@ pub struct DiscSizes {
     pub archive: u64,
     /// Recovery data in percent.
     pub parity: u32,
+    /// Data discs per parity disc (0: no parity discs).
+    pub group: u32,
 }
 
 /// Fills disc directories one after another.
@@ -53,6 +56,7 @@ pub struct DiscWriter<'a> {
     archive_size: u64,
     passphrase: Option<&'a Passphrase>,
     parity: u32,
+    group: u32,
     progress: &'a dyn Progress,
     current: Option<OpenDisc>,
     closed: Vec<u32>,
@@ -76,6 +80,7 @@ impl<'a> DiscWriter<'a> {
             archive_size: sizes.archive,
             passphrase,
             parity: sizes.parity,
+            group: sizes.group,
             progress,
             current: None,
             closed: Vec::new(),
@@ -150,6 +155,7 @@ impl<'a> DiscWriter<'a> {
                 cat,
                 &d.sizes,
                 self.parity,
+                self.group,
             );
             if let Some(room) = room {
                 return Ok(room);
@@ -215,6 +221,7 @@ impl<'a> DiscWriter<'a> {
                 passphrase: self.passphrase,
                 parity: self.parity,
                 progress: self.progress,
+                protects: None,
             },
         )?;
         // The disc's files and what an ISO 9660 image of them adds must fit the disc.
@@ -228,12 +235,55 @@ impl<'a> DiscWriter<'a> {
             )));
         }
         self.closed.push(d.number);
+        if self.group > 0 {
+            self.add_to_group(d.number)?;
+        }
         Ok(Some(d.number))
+    }
+
+    /// Puts a data disc just closed into the parity of its group, and writes the group's
+    /// parity disc when the group is full.
+    fn add_to_group(&mut self, number: u32) -> Result<()> {
+        group::add_data_disc(&self.dest, self.cat, number)?;
+        if (group::open_members(self.cat)?.len() as u32) < self.group {
+            return Ok(());
+        }
+        if let Some(p) = group::close_group(self.cat, self.snapshot, self.group_context())? {
+            self.progress.note(&format!(
+                "{}: parity disc of {} written",
+                disc_dir_name(p),
+                layout::disc_range(&self.closed_in_group(p)?)
+            ));
+            self.closed.push(p);
+        }
+        Ok(())
+    }
+
+    /// The data discs parity disc `p` protects.
+    fn closed_in_group(&self, p: u32) -> Result<Vec<u32>> {
+        Ok(self
+            .cat
+            .parity_members()?
+            .into_iter()
+            .filter(|m| m.parity_disc == Some(p))
+            .map(|m| m.disc)
+            .collect())
+    }
+
+    /// What writing a parity disc needs.
+    pub fn group_context(&self) -> group::GroupContext<'_> {
+        group::GroupContext {
+            dest: &self.dest,
+            disc_size: DiscSize::from_bytes(self.disc_size),
+            passphrase: self.passphrase,
+            parity: self.parity,
+            progress: self.progress,
+        }
     }
 }
 
 /// What closing a disc needs to know.
-struct Closing<'a> {
+pub(crate) struct Closing<'a> {
     disc_size: u64,
     number: u32,
     /// (name, sha256) of its archives.
@@ -243,10 +293,12 @@ struct Closing<'a> {
     passphrase: Option<&'a Passphrase>,
     parity: u32,
     progress: &'a dyn Progress,
+    /// For a parity disc: the first and last data disc it protects.
+    protects: Option<(u32, u32)>,
 }
 
 /// What closing a disc wrote.
-struct Closed {
+pub(crate) struct Closed {
     /// Bytes (in whole sectors) of the files written.
     bytes: u64,
     /// How many files.
@@ -256,7 +308,7 @@ struct Closed {
 /// Writes what closes a disc: the catalogue copy, the README, FORMAT.txt, the recovery files
 /// over them and the archives, then SHA256SUMS over all of these. Files an interrupted
 /// closing left are replaced.
-fn write_closing_files(cat: &Catalogue, dir: &Path, c: Closing) -> Result<Closed> {
+pub(crate) fn write_closing_files(cat: &Catalogue, dir: &Path, c: Closing) -> Result<Closed> {
     remove_unfinished_closing(dir)?;
     // Streamed from the catalogue file through encryption: memory stays small however many
     // files the catalogue lists.
@@ -275,7 +327,10 @@ fn write_closing_files(cat: &Catalogue, dir: &Path, c: Closing) -> Result<Closed
         set_id: cat.backup_set_id()?,
         disc_size: c.disc_size,
     };
-    let text = readme::render(&header, c.passphrase.is_some());
+    let text = match c.protects {
+        Some((first, last)) => readme::render_parity(&header, c.passphrase.is_some(), first, last),
+        None => readme::render(&header, c.passphrase.is_some()),
+    };
     let text_sha = write_atomic(dir, README_NAME, text.as_bytes())?;
     let format_sha = write_atomic(dir, FORMAT_NAME, FORMAT_TEXT.as_bytes())?;
     let mut listed: Vec<(String, String)> = c.archives.to_vec();
@@ -399,7 +454,11 @@ pub fn finish_interrupted_closing(
     progress: &dyn Progress,
 ) -> Result<Vec<u32>> {
     let mut done = Vec::new();
+    let parity_discs: Vec<u32> = cat.parity_groups()?.iter().map(|g| g.parity_disc).collect();
     for d in cat.discs()?.into_iter().filter(|d| d.closed) {
+        if parity_discs.contains(&d.number) {
+            continue; // finished by group::catch_up
+        }
         let dir = dest.join(disc_dir_name(d.number));
         if !dir.is_dir() || dir.join(SUMS_NAME).is_file() {
             continue;
@@ -423,6 +482,7 @@ pub fn finish_interrupted_closing(
                 passphrase,
                 parity,
                 progress,
+                protects: None,
             },
         )?;
         done.push(d.number);

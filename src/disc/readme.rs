@@ -103,6 +103,59 @@ TARGET and run it again. {format} on this disc describes every byte the script r
     )
 }
 
+/// The by-hand rebuild script, carried on every parity disc.
+const PARITY_SCRIPT: &str = include_str!("../../scripts/rebuild-disc-by-hand.py");
+
+/// The README text of a parity disc (format 5 on) protecting data discs `first` to `last`.
+pub fn render_parity(header: &Header, encrypted: bool, first: u32, last: u32) -> String {
+    let Header {
+        number,
+        set_id,
+        disc_size,
+    } = header;
+    let cat = catalogue_copy_name(encrypted);
+    format!(
+        "\
+butcher backup disc {number:04}
+backup set {set_id}, format version {version}, disc size {disc_size} bytes
+
+This is a PARITY DISC of a backup made with butcher. It holds no archives. It protects the
+data discs {first:04} to {last:04}: any ONE of them that is lost, or damaged beyond what its own
+recovery files repair, can be rebuilt from this disc and the other data discs of the group.
+
+Start a restore from the highest-numbered disc of the set, as always; this disc's catalogue
+copy lists every disc written up to it, so it is a good start when it is the highest.
+
+With butcher:  butcher rebuild-disc DISCS N OUT_DIR   writes disc N's directory again, file
+for file, ready to burn; butcher restore  rebuilds what it needs by itself.
+
+Files on this disc
+  parity-NNNN.bin      the parity: the byte-wise XOR of the protected discs' streams, in
+                       pieces of at most 256 MiB (see {format}, section 3.5)
+  PARITY.txt           which discs it protects, and where every file of each lies in
+                       its stream (offset, size, sha256, name)
+  {cat:<20} the catalogue (SQLite) of every snapshot and of all discs up to this one
+  SHA256SUMS           checksums: run  sha256sum -c SHA256SUMS  in this directory
+  README.txt           this file
+  {format:<20} the format: every file on a disc and every catalogue column, described
+  {base}.par2       recovery files (PAR2 2.0) of this disc, as on every disc
+  {base}.vol*.par2  (par2 repair {base}.par2 repairs this disc)
+
+Rebuilding a lost disc by hand (needs python3 only): copy this disc to a folder PARITY and
+the group's other data discs to a folder DISCS as DISCS/disc-NNNN, save the script between
+the lines below as rebuild-disc-by-hand.py and run
+  python3 rebuild-disc-by-hand.py PARITY DISCS N OUT_DIR
+It writes every file of disc N but its recovery files into OUT_DIR and checks each against
+PARITY.txt; then restore as the README of any data disc says.
+------------------------------------------------------------------------------------------
+{PARITY_SCRIPT}------------------------------------------------------------------------------------------
+",
+        version = crate::catalogue::FORMAT_VERSION,
+        format = FORMAT_NAME,
+        base = crate::layout::recovery_base(*number),
+    )
+}
+
 /// The disc number, backup set id and disc size from the first two lines of a disc's README
 /// (a README of format 2 or older gives no disc size: 0).
 pub fn parse_header(text: &str) -> Option<Header> {
@@ -151,6 +204,11 @@ mod tests {
             assert!(t.contains("FORMAT.txt"));
             assert_eq!(parse_header(&t), Some(header.clone()));
             assert_eq!(t.contains("aNNNNNN.tar.bz2.gpg"), enc);
+            let p = render_parity(&widest, enc, u32::MAX - 2, u32::MAX - 1);
+            assert!(p.len() <= crate::layout::README_MAX_LEN, "{}", p.len());
+            let p = render_parity(&header, enc, 4, 11);
+            assert!(p.is_ascii() && p.contains("data discs 0004 to 0011"));
+            assert_eq!(parse_header(&p), Some(header.clone()));
         }
     }
 

@@ -60,6 +60,14 @@ impl CatalogueView {
         Ok(CatalogueView { cat, origin })
     }
 
+    /// The discs needed to rebuild lost data disc `lost` from its parity disc: the other
+    /// data discs of its group, then the parity disc. `None` when no parity disc protects it
+    /// (the set has none, its group is still open, or `lost` is not a data disc).
+    pub fn rebuild_needs(&self, lost: u32) -> Result<Option<Vec<u32>>> {
+        let map = crate::rebuild::ParityMap::of(&self.cat).map_err(|e| self.explain(e))?;
+        Ok(map.needed_for(lost))
+    }
+
     /// The file the catalogue was read from.
     pub fn path(&self) -> &Path {
         &self.origin.path

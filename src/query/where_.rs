@@ -40,6 +40,15 @@ impl WhereAnswer {
         v
     }
 
+    /// Disc `lost` is lost: the discs that rebuild it (`needs`) are to be inserted instead.
+    pub fn stand_in(&mut self, lost: u32, needs: &[u32]) {
+        if self.discs.remove(&lost).is_some() {
+            for d in needs {
+                self.discs.entry(*d).or_default();
+            }
+        }
+    }
+
     /// The catalogue disc, when none of the data discs is as new as it.
     pub fn extra_catalogue_disc(&self) -> Option<u32> {
         let c = self.catalogue?;

@@ -189,11 +189,13 @@ fn restore_staged(
     }
     summary.not_restored.extend(refused);
     let mut plan = Plan::new(&cat, &entries).map_err(explain)?;
+    let parity = crate::rebuild::ParityMap::of(&cat).map_err(explain)?;
     drop(cat);
 
     create_dirs(&opts.target, &entries)?;
     progress.start(Stage::Restore, plan.total_bytes, plan.contents.len() as u64);
-    let r = Reader::new(&mut plan, opts, stage, progress, summary).read_all(&dirs, &set_id, prompt);
+    let r = Reader::new(&mut plan, opts, stage, progress, summary, parity)
+        .read_all(&dirs, &set_id, prompt);
     progress.finish();
     r?;
     place_files(&opts.target, stage, &entries, &plan, summary, progress)?;

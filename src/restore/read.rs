@@ -2,7 +2,7 @@
 //! at hand, then, disc by disc in order, those on discs the prompt brings. Damage to one
 //! archive never stops the rest: it is recorded against the contents it held.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -11,8 +11,14 @@ use super::extract::{read_archive, Got, Wanted};
 use super::plan::Plan;
 use super::{DiscPrompt, RestoreOptions, RestoreSummary};
 use crate::error::{Error, Result};
+use crate::layout::disc_dir_name;
 use crate::progress::Progress;
+use crate::rebuild::ParityMap;
 use crate::source::{self, DiscDir};
+
+/// An archive left for its disc's parity disc to rebuild, with what reading the damaged file
+/// gave, if there was one (kept in case the rebuild fails).
+type Deferred = (i64, Option<(PathBuf, Result<Got>)>);
 
 /// What reading the archives works with, for the length of one restore.
 pub(super) struct Reader<'a> {
@@ -27,6 +33,10 @@ pub(super) struct Reader<'a> {
     repaired: std::sync::Mutex<Vec<String>>,
     /// Per disc directory, the archives rebuilt from its recovery data.
     rebuilt: std::sync::Mutex<HashMap<PathBuf, HashMap<String, PathBuf>>>,
+    /// The set's parity discs.
+    parity: ParityMap,
+    /// Per lost or damaged data disc, the archives its parity disc is to rebuild.
+    deferred: BTreeMap<u32, Vec<Deferred>>,
 }
 
 /// Whether reading an archive met damage of any kind.
@@ -44,6 +54,7 @@ impl<'a> Reader<'a> {
         stage: &'a Path,
         progress: &'a dyn Progress,
         summary: &'a mut RestoreSummary,
+        parity: ParityMap,
     ) -> Self {
         let left = plan.archives.keys().copied().collect();
         Reader {
@@ -55,6 +66,8 @@ impl<'a> Reader<'a> {
             left,
             repaired: std::sync::Mutex::new(Vec::new()),
             rebuilt: std::sync::Mutex::new(HashMap::new()),
+            parity,
+            deferred: BTreeMap::new(),
         }
     }
 
@@ -92,7 +105,11 @@ impl<'a> Reader<'a> {
                     prompt.ask(disc)
                 };
                 let Some(dir) = asked else {
-                    self.give_up_disc(disc, present.contains(&disc));
+                    if self.parity.group_of(disc).is_some() {
+                        self.defer_disc(disc);
+                    } else {
+                        self.give_up_disc(disc, present.contains(&disc));
+                    }
                     break;
                 };
                 let warn = |m: &str| self.progress.warn(m);
@@ -112,6 +129,132 @@ impl<'a> Reader<'a> {
                     let m = format!("that is not disc {disc:04} of this backup");
                     self.progress.warn(&m);
                 }
+            }
+        }
+        self.rebuild_deferred(dirs, set_id, prompt)
+    }
+
+    /// Leaves the archives of `disc` still to read (a disc not at hand, or archives missing
+    /// from it) to its parity disc.
+    fn defer_disc(&mut self, disc: u32) {
+        let ids: Vec<i64> = self
+            .left
+            .iter()
+            .copied()
+            .filter(|id| self.disc_of(*id) == disc)
+            .collect();
+        for id in ids {
+            self.left.remove(&id);
+            self.deferred.entry(disc).or_default().push((id, None));
+        }
+    }
+
+    /// Rebuilds the deferred archives of each lost or damaged disc from its group's parity
+    /// disc and other data discs (at hand, or asked for one at a time), and reads them. What
+    /// cannot be rebuilt is given up as it would have been without parity discs.
+    fn rebuild_deferred(
+        &mut self,
+        dirs: &[DiscDir],
+        set_id: &str,
+        prompt: &mut dyn DiscPrompt,
+    ) -> Result<()> {
+        let deferred = std::mem::take(&mut self.deferred);
+        for (disc, items) in deferred {
+            let names: Vec<String> = items
+                .iter()
+                .map(|(id, _)| self.plan.archives[id].0.name.clone())
+                .collect();
+            let archives: Vec<_> = self
+                .plan
+                .archives
+                .values()
+                .map(|(a, _)| a.clone())
+                .collect();
+            let progress = self.progress;
+            let warn = |m: &str| progress.warn(m);
+            let mut dir_of = |n: u32| -> Option<PathBuf> {
+                let at_hand = source::identify(source::rescan(dirs), &archives, set_id, &warn);
+                if let Some(d) = at_hand.iter().find(|d| d.number == Some(n)) {
+                    return Some(d.path.clone());
+                }
+                loop {
+                    let dir = prompt.ask(n)?;
+                    let found = source::disc_dirs(&[dir]).ok()?;
+                    let found = source::identify(found, &archives, set_id, &warn);
+                    if let Some(d) = found.into_iter().find(|d| d.number == Some(n)) {
+                        return Some(d.path);
+                    }
+                    warn(&format!("that is not disc {n:04} of this backup"));
+                }
+            };
+            let got = crate::rebuild::rebuild_files(
+                &self.parity,
+                disc,
+                &names,
+                &mut dir_of,
+                self.stage,
+                &|_| {},
+            );
+            let rebuilt = match got {
+                Ok(r) => {
+                    for name in &r.wrong {
+                        let m = format!(
+                            "{name} of {} rebuilt from its parity disc does not match the \
+                             catalogue: a disc of its group is damaged",
+                            disc_dir_name(disc)
+                        );
+                        self.progress.warn(&m);
+                        self.summary.damaged.push(m);
+                    }
+                    r.files
+                }
+                Err(e) => {
+                    let why = match e {
+                        Error::Damaged(m) => m,
+                        e => e.to_string(),
+                    };
+                    self.progress.warn(&why);
+                    HashMap::new()
+                }
+            };
+            if !rebuilt.is_empty() {
+                let mut which: Vec<&str> = rebuilt.keys().map(|n| n.as_str()).collect();
+                which.sort_unstable();
+                let needed = self.parity.needed_for(disc).unwrap_or_default();
+                let (parity_disc, others) = needed.split_last().unwrap_or((&0, &[]));
+                let others: Vec<String> = others.iter().map(|d| disc_dir_name(*d)).collect();
+                let m = format!(
+                    "{} is lost or damaged: {} rebuilt from parity disc {} with {}",
+                    disc_dir_name(disc),
+                    which.join(", "),
+                    disc_dir_name(*parity_disc),
+                    others.join(", ")
+                );
+                self.progress.note(&m);
+                self.summary.repaired.push(m);
+            }
+            let mut lost = Vec::new();
+            for (id, fallback) in items {
+                let name = &self.plan.archives[&id].0.name;
+                if rebuilt.contains_key(name) {
+                    self.left.insert(id);
+                    continue;
+                }
+                match fallback {
+                    Some((path, Ok(got))) => self.take_in(id, &path, got),
+                    Some((_, Err(e))) => self.give_up_archive(id, e),
+                    None => lost.push(id),
+                }
+            }
+            self.read_found(&rebuilt);
+            for path in rebuilt.values() {
+                let _ = std::fs::remove_file(path);
+            }
+            if !lost.is_empty() {
+                let present = dirs
+                    .iter()
+                    .any(|d| d.number == Some(disc) && d.path.is_dir());
+                self.give_up_ids(disc, &lost, present);
             }
         }
         Ok(())
@@ -192,16 +335,21 @@ impl<'a> Reader<'a> {
 
     /// Gives up the archives of `disc` still to read, saying why for their files.
     fn give_up_disc(&mut self, disc: u32, disc_present: bool) {
-        if !disc_present {
-            self.summary.missing_discs.push(disc);
-        }
         let ids: Vec<i64> = self
             .left
             .iter()
             .copied()
             .filter(|id| self.disc_of(*id) == disc)
             .collect();
-        for id in ids {
+        self.give_up_ids(disc, &ids, disc_present);
+    }
+
+    /// Gives up archives `ids` of `disc`, saying why for their files.
+    fn give_up_ids(&mut self, disc: u32, ids: &[i64], disc_present: bool) {
+        if !disc_present && !self.summary.missing_discs.contains(&disc) {
+            self.summary.missing_discs.push(disc);
+        }
+        for &id in ids {
             self.left.remove(&id);
             let (archive, wanted) = self.plan.archives[&id].clone();
             let why = if disc_present {
@@ -229,6 +377,13 @@ impl<'a> Reader<'a> {
         }
         for (id, result) in self.read_in_parallel(&ids, found) {
             let path = &found[&self.plan.archives[&id].0.name];
+            let disc = self.disc_of(id);
+            if damaged(&result) && self.parity.group_of(disc).is_some() {
+                // Beyond the disc's own recovery data: its parity disc may rebuild it.
+                let item = (id, Some((path.clone(), result)));
+                self.deferred.entry(disc).or_default().push(item);
+                continue;
+            }
             match result {
                 Ok(got) => self.take_in(id, path, got),
                 Err(e) => self.give_up_archive(id, e),

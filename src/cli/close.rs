@@ -1,0 +1,72 @@
+//! `butcher close DEST`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use butcher::{disc_range, CloseOptions, DiscSize, Parity};
+
+use super::backup::group_lines;
+use super::passphrase::{resolve, Ask, PassArgs};
+use super::progress::CliProgress;
+use super::{ExitCode, Ui};
+
+/// Arguments of `butcher close`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The backup's DEST folder.
+    dest: PathBuf,
+    #[command(flatten)]
+    pass: PassArgs,
+    /// The set is not encrypted.
+    #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file"])]
+    no_encryption: bool,
+    /// Capacity of one disc, as the backups gave it.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value_t = DiscSize::default(),
+        value_parser = clap::value_parser!(DiscSize)
+    )]
+    disc_size: DiscSize,
+    /// Recovery data on the parity disc, in percent (as `backup --parity`).
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = Parity::default(),
+        value_parser = clap::value_parser!(Parity)
+    )]
+    parity: Parity,
+    /// The working catalogue (default DEST/catalogue.db).
+    #[arg(long, value_name = "FILE")]
+    catalogue: Option<PathBuf>,
+}
+
+/// Writes the parity disc of the open group now.
+pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
+    let passphrase = if a.no_encryption {
+        None
+    } else {
+        Some(resolve(&a.pass, Ask::Once)?)
+    };
+    let opts = CloseOptions {
+        dest: a.dest.clone(),
+        catalogue: a.catalogue.clone(),
+        passphrase,
+        disc_size: a.disc_size,
+        parity: a.parity,
+    };
+    let progress = CliProgress::new(ui);
+    let (written, groups) = butcher::close_group(&opts, &progress)
+        .with_context(|| format!("closing the parity group in {} failed", a.dest.display()))?;
+    if written.is_empty() {
+        progress.say("butcher: the open parity group is empty: no parity disc to write");
+    } else {
+        progress.say(&format!("butcher: wrote {}", disc_range(&written)));
+    }
+    if let Some(g) = &groups {
+        for line in group_lines(g) {
+            progress.say(&line);
+        }
+    }
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,479 @@
+//! Parity discs (format 5, docs/format.md section 3.5): after every K data discs, one disc
+//! from which any one lost data disc of the group is rebuilt.
+//!
+//! Each finished data disc has a *stream*: its files but the recovery files, in the order its
+//! `SHA256SUMS` lists them, then `SHA256SUMS` itself, each starting on a 2048-byte boundary
+//! (zeros between). The parity stream is the byte-wise XOR of the group's streams, the
+//! shorter ones counted as zeros beyond their end. While the group is open its parity lies in
+//! `DEST/parity-open` as pieces named after the last disc whose stream is in them
+//! (`parity-0001.bin.d0005`); a piece is replaced by writing the next one beside it and
+//! renaming, so a run killed at any moment leaves every piece consistent with its name. When
+//! the group is full (or `butcher close`), the directory becomes the parity disc.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::{write_closing_files, Closing, DiscSize};
+use crate::catalogue::{Catalogue, ParityFile, ParityGroup, SnapshotId};
+use crate::crypt::Passphrase;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{hash_file, sync_dir, write_atomic};
+use crate::layout::{
+    self, disc_dir_name, parity_piece_name, parse_piece_name, running_piece_name, sectors,
+    PARITY_MANIFEST, PARITY_PIECE_BYTES, RUNNING_PARITY_DIR, SUMS_NAME, TMP_SUFFIX,
+};
+use crate::progress::Progress;
+
+/// Bytes read, combined and written at once.
+const CHUNK: usize = 8 << 20;
+
+/// What writing a parity disc needs besides the catalogue.
+#[derive(Clone, Copy)]
+pub struct GroupContext<'a> {
+    pub dest: &'a Path,
+    pub disc_size: DiscSize,
+    pub passphrase: Option<&'a Passphrase>,
+    /// Recovery data of the parity disc itself, in percent.
+    pub parity: u32,
+    pub progress: &'a dyn Progress,
+}
+
+/// The files of the stream of the finished data disc in `dir` (number `disc`), with their
+/// offsets, and the stream's length.
+pub(crate) fn stream_files(dir: &Path, disc: u32) -> Result<(Vec<ParityFile>, u64)> {
+    let sums = dir.join(SUMS_NAME);
+    if !sums.is_file() {
+        return Err(Error::Damaged(format!(
+            "{}: no {SUMS_NAME}, so it is not a finished disc",
+            dir.display()
+        )));
+    }
+    let mut named: Vec<(String, String)> = crate::sums::entries(dir)
+        .into_iter()
+        .filter(|(_, name)| !layout::is_recovery_name(name))
+        .map(|(sha, name)| (name, sha))
+        .collect();
+    let (sums_sha, _) = hash_file(&sums).ctx("read", &sums)?;
+    named.push((SUMS_NAME.to_string(), sums_sha));
+    let mut files = Vec::new();
+    let mut at = 0u64;
+    for (name, sha256) in named {
+        let p = dir.join(&name);
+        let size = fs::metadata(&p).ctx("read", &p)?.len();
+        files.push(ParityFile {
+            disc,
+            name,
+            offset: at,
+            size,
+            sha256,
+        });
+        at += sectors(size);
+    }
+    Ok((files, at))
+}
+
+/// XORs bytes `at..at + buf.len()` of the stream of `files` (lying in `dir`) into `buf`.
+pub(crate) fn xor_stream(dir: &Path, files: &[ParityFile], at: u64, buf: &mut [u8]) -> Result<()> {
+    let end = at + buf.len() as u64;
+    let mut scratch = Vec::new();
+    for f in files {
+        let (from, to) = (f.offset.max(at), (f.offset + f.size).min(end));
+        if from >= to {
+            continue;
+        }
+        let p = dir.join(&f.name);
+        let file = File::open(&p).ctx("read", &p)?;
+        scratch.resize((to - from) as usize, 0);
+        file.read_exact_at(&mut scratch, from - f.offset)
+            .ctx("read", &p)?;
+        xor_into(&mut buf[(from - at) as usize..(to - at) as usize], &scratch);
+    }
+    Ok(())
+}
+
+/// `dst ^= src`, byte by byte.
+pub(crate) fn xor_into(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d ^= s;
+    }
+}
+
+/// A piece file of a parity stream.
+#[derive(Debug, Clone)]
+struct PieceFile {
+    /// The last disc whose stream is in it (`None`: a finished parity disc's piece).
+    upto: Option<u32>,
+    path: PathBuf,
+    len: u64,
+}
+
+/// The piece files in `dir` by piece number: of several for one piece, the newest is kept
+/// and the others (which it replaced) are removed, as are files being written.
+fn scan_pieces(dir: &Path) -> Result<BTreeMap<u32, PieceFile>> {
+    let mut out: BTreeMap<u32, PieceFile> = BTreeMap::new();
+    for ent in fs::read_dir(dir).ctx("read", dir)? {
+        let ent = ent.ctx("read", dir)?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name.starts_with("parity-") && name.ends_with(TMP_SUFFIX) {
+            fs::remove_file(ent.path()).ctx("remove", &ent.path())?;
+            continue;
+        }
+        let Some((k, upto)) = parse_piece_name(&name) else {
+            continue;
+        };
+        let len = ent.metadata().ctx("read", &ent.path())?.len();
+        let piece = PieceFile {
+            upto,
+            path: ent.path(),
+            len,
+        };
+        // A finished name is newer than any running one: it is renamed from the last.
+        let rank = |p: &PieceFile| p.upto.map_or(u64::MAX, u64::from);
+        match out.get(&k) {
+            Some(old) if rank(old) >= rank(&piece) => {
+                fs::remove_file(&piece.path).ctx("remove", &piece.path)?;
+            }
+            Some(old) => {
+                fs::remove_file(&old.path).ctx("remove", &old.path)?;
+                out.insert(k, piece);
+            }
+            None => {
+                out.insert(k, piece);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the stream of data disc `disc` (its `files`, in `disc_dir`, `stream_len` bytes) to
+/// the running parity in `running`. Pieces that already hold it are left alone, so a run
+/// killed half-way and run again ends with the same bytes.
+fn fold(
+    running: &Path,
+    disc: u32,
+    files: &[ParityFile],
+    disc_dir: &Path,
+    stream_len: u64,
+) -> Result<()> {
+    if !running.is_dir() {
+        fs::create_dir(running).ctx("create", running)?;
+        if let Some(parent) = running.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    let pieces = scan_pieces(running)?;
+    let mine = stream_len.div_ceil(PARITY_PIECE_BYTES) as u32;
+    let top = pieces.keys().max().copied().unwrap_or(0).max(mine);
+    let mut buf = vec![0u8; CHUNK];
+    for k in 1..=top {
+        let cur = pieces.get(&k);
+        if cur.is_some_and(|p| p.upto.is_none_or(|u| u >= disc)) {
+            continue;
+        }
+        let target = running.join(running_piece_name(k, disc));
+        let start = u64::from(k - 1) * PARITY_PIECE_BYTES;
+        if k > mine {
+            // The stream ends before this piece: same bytes, the name says it is in.
+            let p = cur.expect("pieces past this stream's end exist");
+            fs::rename(&p.path, &target).ctx("rename", &target)?;
+            continue;
+        }
+        let ours = PARITY_PIECE_BYTES.min(stream_len - start);
+        let len = ours.max(cur.map_or(0, |p| p.len));
+        let tmp = running.join(format!("{}{TMP_SUFFIX}", running_piece_name(k, disc)));
+        let mut out = File::create(&tmp).ctx("create", &tmp)?;
+        let old = match cur {
+            Some(p) => Some(File::open(&p.path).ctx("read", &p.path)?),
+            None => None,
+        };
+        let mut o = 0u64;
+        while o < len {
+            let take = (CHUNK as u64).min(len - o) as usize;
+            let b = &mut buf[..take];
+            b.fill(0);
+            if let (Some(f), Some(p)) = (&old, cur) {
+                let have = p.len.saturating_sub(o).min(take as u64) as usize;
+                f.read_exact_at(&mut b[..have], o).ctx("read", &p.path)?;
+            }
+            if o < ours {
+                let n = (ours - o).min(take as u64) as usize;
+                xor_stream(disc_dir, files, start + o, &mut b[..n])?;
+            }
+            out.write_all(b).ctx("write", &tmp)?;
+            o += take as u64;
+        }
+        out.sync_all().ctx("sync", &tmp)?;
+        drop(out);
+        fs::rename(&tmp, &target).ctx("rename into place", &target)?;
+        sync_dir(running)?;
+        if let Some(p) = cur {
+            fs::remove_file(&p.path).ctx("remove", &p.path)?;
+        }
+    }
+    sync_dir(running)
+}
+
+/// The creator packet of the recovery files of the disc in `dir`, if it has any.
+fn recovery_creator(dir: &Path) -> Option<String> {
+    let names = layout::recovery_files(dir);
+    if names.is_empty() {
+        return None;
+    }
+    butcher_par2::load(dir, &names).ok()?.creator
+}
+
+/// Puts the finished data disc `disc` (its directory in DEST) into the parity of its group:
+/// records its stream's files, adds its stream to the running parity, marks it done.
+pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32) -> Result<()> {
+    let dir = dest.join(disc_dir_name(disc));
+    let member = match cat.parity_member(disc)? {
+        Some(m) if m.folded => return Ok(()),
+        Some(m) => m,
+        None => {
+            let (files, len) = stream_files(&dir, disc)?;
+            let creator = recovery_creator(&dir);
+            cat.add_parity_member(disc, len, creator.as_deref(), &files)?;
+            cat.parity_member(disc)?.expect("just recorded")
+        }
+    };
+    if !dir.join(SUMS_NAME).is_file() {
+        return Err(Error::Usage(format!(
+            "{} is needed in {} to finish the parity of its group (a run was interrupted \
+             while adding it): put it back, then run again",
+            disc_dir_name(disc),
+            dest.display()
+        )));
+    }
+    let files = cat.parity_files(disc)?;
+    fold(
+        &dest.join(RUNNING_PARITY_DIR),
+        disc,
+        &files,
+        &dir,
+        member.stream_length,
+    )?;
+    cat.set_parity_folded(disc)
+}
+
+/// The data discs of the open group (recorded, not yet protected by a parity disc).
+pub(crate) fn open_members(cat: &Catalogue) -> Result<Vec<u32>> {
+    Ok(cat
+        .parity_members()?
+        .into_iter()
+        .filter(|m| m.parity_disc.is_none())
+        .map(|m| m.disc)
+        .collect())
+}
+
+/// Closes the open group (all its discs in the running parity): the running parity becomes
+/// the next disc, a parity disc. Returns its number; `None` when the group is empty.
+pub(crate) fn close_group(
+    cat: &Catalogue,
+    snapshot: SnapshotId,
+    ctx: GroupContext,
+) -> Result<Option<u32>> {
+    let members: Vec<_> = cat
+        .parity_members()?
+        .into_iter()
+        .filter(|m| m.parity_disc.is_none())
+        .collect();
+    if members.is_empty() {
+        return Ok(None);
+    }
+    if let Some(m) = members.iter().find(|m| !m.folded) {
+        return Err(Error::Damaged(format!(
+            "{} is not yet in the parity of its group",
+            disc_dir_name(m.disc)
+        )));
+    }
+    let length = members.iter().map(|m| m.stream_length).max().unwrap_or(0);
+    let number = cat.next_disc_number()?;
+    let group = cat.close_parity_group(number, snapshot, PARITY_PIECE_BYTES, length)?;
+    finish_parity_disc(cat, &group, ctx)?;
+    Ok(Some(number))
+}
+
+/// Writes parity disc `group.parity_disc` from the running parity, or finishes one an
+/// interrupted run began: the pieces under their final names, PARITY.txt, then the closing
+/// files of every disc.
+pub(crate) fn finish_parity_disc(
+    cat: &Catalogue,
+    group: &ParityGroup,
+    ctx: GroupContext,
+) -> Result<()> {
+    let dir = ctx.dest.join(disc_dir_name(group.parity_disc));
+    let running = ctx.dest.join(RUNNING_PARITY_DIR);
+    if !dir.is_dir() {
+        if !running.is_dir() && group.length > 0 {
+            return Err(Error::Damaged(format!(
+                "the running parity of discs {}-{} ({}) is missing from {}",
+                group.first,
+                group.last,
+                RUNNING_PARITY_DIR,
+                ctx.dest.display()
+            )));
+        }
+        if running.is_dir() {
+            fs::rename(&running, &dir).ctx("rename into place", &dir)?;
+        } else {
+            fs::create_dir(&dir).ctx("create", &dir)?;
+        }
+        sync_dir(ctx.dest)?;
+    }
+    let pieces = scan_pieces(&dir)?;
+    let count = group.length.div_ceil(group.piece_size) as u32;
+    let mut listed = Vec::new();
+    let mut used = 0u64;
+    for k in 1..=count {
+        let want = group
+            .piece_size
+            .min(group.length - u64::from(k - 1) * group.piece_size);
+        let Some(p) = pieces.get(&k) else {
+            return Err(Error::Damaged(format!(
+                "{}: piece {k} of the parity is missing",
+                dir.display()
+            )));
+        };
+        if p.len != want {
+            return Err(Error::Damaged(format!(
+                "{}: {} holds {} bytes, the parity {want}",
+                dir.display(),
+                p.path.display(),
+                p.len
+            )));
+        }
+        let name = parity_piece_name(k);
+        let path = dir.join(&name);
+        if p.upto.is_some() {
+            fs::rename(&p.path, &path).ctx("rename into place", &path)?;
+        }
+        let (sha, _) = hash_file(&path).ctx("read", &path)?;
+        used += sectors(want);
+        listed.push((name, sha));
+    }
+    sync_dir(&dir)?;
+    let text = manifest(cat, group)?;
+    let sha = write_atomic(&dir, PARITY_MANIFEST, text.as_bytes())?;
+    used += sectors(text.len() as u64);
+    listed.push((PARITY_MANIFEST.to_string(), sha));
+    cat.close_disc(group.parity_disc, used)?;
+    let closing = write_closing_files(
+        cat,
+        &dir,
+        Closing {
+            disc_size: ctx.disc_size.bytes(),
+            number: group.parity_disc,
+            archives: &listed,
+            used,
+            passphrase: ctx.passphrase,
+            parity: ctx.parity,
+            progress: ctx.progress,
+            protects: Some((group.first, group.last)),
+        },
+    )?;
+    let files = listed.len() as u64 + closing.files;
+    let total = used + closing.bytes + layout::iso_overhead(files);
+    if total > ctx.disc_size.bytes() {
+        return Err(Error::Damaged(format!(
+            "{} holds {total} bytes, more than the disc size {}: the catalogue grew more \
+             than its discs left room for",
+            dir.display(),
+            ctx.disc_size.bytes()
+        )));
+    }
+    Ok(())
+}
+
+/// The text of PARITY.txt: which discs the parity disc protects, the pieces, and every file
+/// of every member's stream (docs/format.md section 3.5).
+pub(crate) fn manifest(cat: &Catalogue, group: &ParityGroup) -> Result<String> {
+    let mut t = String::new();
+    t.push_str("butcher parity disc\n");
+    t.push_str(&format!("set {}\n", cat.backup_set_id()?));
+    t.push_str(&format!("disc {:04}\n", group.parity_disc));
+    t.push_str(&format!("protects {:04} {:04}\n", group.first, group.last));
+    t.push_str(&format!("piece-size {}\n", group.piece_size));
+    t.push_str(&format!("length {}\n", group.length));
+    let members: Vec<_> = cat
+        .parity_members()?
+        .into_iter()
+        .filter(|m| m.parity_disc == Some(group.parity_disc))
+        .collect();
+    for m in &members {
+        t.push_str(&format!(
+            "member {:04} {} {}\n",
+            m.disc,
+            m.stream_length,
+            m.recovery_creator.as_deref().unwrap_or("-")
+        ));
+    }
+    for m in &members {
+        for f in cat.parity_files(m.disc)? {
+            t.push_str(&format!(
+                "file {:04} {} {} {} {}\n",
+                f.disc, f.offset, f.size, f.sha256, f.name
+            ));
+        }
+    }
+    Ok(t)
+}
+
+/// At the start of a run (or of `butcher close`): finishes what an interrupted run left of
+/// the parity: parity discs not finished, finished data discs not yet in the running
+/// parity, a full group not yet closed. Returns the parity discs finished or written.
+pub(crate) fn catch_up(
+    cat: &Catalogue,
+    group_size: u32,
+    snapshot: Option<SnapshotId>,
+    ctx: GroupContext,
+) -> Result<Vec<u32>> {
+    let mut done = Vec::new();
+    let groups = cat.parity_groups()?;
+    // A data disc is recorded for the next group only once the last parity disc is
+    // finished: with one recorded, the running parity is that group's.
+    let next_started = !open_members(cat)?.is_empty();
+    let last = groups.last().map_or(0, |l| l.parity_disc);
+    for g in &groups {
+        let dir = ctx.dest.join(disc_dir_name(g.parity_disc));
+        let running = ctx.dest.join(RUNNING_PARITY_DIR);
+        // A parity disc whose directory is gone was finished, burned and removed, unless
+        // the run was killed before the running parity became it.
+        let unfinished = if dir.is_dir() {
+            !dir.join(SUMS_NAME).is_file()
+        } else {
+            running.is_dir() && g.parity_disc == last && !next_started
+        };
+        if unfinished {
+            finish_parity_disc(cat, g, ctx)?;
+            done.push(g.parity_disc);
+        }
+    }
+    if group_size == 0 {
+        return Ok(done);
+    }
+    let last_parity = groups.last().map_or(0, |g| g.parity_disc);
+    let parity_discs: std::collections::HashSet<u32> =
+        groups.iter().map(|g| g.parity_disc).collect();
+    for d in cat.discs()? {
+        if !d.closed || d.number <= last_parity || parity_discs.contains(&d.number) {
+            continue;
+        }
+        if cat.parity_member(d.number)?.is_some_and(|m| m.folded) {
+            continue;
+        }
+        add_data_disc(ctx.dest, cat, d.number)?;
+    }
+    if open_members(cat)?.len() as u32 >= group_size {
+        let snapshot = match snapshot.or(cat.latest_snapshot_id()?) {
+            Some(s) => s,
+            None => return Ok(done),
+        };
+        if let Some(n) = close_group(cat, snapshot, ctx)? {
+            done.push(n);
+        }
+    }
+    Ok(done)
+}

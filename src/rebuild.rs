@@ -1,0 +1,346 @@
+//! Rebuilding files of a lost data disc from its group's parity disc and the group's other
+//! data discs (docs/format.md section 3.5): for restore (the archives it needs) and for
+//! `butcher rebuild-disc` (every file of the disc).
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::catalogue::{Catalogue, ParityFile, ParityGroup};
+use crate::disc::group::xor_stream;
+use crate::error::{Error, IoContext, Result};
+use crate::layout::{disc_dir_name, parity_piece_name};
+
+/// Bytes combined at once.
+const CHUNK: u64 = 8 << 20;
+
+/// The parity discs of a set and the streams of the discs they protect.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ParityMap {
+    groups: Vec<ParityGroup>,
+    files: HashMap<u32, Vec<ParityFile>>,
+}
+
+impl ParityMap {
+    /// What the catalogue records (nothing for a set without parity discs).
+    pub(crate) fn of(cat: &Catalogue) -> Result<ParityMap> {
+        let groups = cat.parity_groups()?;
+        let mut files = HashMap::new();
+        for m in cat.parity_members()? {
+            if m.parity_disc.is_some() {
+                files.insert(m.disc, cat.parity_files(m.disc)?);
+            }
+        }
+        Ok(ParityMap { groups, files })
+    }
+
+    /// The group whose parity disc protects data disc `disc`, if one does.
+    pub(crate) fn group_of(&self, disc: u32) -> Option<&ParityGroup> {
+        if !self.files.contains_key(&disc) {
+            return None;
+        }
+        self.groups
+            .iter()
+            .find(|g| (g.first..=g.last).contains(&disc))
+    }
+
+    /// Whether `disc` is a parity disc.
+    pub(crate) fn is_parity_disc(&self, disc: u32) -> bool {
+        self.groups.iter().any(|g| g.parity_disc == disc)
+    }
+
+    /// The discs needed to rebuild data disc `lost`: the other data discs of its group, then
+    /// its parity disc. `None` when no parity disc protects it.
+    pub(crate) fn needed_for(&self, lost: u32) -> Option<Vec<u32>> {
+        let g = self.group_of(lost)?;
+        let mut discs: Vec<u32> = self.members(g).into_iter().filter(|d| *d != lost).collect();
+        discs.push(g.parity_disc);
+        Some(discs)
+    }
+
+    /// The data discs of group `g`.
+    fn members(&self, g: &ParityGroup) -> Vec<u32> {
+        let mut m: Vec<u32> = self
+            .files
+            .keys()
+            .copied()
+            .filter(|d| (g.first..=g.last).contains(d))
+            .collect();
+        m.sort_unstable();
+        m
+    }
+
+    /// The files of data disc `disc`'s stream.
+    pub(crate) fn files_of(&self, disc: u32) -> &[ParityFile] {
+        self.files.get(&disc).map_or(&[], |f| f.as_slice())
+    }
+}
+
+/// The parity stream of `g` as the files of its parity disc.
+fn parity_pieces(g: &ParityGroup) -> Vec<ParityFile> {
+    let count = g.length.div_ceil(g.piece_size) as u32;
+    (1..=count)
+        .map(|k| {
+            let offset = u64::from(k - 1) * g.piece_size;
+            ParityFile {
+                disc: g.parity_disc,
+                name: parity_piece_name(k),
+                offset,
+                size: g.piece_size.min(g.length - offset),
+                sha256: String::new(),
+            }
+        })
+        .collect()
+}
+
+/// What a rebuild gave.
+#[derive(Debug, Default)]
+pub(crate) struct Rebuilt {
+    /// Name -> path of every file rebuilt whose sha256 is the recorded one.
+    pub files: HashMap<String, PathBuf>,
+    /// Files rebuilt wrong (a disc of the group is damaged), by name.
+    pub wrong: Vec<String>,
+}
+
+/// Rebuilds the files `names` of lost data disc `lost` into `out_dir` from the other discs of
+/// its group, which `dir_of` finds (or asks for) one at a time, in order. Each file is
+/// written as `NAME` in `out_dir` and checked against its recorded sha256; a wrong one is
+/// removed. Fails when a disc of the group is not at hand.
+pub(crate) fn rebuild_files(
+    map: &ParityMap,
+    lost: u32,
+    names: &[String],
+    dir_of: &mut dyn FnMut(u32) -> Option<PathBuf>,
+    out_dir: &Path,
+    advance: &dyn Fn(u64),
+) -> Result<Rebuilt> {
+    let Some(g) = map.group_of(lost) else {
+        return Err(Error::Damaged(format!(
+            "no parity disc protects {}",
+            disc_dir_name(lost)
+        )));
+    };
+    let targets: Vec<&ParityFile> = map
+        .files_of(lost)
+        .iter()
+        .filter(|f| names.contains(&f.name))
+        .collect();
+    let mut outs = Vec::new();
+    for f in &targets {
+        let path = out_dir.join(&f.name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .ctx("create", &path)?;
+        file.set_len(f.size).ctx("write", &path)?;
+        outs.push((path, file));
+    }
+    let pieces = parity_pieces(g);
+    let needed = map.needed_for(lost).unwrap_or_default();
+    let mut buf = Vec::new();
+    for disc in needed {
+        let Some(dir) = dir_of(disc) else {
+            for (p, _) in &outs {
+                let _ = fs::remove_file(p);
+            }
+            return Err(Error::Damaged(format!(
+                "{} cannot be rebuilt: {} of its group is not at hand",
+                disc_dir_name(lost),
+                disc_dir_name(disc)
+            )));
+        };
+        let files = if disc == g.parity_disc {
+            pieces.as_slice()
+        } else {
+            map.files_of(disc)
+        };
+        for (f, (path, out)) in targets.iter().zip(&outs) {
+            let mut o = 0u64;
+            while o < f.size {
+                let n = CHUNK.min(f.size - o) as usize;
+                buf.resize(n, 0);
+                out.read_exact_at(&mut buf, o).ctx("read", path)?;
+                xor_stream(&dir, files, f.offset + o, &mut buf)?;
+                out.write_all_at(&buf, o).ctx("write", path)?;
+                o += n as u64;
+                advance(n as u64);
+            }
+        }
+    }
+    let mut got = Rebuilt::default();
+    for (f, (path, out)) in targets.iter().zip(outs) {
+        let mut out = out;
+        out.flush().ctx("write", &path)?;
+        drop(out);
+        let (sha, _) = crate::fsutil::hash_file(&path).ctx("read", &path)?;
+        if sha == f.sha256 {
+            got.files.insert(f.name.clone(), path);
+        } else {
+            let _ = fs::remove_file(&path);
+            got.wrong.push(f.name.clone());
+        }
+    }
+    Ok(got)
+}
+
+/// What `butcher rebuild-disc` needs.
+#[derive(Debug, Clone, Default)]
+pub struct RebuildDiscOptions {
+    /// A folder of disc directories, or one disc (directory or mount point).
+    pub source: PathBuf,
+    /// More folders holding disc directories.
+    pub more_discs: Vec<PathBuf>,
+    /// The lost data disc.
+    pub number: u32,
+    /// Where its directory is written; must not exist or be empty.
+    pub out: PathBuf,
+    /// Passphrase of an encrypted set (to read its catalogue copy).
+    pub passphrase: Option<crate::crypt::Passphrase>,
+}
+
+/// What `butcher rebuild-disc` did.
+#[derive(Debug, Clone, Default)]
+pub struct RebuildDiscSummary {
+    /// The disc's files rebuilt from the parity, each checked against the catalogue.
+    pub files: Vec<String>,
+    /// Its recovery files, written again.
+    pub recovery: Vec<String>,
+    /// The parity disc and the other data discs read.
+    pub parity_disc: u32,
+    pub others: Vec<u32>,
+}
+
+/// Writes the directory of lost data disc `opts.number` into `opts.out`, identical file by
+/// file to the original: its files from the parity disc and the other data discs of its group
+/// (at hand in SOURCE, or asked for one at a time), checked against the catalogue, then its
+/// recovery files written again and every file checked against its `SHA256SUMS`. The files
+/// are written into a staging directory inside OUT_DIR and moved into place when all are
+/// right, `SHA256SUMS` last.
+pub fn rebuild_disc(
+    opts: &RebuildDiscOptions,
+    progress: &dyn crate::progress::Progress,
+    prompt: &mut dyn crate::restore::DiscPrompt,
+) -> Result<RebuildDiscSummary> {
+    use crate::layout::{is_recovery_name, SUMS_NAME};
+    use crate::source;
+    if !crate::fsutil::is_missing_or_empty(&opts.out).ctx("read", &opts.out)? {
+        return Err(Error::Usage(format!(
+            "{} is not empty: give a new or empty directory",
+            opts.out.display()
+        )));
+    }
+    let warn = |m: &str| progress.warn(m);
+    let pass = opts.passphrase.clone();
+    let ask = move || {
+        pass.clone()
+            .ok_or_else(|| Error::Usage("the discs are encrypted: give the passphrase".into()))
+    };
+    let (cat, origin) = source::open_any(&opts.source, None, &ask, &warn)?;
+    let explain = |e| origin.explain(e, "name a disc whose catalogue copy knows the parity disc");
+    let map = ParityMap::of(&cat).map_err(explain)?;
+    let set_id = cat.backup_set_id().map_err(explain)?;
+    let archives = cat.archives_lenient().map_err(explain)?.0;
+    let creator = cat
+        .parity_member(opts.number)
+        .map_err(explain)?
+        .and_then(|m| m.recovery_creator);
+    drop(cat);
+    let Some(needed) = map.needed_for(opts.number) else {
+        let what = if map.is_parity_disc(opts.number) {
+            "it is a parity disc: nothing of the backup is lost with it".to_string()
+        } else {
+            "the catalogue copy read knows no parity disc that protects it (the set has none, \
+             its group is still open, or the copy is older than the parity disc)"
+                .to_string()
+        };
+        return Err(Error::Usage(format!(
+            "disc {:04} cannot be rebuilt from parity: {what}",
+            opts.number
+        )));
+    };
+    let mut roots = vec![opts.source.clone()];
+    roots.extend(opts.more_discs.iter().cloned());
+    let dirs = source::disc_dirs(&roots)?;
+    let mut dir_of = |n: u32| -> Option<PathBuf> {
+        let at_hand = source::identify(source::rescan(&dirs), &archives, &set_id, &warn);
+        if let Some(d) = at_hand.iter().find(|d| d.number == Some(n)) {
+            return Some(d.path.clone());
+        }
+        loop {
+            let dir = prompt.ask(n)?;
+            let found = source::disc_dirs(&[dir]).ok()?;
+            let found = source::identify(found, &archives, &set_id, &warn);
+            if let Some(d) = found.into_iter().find(|d| d.number == Some(n)) {
+                return Some(d.path);
+            }
+            warn(&format!("that is not disc {n:04} of this backup"));
+        }
+    };
+    fs::create_dir_all(&opts.out).ctx("create", &opts.out)?;
+    let stage = opts.out.join(format!(
+        ".butcher-rebuild-{}{}",
+        std::process::id(),
+        crate::layout::TMP_SUFFIX
+    ));
+    fs::create_dir(&stage).ctx("create", &stage)?;
+    let result = (|| -> Result<RebuildDiscSummary> {
+        let names: Vec<String> = map
+            .files_of(opts.number)
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        let total: u64 = map.files_of(opts.number).iter().map(|f| f.size).sum();
+        progress.start(
+            crate::progress::Stage::Restore,
+            total * needed.len() as u64,
+            0,
+        );
+        let got = rebuild_files(&map, opts.number, &names, &mut dir_of, &stage, &|n| {
+            progress.advance(n, 0)
+        });
+        progress.finish();
+        let got = got?;
+        if !got.wrong.is_empty() {
+            return Err(Error::Damaged(format!(
+                "{} rebuilt do not match the catalogue: a disc of the group is damaged \
+                 (repair it with its recovery data first: butcher repair)",
+                got.wrong.join(", ")
+            )));
+        }
+        let mut recovery = Vec::new();
+        if let Some(creator) = &creator {
+            crate::recovery::regenerate(&stage, creator)?;
+            recovery = crate::layout::recovery_files(&stage);
+        }
+        let bad = crate::sums::check(&stage, &mut |_| {})?;
+        if !bad.is_empty() {
+            return Err(Error::Damaged(format!(
+                "the rebuilt disc does not match its SHA256SUMS: {}",
+                bad.join(", ")
+            )));
+        }
+        // Into place, SHA256SUMS last: a directory without it is not a finished disc.
+        let mut order: Vec<String> = names.clone();
+        order.extend(recovery.iter().cloned());
+        order.sort_by_key(|n| n == SUMS_NAME);
+        for name in &order {
+            let to = opts.out.join(name);
+            fs::rename(stage.join(name), &to).ctx("rename into place", &to)?;
+        }
+        crate::fsutil::sync_dir(&opts.out)?;
+        let (parity_disc, others) = needed.split_last().expect("a parity disc");
+        Ok(RebuildDiscSummary {
+            files: names.into_iter().filter(|n| !is_recovery_name(n)).collect(),
+            recovery,
+            parity_disc: *parity_disc,
+            others: others.to_vec(),
+        })
+    })();
+    let _ = fs::remove_dir_all(&stage);
+    result
+}
