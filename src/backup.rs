@@ -423,6 +423,11 @@ fn source_and_catalogue(opts: &BackupOptions) -> Result<(PathBuf, PathBuf)> {
 }
 
 fn check_sizes(opts: &BackupOptions) -> Result<()> {
+    if opts.parity_discs == Some(1) {
+        return Err(Error::Usage(
+            "--parity-discs must be 0 (no parity discs) or at least 2".to_string(),
+        ));
+    }
     if opts.disc_size.bytes() < MIN_DISC_BYTES {
         return Err(Error::Usage(format!(
             "the disc size ({} bytes) is too small: use at least {MIN_DISC_BYTES} bytes",

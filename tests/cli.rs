@@ -22,6 +22,8 @@ mod golden;
 mod incremental;
 #[path = "cli/one_drive.rs"]
 mod one_drive;
+#[path = "cli/parity.rs"]
+mod parity;
 #[path = "cli/query.rs"]
 mod query;
 #[path = "cli/recovery.rs"]

@@ -1,0 +1,354 @@
+//! Parity discs (format 5): a lost data disc, or one damaged beyond its own recovery data, is
+//! rebuilt from its group's parity disc and other data discs, by restore on the fly, by
+//! `butcher rebuild-disc` (byte for byte) and by the python3 script a parity disc carries.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::tree::Rng;
+use crate::common::{
+    assert_trees_equal, cp_a, disc_dirs, disc_number, require_tool, stderr, stdout, TestEnv,
+};
+
+const PASS: &str = "parity test passphrase";
+
+/// Writes `count` files of 20 to 50 KB that do not compress under `src/dir`.
+fn add_files(src: &Path, dir: &str, count: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let d = src.join(dir);
+    fs::create_dir_all(&d).unwrap();
+    for i in 0..count {
+        let len = 20_000 + rng.below(30_000) as usize;
+        fs::write(d.join(format!("f{i:03}.bin")), rng.bytes(len)).unwrap();
+    }
+}
+
+/// `butcher backup SRC DEST` with small discs and `--parity-discs k`; `extra` appended.
+fn backup(env: &TestEnv, dest: &Path, k: u32, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = vec![
+        "backup".into(),
+        env.src().display().to_string(),
+        dest.display().to_string(),
+        "--archive-size=128K".into(),
+        "--disc-size=1M".into(),
+        format!("--parity-discs={k}"),
+        "-q".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    env.butcher_ok(args)
+}
+
+/// The parity discs of DEST (or a shelf) by number: those holding PARITY.txt.
+fn parity_discs(dir: &Path) -> Vec<u32> {
+    disc_dirs(dir)
+        .iter()
+        .filter(|d| d.join("PARITY.txt").is_file())
+        .map(|d| disc_number(d))
+        .collect()
+}
+
+fn data_discs(dir: &Path) -> Vec<u32> {
+    disc_dirs(dir)
+        .iter()
+        .filter(|d| !d.join("PARITY.txt").is_file())
+        .map(|d| disc_number(d))
+        .collect()
+}
+
+/// An encrypted set of 48 files in one run, K = 3: at least two full groups.
+fn one_run_set(k: u32) -> TestEnv {
+    let env = TestEnv::new().with_passphrase(PASS);
+    add_files(&env.src(), "a", 48, 15);
+    backup(&env, &env.dest(), k, &[]);
+    let parity = parity_discs(&env.dest());
+    assert!(parity.len() >= 2, "two groups at least: {parity:?}");
+    env
+}
+
+/// The disc directories of DEST copied to `shelf` (what a person keeps).
+fn shelve(dest: &Path, shelf: &Path) {
+    fs::create_dir_all(shelf).unwrap();
+    for d in disc_dirs(dest) {
+        cp_a(&d, &shelf.join(d.file_name().unwrap()));
+    }
+}
+
+fn disc(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("disc-{n:04}"))
+}
+
+/// Restores the newest snapshot from `shelf` into a fresh target; returns the output.
+fn restore(env: &TestEnv, shelf: &Path, target: &Path) -> std::process::Output {
+    env.butcher(["restore".as_ref(), shelf.as_os_str(), target.as_os_str()])
+}
+
+/// Every file of disc directories `a` and `b` has the same name and bytes.
+fn assert_same_disc(a: &Path, b: &Path) {
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(a), names(b));
+    for n in names(a) {
+        assert!(
+            fs::read(a.join(&n)).unwrap() == fs::read(b.join(&n)).unwrap(),
+            "{n} differs"
+        );
+    }
+}
+
+#[test]
+fn each_lost_data_disc_of_the_first_group_is_rebuilt_by_restore() {
+    let env = one_run_set(3);
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let first_parity = parity_discs(&shelf)[0];
+    let members: Vec<u32> = data_discs(&shelf)
+        .into_iter()
+        .filter(|d| *d < first_parity)
+        .collect();
+    assert_eq!(members.len(), 3, "{members:?}");
+    for lost in members {
+        let away = env.path(format!("away-{lost}"));
+        fs::rename(disc(&shelf, lost), &away).unwrap();
+        let target = env.path(format!("target-{lost}"));
+        let out = restore(&env, &shelf, &target);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_trees_equal(env.src(), &target);
+        let said = stderr(&out);
+        assert!(
+            said.contains(&format!("disc-{lost:04} is lost or damaged"))
+                && said.contains(&format!("rebuilt from parity disc disc-{first_parity:04}")),
+            "{said}"
+        );
+        fs::rename(&away, disc(&shelf, lost)).unwrap();
+    }
+}
+
+#[test]
+fn a_lost_parity_disc_changes_nothing() {
+    let env = one_run_set(3);
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let p = parity_discs(&shelf)[0];
+    fs::remove_dir_all(disc(&shelf, p)).unwrap();
+    let out = restore(&env, &shelf, &env.target());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), env.target());
+    // And rebuild-disc says a parity disc holds nothing to rebuild.
+    let err = env.butcher_fails(
+        [
+            "rebuild-disc".as_ref(),
+            shelf.as_os_str(),
+            p.to_string().as_ref(),
+            env.path("out").as_os_str(),
+        ],
+        2,
+    );
+    assert!(err.contains("parity disc"), "{err}");
+}
+
+#[test]
+fn two_lost_discs_of_one_group_lose_only_their_files() {
+    let env = one_run_set(3);
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let first_parity = parity_discs(&shelf)[0];
+    let lost: Vec<u32> = data_discs(&shelf)
+        .into_iter()
+        .filter(|d| *d < first_parity)
+        .take(2)
+        .collect();
+    for n in &lost {
+        fs::remove_dir_all(disc(&shelf, *n)).unwrap();
+    }
+    let out = restore(&env, &shelf, &env.target());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let said = stderr(&out);
+    let mut missing = 0;
+    for ent in fs::read_dir(env.src().join("a")).unwrap() {
+        let p = ent.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let got = env.target().join("a").join(&name);
+        if got.exists() {
+            assert_eq!(fs::read(&got).unwrap(), fs::read(&p).unwrap(), "{name}");
+        } else {
+            missing += 1;
+            assert!(
+                said.contains(&format!("not restored: a/{name}")),
+                "{name}\n{said}"
+            );
+        }
+    }
+    assert!(missing > 0, "the two discs held files");
+    for n in &lost {
+        assert!(
+            said.contains(&format!("disc {n:04} was needed but not at hand")),
+            "{said}"
+        );
+    }
+}
+
+#[test]
+fn rebuild_disc_writes_the_lost_disc_byte_for_byte() {
+    let env = one_run_set(2);
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let lost = data_discs(&shelf)[1];
+    let away = env.path("away");
+    fs::rename(disc(&shelf, lost), &away).unwrap();
+    let out_dir = env.path("rebuilt");
+    let out = env.butcher_ok([
+        "rebuild-disc".as_ref(),
+        shelf.as_os_str(),
+        lost.to_string().as_ref(),
+        out_dir.as_os_str(),
+    ]);
+    assert!(stderr(&out).contains("every file matches its SHA256SUMS"));
+    assert_same_disc(&away, &out_dir);
+    // sha256sum and par2cmdline agree.
+    let ok = env
+        .cmd("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&out_dir)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    if require_tool("par2") {
+        let index = format!("disc-{lost:04}.par2");
+        let par2 = env
+            .cmd("par2")
+            .args(["verify", "-q", &index])
+            .current_dir(&out_dir)
+            .output()
+            .unwrap();
+        assert!(par2.status.success(), "{}", stdout(&par2));
+    }
+    // A non-empty OUT_DIR is refused.
+    env.butcher_fails(
+        [
+            "rebuild-disc".as_ref(),
+            shelf.as_os_str(),
+            lost.to_string().as_ref(),
+            out_dir.as_os_str(),
+        ],
+        2,
+    );
+}
+
+#[test]
+fn a_disc_damaged_beyond_its_recovery_data_is_rebuilt_from_parity() {
+    let env = one_run_set(3);
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let victim = data_discs(&shelf)[0];
+    // Every archive zeroed from its second KiB on: far beyond 10 % recovery data.
+    for ent in fs::read_dir(disc(&shelf, victim)).unwrap() {
+        let p = ent.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('a') {
+            let mut bytes = fs::read(&p).unwrap();
+            bytes[1024..].fill(0);
+            fs::write(&p, bytes).unwrap();
+        }
+    }
+    let out = restore(&env, &shelf, &env.target());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), env.target());
+    assert!(stderr(&out).contains(&format!("disc-{victim:04} is lost or damaged")));
+}
+
+/// Several runs, each writing about one data disc, the finished disc directories moved to a
+/// shelf after each: DEST never holds more than the running parity, at most one disc's
+/// size; losing the first disc of the first group still restores exactly.
+#[test]
+fn groups_span_runs_with_discs_shelved_after_each() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    let shelf = env.path("shelf");
+    fs::create_dir_all(&shelf).unwrap();
+    for run in 0..5u64 {
+        add_files(&env.src(), &format!("run{run}"), 5, 100 + run);
+        backup(&env, &env.dest(), 2, &[]);
+        for d in disc_dirs(&env.dest()) {
+            fs::rename(&d, shelf.join(d.file_name().unwrap())).unwrap();
+        }
+        let running = env.dest().join("parity-open");
+        if running.exists() {
+            let bytes: u64 = fs::read_dir(&running)
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().len())
+                .sum();
+            assert!(bytes <= 1 << 20, "the running parity holds {bytes} bytes");
+        }
+    }
+    let parity = parity_discs(&shelf);
+    assert!(parity.len() >= 2, "{parity:?}");
+    let first = data_discs(&shelf)[0];
+    fs::remove_dir_all(disc(&shelf, first)).unwrap();
+    let out = restore(&env, &shelf, &env.target());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), env.target());
+    // `where --lost` names what rebuilds it.
+    let out = env.butcher_ok([
+        "where".as_ref(),
+        shelf.as_os_str(),
+        "--lost".as_ref(),
+        first.to_string().as_ref(),
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("rebuilt from parity disc {:04}", parity[0])),
+        "{text}"
+    );
+}
+
+#[test]
+fn close_writes_the_open_group_and_the_set_keeps_its_k() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    add_files(&env.src(), "a", 5, 7);
+    backup(&env, &env.dest(), 3, &[]);
+    assert!(parity_discs(&env.dest()).is_empty());
+    assert!(env.dest().join("parity-open").is_dir());
+    // The set keeps K = 3: another K, or K = 1, is refused before anything is written.
+    let err = env.butcher_fails(
+        [
+            "backup".as_ref(),
+            env.src().as_os_str(),
+            env.dest().as_os_str(),
+            "--parity-discs=2".as_ref(),
+        ],
+        2,
+    );
+    assert!(err.contains("after every 3 data discs"), "{err}");
+    let out = env.butcher_ok(["close".as_ref(), env.dest().as_os_str()]);
+    assert!(stderr(&out).contains("wrote disc-"), "{}", stderr(&out));
+    let parity = parity_discs(&env.dest());
+    assert_eq!(parity.len(), 1);
+    assert!(!env.dest().join("parity-open").exists());
+    // Every data disc is protected; restore from discs without the first one is exact.
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    fs::remove_dir_all(disc(&shelf, data_discs(&shelf)[0])).unwrap();
+    let out = restore(&env, &shelf, &env.target());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), env.target());
+
+    let other = TestEnv::new();
+    add_files(&other.src(), "a", 2, 8);
+    let err = other.butcher_fails(
+        [
+            "backup".as_ref(),
+            other.src().as_os_str(),
+            other.dest().as_os_str(),
+            "--no-encryption".as_ref(),
+            "--parity-discs=1".as_ref(),
+        ],
+        2,
+    );
+    assert!(err.contains("at least 2"), "{err}");
+    assert!(!other.dest().exists(), "nothing written");
+}
