@@ -352,3 +352,89 @@ fn close_writes_the_open_group_and_the_set_keeps_its_k() {
     assert!(err.contains("at least 2"), "{err}");
     assert!(!other.dest().exists(), "nothing written");
 }
+
+/// Backups killed with SIGKILL at pseudo-random moments (fixed seed) while they write data
+/// discs, add them to the running parity and write parity discs, then run to completion:
+/// every data disc of the finished groups still rebuilds byte for byte, and a restore
+/// without the first disc is exact.
+#[test]
+fn killed_runs_leave_a_running_parity_that_still_rebuilds() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let env = TestEnv::new().with_passphrase(PASS);
+    add_files(&env.src(), "a", 30, 31);
+    let command = |dest: &Path| {
+        let mut cmd = env.butcher_command();
+        cmd.arg("backup")
+            .arg(env.src())
+            .arg(dest)
+            .args(["--archive-size=128K", "--disc-size=2M", "--parity-discs=2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    };
+    // The length of one uninterrupted run over the first tree.
+    let scratch = env.path("scratch");
+    let started = Instant::now();
+    assert!(command(&scratch).status().unwrap().success());
+    let run_ms = started.elapsed().as_millis() as u64;
+    fs::remove_dir_all(&scratch).unwrap();
+
+    let mut rng = Rng::new(0x9a71_7e55_0000_0015);
+    let mut caught = 0;
+    for round in 0..12u64 {
+        add_files(&env.src(), &format!("k{round}"), 3, 300 + round);
+        let mut child = command(&env.dest()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.below(run_ms.max(20))));
+        let _ = child.kill();
+        child.wait().unwrap();
+        // Whether the kill caught the parity half-way (for the failure message only).
+        let running = env.dest().join("parity-open");
+        if running.is_dir()
+            && fs::read_dir(&running).unwrap().any(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".partial")
+            })
+        {
+            caught += 1;
+        }
+    }
+    eprintln!("{caught} of 12 kills caught the running parity half-way");
+    let out = crate::common::run(&mut command(&env.dest()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.butcher_ok([
+        "close".as_ref(),
+        env.dest().as_os_str(),
+        "--disc-size=2M".as_ref(),
+    ]);
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let parity = parity_discs(&shelf);
+    assert!(parity.len() >= 2, "{parity:?}");
+    for lost in data_discs(&shelf) {
+        let away = env.path("away");
+        fs::rename(disc(&shelf, lost), &away).unwrap();
+        let out_dir = env.path(format!("rebuilt-{lost}"));
+        let out = env.butcher([
+            "rebuild-disc".as_ref(),
+            shelf.as_os_str(),
+            lost.to_string().as_ref(),
+            out_dir.as_os_str(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "disc {lost} ({caught} kills caught the parity half-way): {}",
+            stderr(&out)
+        );
+        assert_same_disc(&away, &out_dir);
+        fs::rename(&away, disc(&shelf, lost)).unwrap();
+    }
+    let first = data_discs(&shelf)[0];
+    fs::remove_dir_all(disc(&shelf, first)).unwrap();
+    let out = restore(&env, &shelf, &env.target());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_trees_equal(env.src(), env.target());
+}
