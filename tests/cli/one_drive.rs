@@ -27,14 +27,16 @@ fn two_run_set(env: &TestEnv) -> Vec<u32> {
     discs.iter().map(|d| disc_number(d)).collect()
 }
 
-/// The drive: `mount` holds a copy of one disc of `store` at a time.
-struct Drive {
-    mount: PathBuf,
-    store: PathBuf,
+/// The drive: `mount` holds a copy of one disc of `store` at a time. Discs in `lost` are not
+/// there: asked for one, the person types `skip`.
+pub(crate) struct Drive {
+    pub mount: PathBuf,
+    pub store: PathBuf,
+    pub lost: Vec<u32>,
 }
 
 impl Drive {
-    fn insert(&self, number: u32) {
+    pub fn insert(&self, number: u32) {
         if self.mount.exists() {
             fs::remove_dir_all(&self.mount).unwrap();
         }
@@ -49,7 +51,7 @@ impl Drive {
 
 /// One prompt restore showed, and the disc it asked for (`None`: the last one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Asked {
+pub(crate) enum Asked {
     Disc(u32),
     Last,
 }
@@ -92,7 +94,11 @@ fn start_restore(env: &TestEnv, drive: &Drive) -> Child {
 /// Answers every prompt of a restore by putting the disc it asks for into the drive (the last
 /// disc for "insert the last disc") and pressing Enter. Returns the prompts in order, the
 /// exit code and everything the terminal showed.
-fn drive_restore(env: &TestEnv, drive: &Drive, last: u32) -> (Vec<Asked>, Option<i32>, String) {
+pub(crate) fn drive_restore(
+    env: &TestEnv,
+    drive: &Drive,
+    last: u32,
+) -> (Vec<Asked>, Option<i32>, String) {
     let mut child = start_restore(env, drive);
     let mut stdin = child.stdin.take().unwrap();
     let mut out = child.stdout.take().unwrap();
@@ -120,12 +126,17 @@ fn drive_restore(env: &TestEnv, drive: &Drive, last: u32) -> (Vec<Asked>, Option
         while let Some(at) = shown[seen..].find(PROMPT_END) {
             let end = seen + at + PROMPT_END.len();
             let a = asked(&shown[seen..end]);
-            drive.insert(match a {
+            let n = match a {
                 Asked::Disc(n) => n,
                 Asked::Last => last,
-            });
+            };
             prompts.push(a);
-            stdin.write_all(b"\n").unwrap();
+            if drive.lost.contains(&n) {
+                stdin.write_all(b"skip\n").unwrap();
+            } else {
+                drive.insert(n);
+                stdin.write_all(b"\n").unwrap();
+            }
             stdin.flush().unwrap();
             seen = end;
         }
@@ -151,6 +162,7 @@ fn restore_starting_with(pick: fn(&[u32]) -> u32) {
     let drive = Drive {
         mount: env.path("drive"),
         store: env.path("store"),
+        lost: Vec::new(),
     };
     let start = pick(&discs);
     drive.insert(start);

@@ -438,3 +438,43 @@ fn killed_runs_leave_a_running_parity_that_still_rebuilds() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_trees_equal(env.src(), env.target());
 }
+
+/// One drive, one data disc lost: restore, driven through a pseudo-terminal, asks for the
+/// discs it needs; asked for the lost one, the person types `skip`; it then asks for the
+/// other discs of the group and the parity disc, and ends exact with exit 0.
+#[test]
+fn one_drive_restore_asks_for_the_group_of_a_lost_disc() {
+    use crate::one_drive::{drive_restore, Asked, Drive};
+    if !require_tool("script") {
+        return;
+    }
+    let env = one_run_set(2);
+    let store = env.path("store");
+    fs::create_dir_all(&store).unwrap();
+    for d in disc_dirs(&env.dest()) {
+        fs::rename(&d, store.join(d.file_name().unwrap())).unwrap();
+    }
+    let lost = data_discs(&store)[0];
+    let parity = parity_discs(&store)[0];
+    let last = *disc_dirs(&store)
+        .iter()
+        .map(|d| disc_number(d))
+        .collect::<Vec<_>>()
+        .last()
+        .unwrap();
+    let drive = Drive {
+        mount: env.path("drive"),
+        store: store.clone(),
+        lost: vec![lost],
+    };
+    drive.insert(last);
+    let (prompts, code, shown) = drive_restore(&env, &drive, last);
+    assert_eq!(code, Some(0), "prompts {prompts:?}\n{shown}");
+    assert_trees_equal(env.src(), env.target());
+    assert!(prompts.contains(&Asked::Disc(lost)), "{prompts:?}");
+    assert!(prompts.contains(&Asked::Disc(parity)), "{prompts:?}");
+    assert!(
+        shown.contains(&format!("disc-{lost:04} is lost or damaged")),
+        "{shown}"
+    );
+}
