@@ -26,8 +26,13 @@
 # compared with the corpus. It shows peak RSS on a corpus four times the archive size and the
 # no-change run over a tree of more than 100,000 files.
 #
+# Parity discs: the auto-mode backup on 64 MiB discs (PARITY_DISC_SIZE) without and with
+# --parity-discs 8, alternating, the running parity's size in DEST sampled; round 1 restores
+# without disc-0001 from the parity discs and compares.
+#
 # Environment: BENCH_RUNS (rounds, default 3; 1 with --smoke), BENCH_ONLY=butcher (only the
-# butcher commands; the report goes to the work directory), BENCH_WORK (work directory,
+# butcher commands; the report goes to the work directory), BENCH_ONLY=parity (only the
+# parity-disc pair; report in the work directory), BENCH_WORK (work directory,
 # default a new one under TMPDIR, removed at the end unless BENCH_KEEP=1), BENCH_BUTCHER and
 # BENCH_MAKE_CORPUS (prebuilt binaries; otherwise both are built in release mode).
 set -euo pipefail
@@ -44,6 +49,9 @@ else
     SIZE_MB=${1:-1024} SEED=${2:-1} RUNS=${BENCH_RUNS:-3} LARGE_MB=${BENCH_LARGE_MB:-4096}
 fi
 COMMAND_LINE="scripts/bench.sh $*"
+# Small discs for the parity-disc pair, so that several groups of 8 fill.
+PARITY_SIZE=${PARITY_DISC_SIZE:-64M}
+((SMOKE)) && PARITY_SIZE=${PARITY_DISC_SIZE:-1M}
 ((SMOKE)) && COMMAND_LINE="scripts/bench.sh --smoke"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -178,6 +186,7 @@ backups() {
         measure "butcher-$c-parity0" "'$BUTCHER' backup '$C' '$W/butcher-$c-p0' --compression $c --parity 0 --quiet"
         record_size "butcher-$c-parity0" "$W/butcher-$c-p0"
     done
+    parity_discs_round
     only_butcher && return 0
     local enc="gpg --symmetric --batch --passphrase-file '$W/pass' --cipher-algo AES256"
     pipeline "tar|bzip2-9|gpg" bzip2 "bzip2 -9" "$enc"
@@ -193,6 +202,49 @@ backups() {
         measure "borg-zstd3" "borg create --compression zstd,3 '$W/borg::first' '$C'"
         record_size "borg-zstd3" "$W/borg"
     fi
+}
+
+# Parity discs: the auto-mode backup on small discs (PARITY_DISC_SIZE, default 64M, so that
+# several groups of 8 fill) without and with --parity-discs 8, alternating; the size of
+# DEST/parity-open is sampled every 0.2 s during the second, its largest value kept.
+parity_discs_round() {
+    local size=$PARITY_SIZE d="$W/butcher-k0" k="$W/butcher-k8"
+    rm -rf "$d" "$k"
+    measure "butcher-auto-$size-discs" "'$BUTCHER' backup '$C' '$d' --disc-size $size --quiet"
+    record_size "butcher-auto-$size-discs" "$d"
+    (
+        max=0
+        while sleep 0.2; do
+            n=$(du -sb "$k/parity-open" 2>/dev/null | cut -f1)
+            ((${n:-0} > max)) && max=$n && echo "$max" >"$W/parity-open-max"
+        done
+    ) &
+    local poller=$!
+    measure "butcher-auto-$size-discs-k8" "'$BUTCHER' backup '$C' '$k' --disc-size $size --parity-discs 8 --quiet"
+    kill "$poller" 2>/dev/null || true
+    wait "$poller" 2>/dev/null || true
+    record_size "butcher-auto-$size-discs-k8" "$k"
+    PARITY_DATA_DISCS=$(find "$k" -mindepth 1 -maxdepth 1 -name 'disc-*' | while read -r x; do [[ -f $x/PARITY.txt ]] || echo; done | wc -l)
+    PARITY_PARITY_DISCS=$(find "$k" -mindepth 2 -maxdepth 2 -name PARITY.txt | wc -l)
+    if ((ROUND == 1)); then
+        local t="$W/restore-k8"
+        rm -rf "$t"
+        mkdir -p "$W/k8-shelf"
+        find "$k" -mindepth 1 -maxdepth 1 -name 'disc-*' -exec cp -a {} "$W/k8-shelf/" \;
+        rm -rf "$W/k8-shelf/disc-0001"
+        "$BUTCHER" restore "$W/k8-shelf" "$t" --quiet 2>/dev/null || {
+            say "restore without disc-0001 from the parity discs failed"
+            exit 1
+        }
+        same_tree "$C" "$t" "butcher restore without disc-0001 (parity discs)"
+        rm -rf "$t" "$W/k8-shelf"
+    fi
+}
+
+parity_report() {
+    local size=$PARITY_SIZE
+    echo "| parity discs, K = 8 ($size discs: $PARITY_DATA_DISCS data discs, $PARITY_PARITY_DISCS parity discs): time <= 1.15x of none | $(slowdown "butcher-auto-$size-discs-k8" "butcher-auto-$size-discs") |"
+    echo "| running parity in DEST <= one disc ($size), largest sampled | $(awk '{ printf "%.1f MiB", $1 / 1048576 }' "$W/parity-open-max" 2>/dev/null || echo "none seen") |"
 }
 
 # pipeline LABEL TOOL COMPRESSOR ENCRYPTOR
@@ -382,6 +434,7 @@ targets() {
     echo "| auto mode, default --parity 10: time <= 1.25x of --parity 0 | $(slowdown butcher-auto butcher-auto-parity0) |"
     echo "| recovery data of one disc ($(par2_params)) >= par2cmdline-turbo | $(ratio par2-butcher par2cmdline-turbo) |"
     echo "| recovery data of one disc >= 10x par2cmdline 0.8 | $(ratio par2-butcher par2cmdline) |"
+    parity_report
 }
 
 # slowdown A B: A's wall time over B's, or "n/a".
@@ -445,6 +498,27 @@ main() {
     rm -rf "$C"
     say "generating a $SIZE_MB MiB corpus"
     "$MAKE_CORPUS" --out "$C" --size-mb "$SIZE_MB" --seed "$SEED" >/dev/null
+    if [[ "${BENCH_ONLY:-}" == parity ]]; then
+        for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
+            say "parity discs: round $ROUND of $RUNS"
+            : >"$SIZES"
+            parity_discs_round
+        done
+        {
+            echo "Corpus: \`make_corpus --size-mb $SIZE_MB --seed $SEED\`; $RUNS runs of each command, alternating, medians shown. Command: \`BENCH_ONLY=parity $COMMAND_LINE\`"
+            echo
+            machine
+            echo
+            table "$SIZE_MB"
+            echo
+            echo "| Target | Measured |"
+            echo "|---|---|"
+            parity_report
+        } >"$W/report.md"
+        say "done; report: $W/report.md"
+        cat "$W/report.md"
+        return 0
+    fi
     for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
         say "round $ROUND of $RUNS"
         : >"$SIZES"
