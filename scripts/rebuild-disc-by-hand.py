@@ -33,6 +33,10 @@ def main():
                 # file DISC OFFSET SIZE SHA256 NAME
                 files.setdefault(int(w[1]), []).append(
                     (int(w[2]), int(w[3]), w[4], line.split(None, 5)[5].rstrip("\n")))
+    for m in files:
+        for _, _, _, name in files[m]:
+            if name in ("", ".", "..") or "/" in name or "\0" in name:
+                sys.exit("PARITY.txt names %r, not a file name: it is damaged" % name)
     if lost not in members:
         sys.exit("disc %04d is not protected by this parity disc (it protects %s)"
                  % (lost, " ".join("%04d" % m for m in members)))

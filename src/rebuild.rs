@@ -25,12 +25,23 @@ pub(crate) struct ParityMap {
 
 impl ParityMap {
     /// What the catalogue records (nothing for a set without parity discs).
+    /// What the catalogue records (nothing for a set without parity discs). A file name that
+    /// is not a plain name of a disc's directory makes the catalogue damaged: nothing is ever
+    /// read or written outside the directories named.
     pub(crate) fn of(cat: &Catalogue) -> Result<ParityMap> {
         let groups = cat.parity_groups()?;
         let mut files = HashMap::new();
         for m in cat.parity_members()? {
             if m.parity_disc.is_some() {
-                files.insert(m.disc, cat.parity_files(m.disc)?);
+                let list = cat.parity_files(m.disc)?;
+                if let Some(bad) = list.iter().find(|f| !plain_name(&f.name)) {
+                    return Err(Error::Damaged(format!(
+                        "the catalogue's parity_files names {:?} on {}, not a file name",
+                        bad.name,
+                        disc_dir_name(m.disc)
+                    )));
+                }
+                files.insert(m.disc, list);
             }
         }
         Ok(ParityMap { groups, files })
@@ -76,6 +87,11 @@ impl ParityMap {
     pub(crate) fn files_of(&self, disc: u32) -> &[ParityFile] {
         self.files.get(&disc).map_or(&[], |f| f.as_slice())
     }
+}
+
+/// A plain file name: not empty, no `/`, no NUL, not `.` or `..`.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\0']) && name != "." && name != ".."
 }
 
 /// The parity stream of `g` as the files of its parity disc.
@@ -343,4 +359,19 @@ pub fn rebuild_disc(
     })();
     let _ = fs::remove_dir_all(&stage);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_name;
+
+    #[test]
+    fn only_plain_names_are_files_of_a_disc() {
+        for good in ["a000001.tar.bz2.gpg", "SHA256SUMS", "..x", "catalogue.db"] {
+            assert!(plain_name(good), "{good}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\0b"] {
+            assert!(!plain_name(bad), "{bad:?}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use butcher::{
     GroupStatus, IngestOptions, PackOptions, Parity,
 };
 
-use super::output::JsonObject;
+use super::output::{json_numbers, JsonObject};
 use super::passphrase::{resolve, Ask, PassArgs};
 use super::progress::CliProgress;
 use super::{human_bytes, ExitCode, Ui};
@@ -252,7 +252,8 @@ fn json(s: &BackupSummary) -> String {
         "{{\"snapshot\":{},\"dry_run\":{},\"files\":{},\"dirs\":{},\"symlinks\":{},\"bytes\":{},\
          \"hashed_files\":{},\"hashed_bytes\":{},\"unchanged_files\":{},\"unchanged_bytes\":{},\
          \"skipped\":{},\"silent_changes\":{},\"archives\":{},\"new_bytes\":{},\
-         \"written_bytes\":{},\"discs\":[{}],\"changes\":{},\"seconds\":{:.3}}}",
+         \"written_bytes\":{},\"discs\":[{}],\"changes\":{},\"parity_discs\":{},\
+         \"seconds\":{:.3}}}",
         s.snapshot,
         s.dry_run,
         i.files,
@@ -270,8 +271,27 @@ fn json(s: &BackupSummary) -> String {
         s.pack.output_bytes,
         discs.join(","),
         changes_json(s),
+        groups_json(s),
         s.duration.as_secs_f64()
     )
+}
+
+/// The set's parity discs as a JSON object (`k`, `groups` as [parity disc, first, last],
+/// `open`), or `null` for a set without.
+fn groups_json(s: &BackupSummary) -> String {
+    let Some(g) = &s.groups else {
+        return "null".to_string();
+    };
+    let groups: Vec<String> = g
+        .parity_discs
+        .iter()
+        .map(|(p, f, l)| format!("[{p},{f},{l}]"))
+        .collect();
+    JsonObject::new()
+        .num("k", g.size)
+        .raw("groups", format!("[{}]", groups.join(",")))
+        .raw("open", json_numbers(&g.open))
+        .build()
 }
 
 /// The diff counts since the previous snapshot as a JSON object, or `null` on a first run.

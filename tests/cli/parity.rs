@@ -329,6 +329,26 @@ fn close_writes_the_open_group_and_the_set_keeps_its_k() {
     let parity = parity_discs(&env.dest());
     assert_eq!(parity.len(), 1);
     assert!(!env.dest().join("parity-open").exists());
+    // The next run's summary says where the groups stand, in words and in JSON.
+    let out = env.butcher_ok([
+        "backup".as_ref(),
+        env.src().as_os_str(),
+        env.dest().as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let json = stdout(&out);
+    assert!(
+        json.contains(&format!(
+            "\"parity_discs\":{{\"k\":3,\"groups\":[[{},1,",
+            parity[0]
+        )) && json.contains("\"open\":[]"),
+        "{json}"
+    );
+    assert!(
+        stderr(&out).contains("no open parity group"),
+        "{}",
+        stderr(&out)
+    );
     // Every data disc is protected; restore from discs without the first one is exact.
     let shelf = env.path("shelf");
     shelve(&env.dest(), &shelf);
