@@ -561,7 +561,7 @@ mod tests {
                 let cat = 30_000 + next(disc / 50);
                 let archive = (disc / (1 + next(20))).max(MIN_ARCHIVE_BYTES);
                 let mut archives = Vec::new();
-                while let Some(room) = room_for_archive(disc, archive, cat, &archives, parity, 0) {
+                while let Some(room) = room_for_archive(disc, archive, cat, &archives, parity, 8) {
                     archives.push(room.min(archive) - next(room.min(archive) / 3 + 1));
                 }
                 if archives.is_empty() {
@@ -590,6 +590,76 @@ mod tests {
                     + sectors(100 * files)
                     + iso_overhead(files);
                 assert!(total <= disc, "disc {disc}, parity {parity}: {total} bytes");
+            }
+        }
+    }
+
+    /// With parity discs (K = 8), a data disc filled to the room given leaves its group's
+    /// parity disc room for the disc's stream, PARITY.txt listing eight such discs, a
+    /// catalogue copy of twice the catalogue, README.txt, FORMAT.txt, its recovery files and
+    /// SHA256SUMS.
+    #[test]
+    fn a_parity_disc_fits_beside_the_discs_of_its_group() {
+        use butcher_par2::rule::planned_files;
+        let mut x = 777u64;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for disc in [2u64 << 20, 50 << 20, 700 << 20, 25_025_314_816] {
+            for parity in [0, 1, 10, 37] {
+                let cat = 30_000 + next(disc / 200);
+                let archive = (disc / (1 + next(20))).max(MIN_ARCHIVE_BYTES);
+                let mut archives = Vec::new();
+                while let Some(room) = room_for_archive(disc, archive, cat, &archives, parity, 8) {
+                    archives.push(room.min(archive));
+                }
+                if archives.is_empty() {
+                    continue;
+                }
+                // The data disc's stream, its closing files at their bounds.
+                let bounds = closing_file_bounds(cat);
+                let sums = 100 * (archives.len() as u64 + CLOSING_FILES + MAX_RECOVERY_FILES);
+                let stream: u64 = archives
+                    .iter()
+                    .chain(bounds.iter())
+                    .chain(std::iter::once(&sums))
+                    .map(|l| sectors(*l))
+                    .sum();
+                // The parity disc: pieces, PARITY.txt (about 124 bytes a line), its closing
+                // files with a catalogue twice as big, recovery files, SHA256SUMS.
+                let mut lengths: Vec<u64> = Vec::new();
+                let mut left = stream;
+                while left > 0 {
+                    lengths.push(left.min(PARITY_PIECE_BYTES));
+                    left -= lengths.last().unwrap();
+                }
+                lengths.push(8 * (archives.len() as u64 + 5) * 124 + 200);
+                lengths.extend(closing_file_bounds(2 * cat));
+                let names: Vec<String> = (0..lengths.len())
+                    .map(|k| format!("parity-{k:04}.bin"))
+                    .collect();
+                let named: Vec<(&str, u64)> = names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .zip(lengths.iter().copied())
+                    .collect();
+                let par = if parity == 0 {
+                    Vec::new()
+                } else {
+                    planned_files(&named, parity, "disc-0009", RECOVERY_CREATOR)
+                };
+                let files = (lengths.len() + par.len()) as u64 + 1;
+                let total: u64 = lengths.iter().map(|l| sectors(*l)).sum::<u64>()
+                    + par.iter().map(|f| sectors(f.1)).sum::<u64>()
+                    + sectors(100 * files)
+                    + iso_overhead(files);
+                assert!(
+                    total <= disc,
+                    "disc {disc}, parity {parity}: the parity disc takes {total} bytes"
+                );
             }
         }
     }
