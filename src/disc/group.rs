@@ -177,8 +177,9 @@ fn fold(
         let start = u64::from(k - 1) * PARITY_PIECE_BYTES;
         if k > mine {
             // The stream ends before this piece: same bytes, the name says it is in.
-            let p = cur.expect("pieces past this stream's end exist");
-            fs::rename(&p.path, &target).ctx("rename", &target)?;
+            if let Some(p) = cur {
+                fs::rename(&p.path, &target).ctx("rename", &target)?;
+            }
             continue;
         }
         let ours = PARITY_PIECE_BYTES.min(stream_len - start);
@@ -247,6 +248,7 @@ pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32) -> Result<(
             dest.display()
         )));
     }
+    check_running(dest, cat, disc)?;
     let files = cat.parity_files(disc)?;
     fold(
         &dest.join(RUNNING_PARITY_DIR),
@@ -256,6 +258,66 @@ pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32) -> Result<(
         member.stream_length,
     )?;
     cat.set_parity_folded(disc)
+}
+
+/// Before data disc `disc` goes into the running parity: the running parity must hold every
+/// disc of the open group already added (each piece up to the longest of their streams,
+/// named after the last of them). When it does not (`DEST/parity-open` was removed or
+/// damaged), it is made again from those discs, which must then be in DEST.
+fn check_running(dest: &Path, cat: &Catalogue, disc: u32) -> Result<()> {
+    let before: Vec<_> = cat
+        .parity_members()?
+        .into_iter()
+        .filter(|m| m.parity_disc.is_none() && m.folded && m.disc < disc)
+        .collect();
+    let Some(last) = before.iter().map(|m| m.disc).max() else {
+        return Ok(());
+    };
+    let running = dest.join(RUNNING_PARITY_DIR);
+    let need = before
+        .iter()
+        .map(|m| m.stream_length)
+        .max()
+        .unwrap_or(0)
+        .div_ceil(PARITY_PIECE_BYTES) as u32;
+    let pieces = if running.is_dir() {
+        scan_pieces(&running)?
+    } else {
+        BTreeMap::new()
+    };
+    let whole = (1..=need).all(|k| {
+        pieces
+            .get(&k)
+            .is_some_and(|p| p.upto.is_some_and(|u| u >= last))
+    });
+    if whole {
+        return Ok(());
+    }
+    let absent: Vec<String> = before
+        .iter()
+        .filter(|m| !dest.join(disc_dir_name(m.disc)).join(SUMS_NAME).is_file())
+        .map(|m| disc_dir_name(m.disc))
+        .collect();
+    if !absent.is_empty() {
+        return Err(Error::Usage(format!(
+            "the running parity of the open group ({}) is missing or incomplete; it can be \
+             made again from the group's discs, but {} {} not in {}: put them back, then run \
+             again",
+            running.display(),
+            absent.join(", "),
+            if absent.len() == 1 { "is" } else { "are" },
+            dest.display()
+        )));
+    }
+    if running.is_dir() {
+        fs::remove_dir_all(&running).ctx("remove", &running)?;
+    }
+    for m in &before {
+        let dir = dest.join(disc_dir_name(m.disc));
+        let files = cat.parity_files(m.disc)?;
+        fold(&running, m.disc, &files, &dir, m.stream_length)?;
+    }
+    Ok(())
 }
 
 /// The data discs of the open group (recorded, not yet protected by a parity disc).
@@ -454,6 +516,8 @@ pub(crate) fn catch_up(
     if group_size == 0 {
         return Ok(done);
     }
+    // Before anything is written: the running parity holds the open group's discs.
+    check_running(ctx.dest, cat, u32::MAX)?;
     let last_parity = groups.last().map_or(0, |g| g.parity_disc);
     let parity_discs: std::collections::HashSet<u32> =
         groups.iter().map(|g| g.parity_disc).collect();

@@ -498,3 +498,59 @@ fn one_drive_restore_asks_for_the_group_of_a_lost_disc() {
         "{shown}"
     );
 }
+
+/// The running parity removed from DEST between runs: the next run makes it again from the
+/// open group's discs when they are in DEST (and a lost disc still rebuilds), and refuses,
+/// naming them, when they are not.
+#[test]
+fn a_removed_running_parity_is_made_again_or_its_discs_asked_for() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    add_files(&env.src(), "r0", 5, 61);
+    backup(&env, &env.dest(), 3, &[]);
+    let running = env.dest().join("parity-open");
+    assert!(running.is_dir());
+    fs::remove_dir_all(&running).unwrap();
+    add_files(&env.src(), "r1", 5, 62);
+    backup(&env, &env.dest(), 3, &[]);
+    add_files(&env.src(), "r2", 5, 63);
+    backup(&env, &env.dest(), 3, &[]);
+    let parity = parity_discs(&env.dest());
+    assert!(!parity.is_empty(), "a group of three closed");
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let lost = data_discs(&shelf)[0];
+    let away = env.path("away");
+    fs::rename(disc(&shelf, lost), &away).unwrap();
+    let out_dir = env.path("rebuilt");
+    env.butcher_ok([
+        "rebuild-disc".as_ref(),
+        shelf.as_os_str(),
+        lost.to_string().as_ref(),
+        out_dir.as_os_str(),
+    ]);
+    assert_same_disc(&away, &out_dir);
+
+    // Again with the open group's discs burned and gone from DEST.
+    add_files(&env.src(), "r3", 5, 64);
+    backup(&env, &env.dest(), 3, &[]);
+    for d in disc_dirs(&env.dest()) {
+        fs::remove_dir_all(d).unwrap();
+    }
+    fs::remove_dir_all(&running).unwrap();
+    add_files(&env.src(), "r4", 5, 65);
+    let err = env.butcher_fails(
+        [
+            "backup".as_ref(),
+            env.src().as_os_str(),
+            env.dest().as_os_str(),
+            "--archive-size=128K".as_ref(),
+            "--disc-size=1M".as_ref(),
+        ],
+        2,
+    );
+    assert!(err.contains("put them back"), "{err}");
+    assert!(
+        disc_dirs(&env.dest()).is_empty(),
+        "refused before writing a disc"
+    );
+}
