@@ -88,6 +88,17 @@ fn main() {
             .collect::<Vec<_>>()
     });
     report("md5::Md5 per buffer, 1 thread", secs);
+    let (got, secs) = best_of(rounds, || {
+        bufs.iter()
+            .map(|b| {
+                let mut m = butcher_par2::md5one::Md5One::new();
+                m.update(b);
+                m.finalize()
+            })
+            .collect::<Vec<_>>()
+    });
+    report("md5one::Md5One per buffer, 1 thread", secs);
+    assert!(got == want, "Md5One disagrees with md5::Md5");
 
     let (got, secs) = best_of(rounds, || md5_many(&bufs));
     assert!(got == want, "md5_many disagrees with md5::Md5");

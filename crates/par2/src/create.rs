@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::gf;
 use crate::io::{err, read_padded, sync_dir};
 use crate::kernel;
+use crate::md5one::Md5One;
 use crate::packet::{self, Md5Hash};
 use crate::rule;
 
@@ -142,7 +143,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
         .collect::<io::Result<_>>()?;
     let chunk = chunk_len(s as usize, recovery as usize, opts.memory);
     // With the whole slices at once, the checksums are computed from the same reads.
-    let mut whole: Vec<Md5> = (0..names.len()).map(|_| Md5::new()).collect();
+    let mut whole: Vec<Md5One> = (0..names.len()).map(|_| Md5One::new()).collect();
     let mut slice_sums: Vec<(Md5Hash, u32)> = Vec::with_capacity(inputs.len());
     let mut acc: Vec<Vec<u8>> = vec![Vec::new(); recovery as usize];
     let mut off = 0usize;
@@ -263,7 +264,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     // The description: checksums of every file and slice.
     let summaries: Vec<FileSummary> = if single {
         let mut at = 0;
-        let mut whole: Vec<Option<Md5>> = whole.into_iter().map(Some).collect();
+        let mut whole: Vec<Option<Md5One>> = whole.into_iter().map(Some).collect();
         order
             .iter()
             .map(|&k| {
@@ -273,7 +274,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
                 FileSummary {
                     name: names[k].clone(),
                     id: ids[k],
-                    md5: whole[k].take().expect("once").finalize().into(),
+                    md5: whole[k].take().expect("once").finalize(),
                     md5_16k: heads[k],
                     len: lengths[k],
                     slices,
@@ -385,7 +386,7 @@ pub fn summarise(
     let len = file.metadata().map_err(|e| err("read", path, e))?.len();
     let per_block = (64 << 20) / s as usize;
     let block = per_block.max(1) * s as usize;
-    let mut whole = Md5::new();
+    let mut whole = Md5One::new();
     let mut head = Md5::new();
     let mut slices = Vec::with_capacity(len.div_ceil(s) as usize);
     let mut buf = vec![0u8; block];
@@ -423,7 +424,7 @@ pub fn summarise(
     Ok(FileSummary {
         name: name.to_string(),
         id: packet::file_id(&md5_16k, len, name),
-        md5: whole.finalize().into(),
+        md5: whole.finalize(),
         md5_16k,
         len,
         slices,

@@ -10,6 +10,7 @@ pub mod create;
 pub mod gf;
 mod io;
 pub mod kernel;
+pub mod md5one;
 pub mod md5x;
 pub mod packet;
 pub mod repair;
