@@ -224,7 +224,7 @@ parity_discs_round() {
     (
         max=0
         while sleep 0.2; do
-            n=$(du -sb "$k/parity-open" 2>/dev/null | cut -f1)
+            n=$(du -sb "$k/parity-open" 2>/dev/null | cut -f1 || true)
             ((${n:-0} > max)) && max=$n && echo "$max" >"$W/parity-open-max"
         done
     ) &
@@ -252,7 +252,7 @@ parity_discs_round() {
 
 parity_report() {
     local size=$PARITY_SIZE
-    echo "| parity discs, K = $PARITY_K (the corpus's $PARITY_TREE over 256 KiB on $size discs: $PARITY_DATA_DISCS data discs, $PARITY_PARITY_DISCS parity discs): time <= 1.15x of none | $(slowdown "butcher-auto-$size-discs-k$PARITY_K" "butcher-auto-$size-discs") |"
+    echo "| parity discs, K = $PARITY_K (the corpus's files over 256 KiB, $PARITY_TREE, on $size discs: $PARITY_DATA_DISCS data discs, $PARITY_PARITY_DISCS parity discs): time <= 1.15x of none | $(slowdown "butcher-auto-$size-discs-k$PARITY_K" "butcher-auto-$size-discs") |"
     echo "| running parity in DEST <= one disc ($size), largest sampled | $(awk '{ printf "%.1f MiB", $1 / 1048576 }' "$W/parity-open-max" 2>/dev/null || echo "none seen") |"
 }
 

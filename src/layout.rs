@@ -104,8 +104,14 @@ pub(crate) fn recovery_files(dir: &Path) -> Vec<String> {
 /// The manifest on a parity disc (format 5 on).
 pub(crate) const PARITY_MANIFEST: &str = "PARITY.txt";
 
-/// Bytes of each parity piece file but the last: 256 MiB.
-pub(crate) const PARITY_PIECE_BYTES: u64 = 256 << 20;
+/// Bytes of each parity piece file but the last, for discs of `disc_size`: a 256th of the
+/// disc rounded up to whole sectors, at least 64 KiB and at most 256 MiB. Adding a disc to the
+/// running parity writes one piece beside the one it replaces, so the running parity takes at
+/// most the longest stream and one piece: less than the 0.5 % a disc keeps free beyond the
+/// room its stream may take.
+pub(crate) fn parity_piece_bytes(disc_size: u64) -> u64 {
+    sectors(disc_size / 256).clamp(64 << 10, 256 << 20)
+}
 
 /// The directory in DEST holding the running parity of the open group of data discs.
 pub(crate) const RUNNING_PARITY_DIR: &str = "parity-open";
@@ -364,13 +370,61 @@ pub(crate) fn room_for_archive(
     if group == 0 {
         return Some(data);
     }
-    let mut stream: Vec<u64> = archives.to_vec();
-    stream.extend(closing_file_bounds(catalogue_bytes));
-    stream.push(100 * (archives.len() as u64 + 1 + CLOSING_FILES + MAX_RECOVERY_FILES));
+    // This disc's stream, with its closing files at their bounds, beside what the parity
+    // disc adds: PARITY.txt listing `group` discs like this one, and closing files for a
+    // catalogue twice today's.
+    let bounds = closing_file_bounds(catalogue_bytes);
+    let sums = 100 * (archives.len() as u64 + 1 + CLOSING_FILES + MAX_RECOVERY_FILES);
+    let fixed: u64 = archives
+        .iter()
+        .chain(bounds.iter())
+        .chain(std::iter::once(&sums))
+        .map(|l| sectors(*l))
+        .sum();
     let manifest = 4096 + u64::from(group) * (archives.len() as u64 + 8) * 160;
-    let later = 2 * catalogue_bytes + manifest;
-    let on_parity = room_on(disc_size, archive_size, later, &stream, parity)?;
-    Some(data.min(on_parity))
+    let later = 2 * catalogue_bytes;
+    let fits =
+        |room: u64| parity_disc_fits(disc_size, later, fixed + sectors(room), manifest, parity);
+    if !fits(0) {
+        return None;
+    }
+    let (mut lo, mut hi) = (0u64, data);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    (lo >= min_useful_room(archive_size)).then_some(lo)
+}
+
+/// Whether a parity disc fits the disc: the parity of streams of at most `stream` bytes in
+/// pieces, PARITY.txt of `manifest` bytes, a catalogue copy of a catalogue of
+/// `catalogue_bytes`, README.txt, FORMAT.txt, SHA256SUMS and recovery data at `parity`
+/// percent, with what the ISO 9660 image adds (docs/format.md section 3.5).
+pub(crate) fn parity_disc_fits(
+    disc_size: u64,
+    catalogue_bytes: u64,
+    stream: u64,
+    manifest: u64,
+    parity: u32,
+) -> bool {
+    let piece = parity_piece_bytes(disc_size);
+    let mut lengths = Vec::new();
+    let mut left = stream;
+    while left > 0 {
+        let p = left.min(piece);
+        lengths.push(p);
+        left -= p;
+    }
+    lengths.push(manifest);
+    let files = lengths.len();
+    let used: u64 = lengths.iter().map(|l| sectors(*l)).sum();
+    lengths.extend(closing_file_bounds(catalogue_bytes));
+    let total = used + closing_reserve(catalogue_bytes, files) + recovery_reserve(&lengths, parity);
+    total <= capacity(disc_size)
 }
 
 /// The room the next archive may take on a disc whose files (before closing) are `archives`
@@ -633,7 +687,7 @@ mod tests {
                 let mut lengths: Vec<u64> = Vec::new();
                 let mut left = stream;
                 while left > 0 {
-                    lengths.push(left.min(PARITY_PIECE_BYTES));
+                    lengths.push(left.min(parity_piece_bytes(disc)));
                     left -= lengths.last().unwrap();
                 }
                 lengths.push(8 * (archives.len() as u64 + 5) * 124 + 200);

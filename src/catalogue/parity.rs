@@ -212,6 +212,8 @@ impl Catalogue {
             "UPDATE parity_members SET parity_disc = ?1 WHERE parity_disc IS NULL",
             [parity_disc],
         )?;
+        // The next group chooses its own piece size.
+        tx.execute("DELETE FROM meta WHERE key = 'parity_open_piece_size'", [])?;
         tx.commit()?;
         Ok(ParityGroup {
             parity_disc,

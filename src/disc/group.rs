@@ -23,7 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{hash_file, sync_dir, write_atomic};
 use crate::layout::{
     self, disc_dir_name, parity_piece_name, parse_piece_name, running_piece_name, sectors,
-    PARITY_MANIFEST, PARITY_PIECE_BYTES, RUNNING_PARITY_DIR, SUMS_NAME, TMP_SUFFIX,
+    PARITY_MANIFEST, RUNNING_PARITY_DIR, SUMS_NAME, TMP_SUFFIX,
 };
 use crate::progress::Progress;
 
@@ -157,6 +157,7 @@ fn fold(
     files: &[ParityFile],
     disc_dir: &Path,
     stream_len: u64,
+    piece: u64,
 ) -> Result<()> {
     if !running.is_dir() {
         fs::create_dir(running).ctx("create", running)?;
@@ -165,7 +166,7 @@ fn fold(
         }
     }
     let pieces = scan_pieces(running)?;
-    let mine = stream_len.div_ceil(PARITY_PIECE_BYTES) as u32;
+    let mine = stream_len.div_ceil(piece) as u32;
     let top = pieces.keys().max().copied().unwrap_or(0).max(mine);
     let mut buf = vec![0u8; CHUNK];
     for k in 1..=top {
@@ -174,7 +175,7 @@ fn fold(
             continue;
         }
         let target = running.join(running_piece_name(k, disc));
-        let start = u64::from(k - 1) * PARITY_PIECE_BYTES;
+        let start = u64::from(k - 1) * piece;
         if k > mine {
             // The stream ends before this piece: same bytes, the name says it is in.
             if let Some(p) = cur {
@@ -182,7 +183,7 @@ fn fold(
             }
             continue;
         }
-        let ours = PARITY_PIECE_BYTES.min(stream_len - start);
+        let ours = piece.min(stream_len - start);
         let len = ours.max(cur.map_or(0, |p| p.len));
         let tmp = running.join(format!("{}{TMP_SUFFIX}", running_piece_name(k, disc)));
         let mut out = File::create(&tmp).ctx("create", &tmp)?;
@@ -228,7 +229,7 @@ fn recovery_creator(dir: &Path) -> Option<String> {
 
 /// Puts the finished data disc `disc` (its directory in DEST) into the parity of its group:
 /// records its stream's files, adds its stream to the running parity, marks it done.
-pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32) -> Result<()> {
+pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32, disc_size: u64) -> Result<()> {
     let dir = dest.join(disc_dir_name(disc));
     let member = match cat.parity_member(disc)? {
         Some(m) if m.folded => return Ok(()),
@@ -248,7 +249,8 @@ pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32) -> Result<(
             dest.display()
         )));
     }
-    check_running(dest, cat, disc)?;
+    let piece = open_piece_size(cat, disc_size)?;
+    check_running(dest, cat, disc, piece)?;
     let files = cat.parity_files(disc)?;
     fold(
         &dest.join(RUNNING_PARITY_DIR),
@@ -256,15 +258,32 @@ pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32) -> Result<(
         &files,
         &dir,
         member.stream_length,
+        piece,
     )?;
     cat.set_parity_folded(disc)
 }
+
+/// The piece size of the open group's parity: chosen from the disc size when its first disc
+/// is added, and kept until it closes (a later run may give another disc size).
+fn open_piece_size(cat: &Catalogue, disc_size: u64) -> Result<u64> {
+    if let Some(v) = cat.meta(OPEN_PIECE_KEY)? {
+        return v.parse().map_err(|_| {
+            Error::Damaged(format!("the catalogue records {OPEN_PIECE_KEY} = {v:?}"))
+        });
+    }
+    let piece = layout::parity_piece_bytes(disc_size);
+    cat.set_meta(OPEN_PIECE_KEY, &piece.to_string())?;
+    Ok(piece)
+}
+
+/// The meta key holding the piece size of the open group's parity.
+pub(crate) const OPEN_PIECE_KEY: &str = "parity_open_piece_size";
 
 /// Before data disc `disc` goes into the running parity: the running parity must hold every
 /// disc of the open group already added (each piece up to the longest of their streams,
 /// named after the last of them). When it does not (`DEST/parity-open` was removed or
 /// damaged), it is made again from those discs, which must then be in DEST.
-fn check_running(dest: &Path, cat: &Catalogue, disc: u32) -> Result<()> {
+fn check_running(dest: &Path, cat: &Catalogue, disc: u32, piece: u64) -> Result<()> {
     let before: Vec<_> = cat
         .parity_members()?
         .into_iter()
@@ -279,7 +298,7 @@ fn check_running(dest: &Path, cat: &Catalogue, disc: u32) -> Result<()> {
         .map(|m| m.stream_length)
         .max()
         .unwrap_or(0)
-        .div_ceil(PARITY_PIECE_BYTES) as u32;
+        .div_ceil(piece) as u32;
     let pieces = if running.is_dir() {
         scan_pieces(&running)?
     } else {
@@ -315,7 +334,7 @@ fn check_running(dest: &Path, cat: &Catalogue, disc: u32) -> Result<()> {
     for m in &before {
         let dir = dest.join(disc_dir_name(m.disc));
         let files = cat.parity_files(m.disc)?;
-        fold(&running, m.disc, &files, &dir, m.stream_length)?;
+        fold(&running, m.disc, &files, &dir, m.stream_length, piece)?;
     }
     Ok(())
 }
@@ -353,7 +372,8 @@ pub(crate) fn close_group(
     }
     let length = members.iter().map(|m| m.stream_length).max().unwrap_or(0);
     let number = cat.next_disc_number()?;
-    let group = cat.close_parity_group(number, snapshot, PARITY_PIECE_BYTES, length)?;
+    let piece = open_piece_size(cat, ctx.disc_size.bytes())?;
+    let group = cat.close_parity_group(number, snapshot, piece, length)?;
     finish_parity_disc(cat, &group, ctx)?;
     Ok(Some(number))
 }
@@ -517,7 +537,10 @@ pub(crate) fn catch_up(
         return Ok(done);
     }
     // Before anything is written: the running parity holds the open group's discs.
-    check_running(ctx.dest, cat, u32::MAX)?;
+    if !open_members(cat)?.is_empty() {
+        let piece = open_piece_size(cat, ctx.disc_size.bytes())?;
+        check_running(ctx.dest, cat, u32::MAX, piece)?;
+    }
     let last_parity = groups.last().map_or(0, |g| g.parity_disc);
     let parity_discs: std::collections::HashSet<u32> =
         groups.iter().map(|g| g.parity_disc).collect();
@@ -528,7 +551,7 @@ pub(crate) fn catch_up(
         if cat.parity_member(d.number)?.is_some_and(|m| m.folded) {
             continue;
         }
-        add_data_disc(ctx.dest, cat, d.number)?;
+        add_data_disc(ctx.dest, cat, d.number, ctx.disc_size.bytes())?;
     }
     if open_members(cat)?.len() as u32 >= group_size {
         let snapshot = match snapshot.or(cat.latest_snapshot_id()?) {

@@ -244,7 +244,7 @@ impl<'a> DiscWriter<'a> {
     /// Puts a data disc just closed into the parity of its group, and writes the group's
     /// parity disc when the group is full.
     fn add_to_group(&mut self, number: u32) -> Result<()> {
-        group::add_data_disc(&self.dest, self.cat, number)?;
+        group::add_data_disc(&self.dest, self.cat, number, self.disc_size)?;
         if (group::open_members(self.cat)?.len() as u32) < self.group {
             return Ok(());
         }

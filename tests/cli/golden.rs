@@ -81,11 +81,18 @@ fn describe(dest: &Path) -> String {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        let plain: Vec<&str> = names
+        // How many parity pieces a parity disc has moves with the length of FORMAT.txt (in
+        // the streams): one entry stands for them, and their count is checked below.
+        let piece = |n: &str| n.starts_with("parity-") && n.ends_with(".bin");
+        let mut plain: Vec<&str> = names
             .iter()
-            .filter(|n| !n.ends_with(".par2"))
+            .filter(|n| !n.ends_with(".par2") && !piece(n))
             .map(|n| n.as_str())
             .collect();
+        let pieces = names.iter().filter(|n| piece(n)).count() as u64;
+        if pieces > 0 {
+            plain.push("parity-NNNN.bin...");
+        }
         writeln!(
             out,
             "{}: {}",
@@ -128,7 +135,17 @@ fn describe(dest: &Path) -> String {
                 set.creator.as_deref().unwrap_or("")
             )
             .unwrap();
-            let mut protected: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
+            let mut protected: Vec<String> = set
+                .files
+                .iter()
+                .map(|f| f.name.clone())
+                .filter(|n| !piece(n))
+                .collect();
+            if set.files.iter().any(|f| piece(&f.name)) {
+                let all = set.files.iter().filter(|f| piece(&f.name)).count() as u64;
+                assert_eq!(all, pieces, "every piece is protected");
+                protected.push("parity-NNNN.bin...".to_string());
+            }
             protected.sort();
             writeln!(out, "  protected: {}", protected.join(" ")).unwrap();
             for f in set.files.iter().filter(|f| f.name.starts_with('a')) {
@@ -145,6 +162,13 @@ fn describe(dest: &Path) -> String {
                     "length" => {
                         let n: u64 = w[1].parse().unwrap();
                         assert_eq!(n % 2048, 0, "{line}");
+                        let size: u64 = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("piece-size "))
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        assert_eq!(pieces, n.div_ceil(size), "pieces of {n} bytes");
                         writeln!(out, "  PARITY.txt: length, a multiple of 2048").unwrap();
                     }
                     "member" => writeln!(out, "  PARITY.txt: member {}", w[1]).unwrap(),
