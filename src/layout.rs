@@ -104,13 +104,12 @@ pub(crate) fn recovery_files(dir: &Path) -> Vec<String> {
 /// The manifest on a parity disc (format 5 on).
 pub(crate) const PARITY_MANIFEST: &str = "PARITY.txt";
 
-/// Bytes of each parity piece file but the last, for discs of `disc_size`: a 256th of the
-/// disc rounded up to whole sectors, at least 64 KiB and at most 256 MiB. Adding a disc to the
+/// Bytes of each parity piece file but the last, for discs of `disc_size`: a 64th of the disc
+/// rounded up to whole sectors, at least 64 KiB and at most 256 MiB. Adding a disc to the
 /// running parity writes one piece beside the one it replaces, so the running parity takes at
-/// most the longest stream and one piece: less than the 0.5 % a disc keeps free beyond the
-/// room its stream may take.
+/// most the longest stream and one piece, which `room_for_archive` keeps within one disc.
 pub(crate) fn parity_piece_bytes(disc_size: u64) -> u64 {
-    sectors(disc_size / 256).clamp(64 << 10, 256 << 20)
+    sectors(disc_size / 64).clamp(64 << 10, 256 << 20)
 }
 
 /// The directory in DEST holding the running parity of the open group of data discs.
@@ -383,8 +382,13 @@ pub(crate) fn room_for_archive(
         .sum();
     let manifest = 4096 + u64::from(group) * (archives.len() as u64 + 8) * 160;
     let later = 2 * catalogue_bytes;
-    let fits =
-        |room: u64| parity_disc_fits(disc_size, later, fixed + sectors(room), manifest, parity);
+    // And the running parity, the longest stream and the piece being replaced, fits a disc.
+    let piece = parity_piece_bytes(disc_size);
+    let fits = |room: u64| {
+        let stream = fixed + sectors(room);
+        stream + piece <= capacity(disc_size)
+            && parity_disc_fits(disc_size, later, stream, manifest, parity)
+    };
     if !fits(0) {
         return None;
     }
@@ -682,6 +686,11 @@ mod tests {
                     .chain(std::iter::once(&sums))
                     .map(|l| sectors(*l))
                     .sum();
+                // The running parity while this disc's stream is added: one disc at most.
+                assert!(
+                    stream + parity_piece_bytes(disc) <= disc,
+                    "disc {disc}, parity {parity}: running parity {stream} + a piece"
+                );
                 // The parity disc: pieces, PARITY.txt (about 124 bytes a line), its closing
                 // files with a catalogue twice as big, recovery files, SHA256SUMS.
                 let mut lengths: Vec<u64> = Vec::new();
