@@ -227,6 +227,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         pack_summary.input_bytes,
     )?;
     discs.close_current()?;
+    discs.finish_folding()?;
     let mut written = caught_up;
     written.extend(discs.closed());
     Ok(BackupSummary {

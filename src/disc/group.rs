@@ -230,9 +230,49 @@ fn recovery_creator(dir: &Path) -> Option<String> {
 /// Puts the finished data disc `disc` (its directory in DEST) into the parity of its group:
 /// records its stream's files, adds its stream to the running parity, marks it done.
 pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32, disc_size: u64) -> Result<()> {
+    if let Some(job) = prepare_data_disc(dest, cat, disc, disc_size)? {
+        job.run()?;
+        cat.set_parity_folded(disc)?;
+    }
+    Ok(())
+}
+
+/// Adding one data disc's stream to the running parity: what it reads and writes, with no
+/// catalogue in it, so that it can run beside the packing of the next disc.
+pub(crate) struct FoldJob {
+    pub disc: u32,
+    running: PathBuf,
+    files: Vec<ParityFile>,
+    dir: PathBuf,
+    stream_length: u64,
+    piece: u64,
+}
+
+impl FoldJob {
+    /// Adds the disc's stream to the running parity (the caller then marks it folded).
+    pub(crate) fn run(self) -> Result<()> {
+        fold(
+            &self.running,
+            self.disc,
+            &self.files,
+            &self.dir,
+            self.stream_length,
+            self.piece,
+        )
+    }
+}
+
+/// Records finished data disc `disc` for the parity of its group and checks the running
+/// parity, returning the work of adding its stream; `None` when it is in already.
+pub(crate) fn prepare_data_disc(
+    dest: &Path,
+    cat: &Catalogue,
+    disc: u32,
+    disc_size: u64,
+) -> Result<Option<FoldJob>> {
     let dir = dest.join(disc_dir_name(disc));
     let member = match cat.parity_member(disc)? {
-        Some(m) if m.folded => return Ok(()),
+        Some(m) if m.folded => return Ok(None),
         Some(m) => m,
         None => {
             let (files, len) = stream_files(&dir, disc)?;
@@ -251,16 +291,14 @@ pub(crate) fn add_data_disc(dest: &Path, cat: &Catalogue, disc: u32, disc_size: 
     }
     let piece = open_piece_size(cat, disc_size)?;
     check_running(dest, cat, disc, piece)?;
-    let files = cat.parity_files(disc)?;
-    fold(
-        &dest.join(RUNNING_PARITY_DIR),
+    Ok(Some(FoldJob {
         disc,
-        &files,
-        &dir,
-        member.stream_length,
+        running: dest.join(RUNNING_PARITY_DIR),
+        files: cat.parity_files(disc)?,
+        dir,
+        stream_length: member.stream_length,
         piece,
-    )?;
-    cat.set_parity_folded(disc)
+    }))
 }
 
 /// The piece size of the open group's parity: chosen from the disc size when its first disc

@@ -60,6 +60,8 @@ pub struct DiscWriter<'a> {
     progress: &'a dyn Progress,
     current: Option<OpenDisc>,
     closed: Vec<u32>,
+    /// A data disc's stream being added to the running parity beside the packing.
+    folding: Option<(u32, std::thread::JoinHandle<Result<()>>)>,
 }
 
 impl<'a> DiscWriter<'a> {
@@ -84,6 +86,7 @@ impl<'a> DiscWriter<'a> {
             progress,
             current: None,
             closed: Vec::new(),
+            folding: None,
         }
     }
 
@@ -244,10 +247,22 @@ impl<'a> DiscWriter<'a> {
     /// Puts a data disc just closed into the parity of its group, and writes the group's
     /// parity disc when the group is full.
     fn add_to_group(&mut self, number: u32) -> Result<()> {
-        group::add_data_disc(&self.dest, self.cat, number, self.disc_size)?;
+        self.finish_folding()?;
+        let Some(job) = group::prepare_data_disc(&self.dest, self.cat, number, self.disc_size)?
+        else {
+            return Ok(());
+        };
+        // The stream is added beside the packing of the next disc; the disc counts as in the
+        // running parity once that is done (finish_folding).
+        let handle = std::thread::Builder::new()
+            .name("parity".into())
+            .spawn(move || job.run())
+            .map_err(|e| Error::io("start a thread for", &self.dest, e))?;
+        self.folding = Some((number, handle));
         if (group::open_members(self.cat)?.len() as u32) < self.group {
             return Ok(());
         }
+        self.finish_folding()?;
         if let Some(p) = group::close_group(self.cat, self.snapshot, self.group_context())? {
             self.progress.note(&format!(
                 "{}: parity disc of {} written",
@@ -257,6 +272,24 @@ impl<'a> DiscWriter<'a> {
             self.closed.push(p);
         }
         Ok(())
+    }
+
+    /// Waits for the data disc being added to the running parity, and records it as in.
+    /// A run calls it before it ends.
+    pub fn finish_folding(&mut self) -> Result<()> {
+        let Some((number, handle)) = self.folding.take() else {
+            return Ok(());
+        };
+        match handle.join() {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Error::Damaged(format!(
+                    "adding {} to the running parity failed",
+                    disc_dir_name(number)
+                )))
+            }
+        }
+        self.cat.set_parity_folded(number)
     }
 
     /// The data discs parity disc `p` protects.
