@@ -7,6 +7,7 @@
 //! | format-v2 | 4d0623b                   |
 //! | format-v3 | cade014                   |
 //! | format-v4 | d2838ac                   |
+//! | format-v5 | 4d8d6dd                   |
 //!
 //! To write the fixture of a version again (only ever with a butcher of that version, built
 //! from a commit that writes it, e.g. in a `git worktree` of that commit):
@@ -17,6 +18,10 @@
 //! `... format version N ...`), and tests/fixtures/format-vN is replaced; no other fixture is
 //! touched. `BUTCHER_FIXTURE_VERSION=N` may be set as well: the version read must then be N
 //! (and for a binary whose README does not state its version, N is taken as it).
+//! `BUTCHER_FIXTURE_ARGS` adds options to both runs (a `--disc-size` among them replaces the
+//! default 640K): the format-5 fixture was written with
+//! `BUTCHER_FIXTURE_ARGS="--parity-discs=2 --disc-size=1M"`, so it holds a parity disc after
+//! its two data discs.
 //! To add the fixture of a new version, add a `format_vN_restores_exactly` test below.
 
 use std::fs;
@@ -136,6 +141,17 @@ fn written_version(dest: &Path) -> u32 {
 /// Replaces tests/fixtures/format-vN for the version N the binary writes, and returns N.
 fn write_fixture(binary: &Path) -> u32 {
     let env = TestEnv::new().with_passphrase(PASS);
+    let extra: Vec<String> = std::env::var("BUTCHER_FIXTURE_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    // A disc size among them replaces the default one.
+    let disc_size: &[&str] = if extra.iter().any(|a| a.starts_with("--disc-size")) {
+        &[]
+    } else {
+        &["--disc-size", "640K"]
+    };
     let backup = |run: u32| {
         fixture_tree(&env.src(), run);
         run_ok(
@@ -143,7 +159,9 @@ fn write_fixture(binary: &Path) -> u32 {
                 .arg("backup")
                 .arg(env.src())
                 .arg(env.dest())
-                .args(["--archive-size", "64K", "--disc-size", "640K", "-q"]),
+                .args(["--archive-size", "64K", "-q"])
+                .args(disc_size)
+                .args(&extra),
         );
     };
     backup(1);
@@ -196,7 +214,11 @@ fn fixture_restores_exactly(version: u32) -> Vec<PathBuf> {
     let dir = fixture_dir(version);
     assert!(dir.is_dir(), "{dir:?} is missing");
     let discs = disc_dirs(&dir);
-    assert_eq!(discs.len(), 2, "the fixture has one disc per run");
+    let data = discs
+        .iter()
+        .filter(|d| !d.join("PARITY.txt").exists())
+        .count();
+    assert_eq!(data, 2, "the fixture has one data disc per run");
     let mut sets = Vec::new();
     for d in &discs {
         assert_eq!(
@@ -308,6 +330,61 @@ fn format_v4_restores_exactly() {
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{d:?}: par2 verify: {out:?}");
+        }
+    }
+}
+
+/// Format 5: a parity disc (disc 3) after the two data discs, with PARITY.txt and its pieces;
+/// each data disc, lost, is rebuilt from it: by restore (both snapshots exact) and by
+/// `rebuild-disc`, file for file.
+#[test]
+fn format_v5_restores_exactly() {
+    let discs = fixture_restores_exactly(5);
+    let parity: Vec<&PathBuf> = discs
+        .iter()
+        .filter(|d| d.join("PARITY.txt").is_file())
+        .collect();
+    assert_eq!(parity.len(), 1, "one parity disc");
+    let text = fs::read_to_string(parity[0].join("PARITY.txt")).unwrap();
+    assert!(text.contains("protects 0001 0002"), "{text}");
+    for lost in [1u32, 2] {
+        let env = TestEnv::new().with_passphrase(PASS);
+        let shelf = env.path("shelf");
+        fs::create_dir_all(&shelf).unwrap();
+        for d in &discs {
+            if crate::common::disc_number(d) != lost {
+                run_ok(env.cmd("cp").arg("-r").arg(d).arg(&shelf));
+            }
+        }
+        for snapshot in [1u32, 2] {
+            let target = env.path(format!("target-{snapshot}"));
+            env.butcher_ok([
+                "restore".as_ref(),
+                shelf.as_os_str(),
+                target.as_os_str(),
+                "--snapshot".as_ref(),
+                snapshot.to_string().as_ref(),
+            ]);
+            let expected = env.path(format!("expected-{snapshot}"));
+            fixture_tree(&expected, snapshot);
+            assert_trees_equal(&expected, &target);
+        }
+        let out = env.path("rebuilt");
+        env.butcher_ok([
+            "rebuild-disc".as_ref(),
+            shelf.as_os_str(),
+            lost.to_string().as_ref(),
+            out.as_os_str(),
+        ]);
+        let original = &discs[lost as usize - 1];
+        for ent in fs::read_dir(original).unwrap() {
+            let p = ent.unwrap().path();
+            let name = p.file_name().unwrap();
+            assert_eq!(
+                sha256_file(&p),
+                sha256_file(&out.join(name)),
+                "{name:?} of disc {lost}"
+            );
         }
     }
 }
