@@ -34,6 +34,15 @@ pub(crate) fn visit_contents(
     archives: &HashMap<i64, Archive>,
     visit: &mut dyn FnMut(&str, Holding),
 ) -> Result<()> {
+    cat.read_transaction(|| visit_in(cat, entries, archives, visit))
+}
+
+fn visit_in(
+    cat: &Catalogue,
+    entries: &[Entry],
+    archives: &HashMap<i64, Archive>,
+    visit: &mut dyn FnMut(&str, Holding),
+) -> Result<()> {
     let mut seen: HashSet<&str> = HashSet::new();
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
         let sha = content_of(e)?;
