@@ -22,10 +22,15 @@ pub(super) fn create_dirs(target: &Path, entries: &[Entry]) -> Result<()> {
         let p = join_rel(target, &e.path);
         fs::create_dir_all(&p).ctx("create", &p)?;
     }
-    // Parents of files whose directory entry is not in the selection.
+    // Parents of files whose directory entry is not in the selection, each once (a
+    // directory of many files would otherwise cost a failing mkdir and a stat per file).
+    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for e in entries.iter().filter(|e| e.kind != Kind::Dir) {
         if let Some(parent) = join_rel(target, &e.path).parent() {
-            fs::create_dir_all(parent).ctx("create", parent)?;
+            if !made.contains(parent) {
+                fs::create_dir_all(parent).ctx("create", parent)?;
+                made.insert(parent.to_path_buf());
+            }
         }
     }
     Ok(())
