@@ -217,14 +217,10 @@ fn summary_lines(s: &BackupSummary) -> Vec<String> {
 pub(super) fn group_lines(g: &GroupStatus) -> Vec<String> {
     let mut out = Vec::new();
     if let Some((p, first, last)) = g.parity_discs.last() {
-        let all: Vec<String> = g
-            .parity_discs
-            .iter()
-            .map(|(p, f, l)| format!("{p:04} ({f:04}-{l:04})"))
-            .collect();
+        let n = g.parity_discs.len();
         out.push(format!(
-            "butcher: parity discs: {}; data discs up to {last:04} are protected (the last by {}, from {first:04})",
-            all.join(", "),
+            "butcher: {n} parity disc{}, the last {} for discs {first:04}-{last:04}; every data disc up to {last:04} is protected",
+            if n == 1 { "" } else { "s" },
             disc_dir_name(*p)
         ));
     }

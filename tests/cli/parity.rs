@@ -344,10 +344,11 @@ fn close_writes_the_open_group_and_the_set_keeps_its_k() {
         )) && json.contains("\"open\":[]"),
         "{json}"
     );
+    let said = stderr(&out);
+    assert!(said.contains("no open parity group"), "{said}");
     assert!(
-        stderr(&out).contains("no open parity group"),
-        "{}",
-        stderr(&out)
+        said.contains(&format!("1 parity disc, the last disc-{:04}", parity[0])),
+        "{said}"
     );
     // Every data disc is protected; restore from discs without the first one is exact.
     let shelf = env.path("shelf");
