@@ -35,11 +35,8 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let view = open(&a.src, ui)?;
     let snap = view.snapshot(a.snapshot)?;
     let entries = select(&view, &snap, &a.globs)?;
-    let mut rows = Vec::with_capacity(entries.len());
-    for e in entries {
-        let place = view.place(&e)?;
-        rows.push((e, place));
-    }
+    let places = view.places(&entries)?;
+    let rows: Vec<(Entry, Place)> = entries.into_iter().zip(places).collect();
     to_stdout(|out| {
         if a.src.json {
             writeln!(out, "{}", json_list(rows.iter().map(|(e, p)| json(e, p))))

@@ -146,6 +146,13 @@ impl CatalogueView {
     }
 
     /// Where the content of entry `e` is.
+    /// Where each of `entries` is, in order, looked up in one read transaction (a statement
+    /// a file, but one lock and one check of the file for them all).
+    pub fn places(&self, entries: &[Entry]) -> Result<Vec<Place>> {
+        self.cat
+            .read_transaction(|| entries.iter().map(|e| self.place(e)).collect())
+    }
+
     pub fn place(&self, e: &Entry) -> Result<Place> {
         let Some(sha) = e.sha256.as_deref().filter(|_| e.kind == Kind::File) else {
             return Ok(Place::None);
