@@ -449,9 +449,31 @@ targets() {
     echo "| no-change second run <= restic's | $(ratio butcher-bzip2-2nd restic-2nd) |"
     echo "| peak RSS of butcher < 512 MiB | $(max_butcher_rss) |"
     echo "| auto mode, default --parity 10: time <= 1.25x of --parity 0 | $(slowdown butcher-auto butcher-auto-parity0) |"
+    par2_report
+    parity_report
+}
+
+par2_report() {
     echo "| recovery data of one disc ($(par2_params)) >= par2cmdline-turbo | $(ratio par2-butcher par2cmdline-turbo) |"
     echo "| recovery data of one disc >= 10x par2cmdline 0.8 | $(ratio par2-butcher par2cmdline) |"
-    parity_report
+}
+
+# only_report WHAT MODE ROWS: the report of a BENCH_ONLY=MODE run (WHAT says what of the
+# corpus it used; ROWS prints its targets), written to the work directory and shown.
+only_report() {
+    {
+        echo "Corpus: \`make_corpus --size-mb $SIZE_MB --seed $SEED\`; $1$RUNS runs of each command, alternating, medians shown. Command: \`BENCH_ONLY=$2 $COMMAND_LINE\`"
+        echo
+        machine
+        echo
+        table "$SIZE_MB"
+        echo
+        echo "| Target | Measured |"
+        echo "|---|---|"
+        "$3"
+    } >"$W/report.md"
+    say "done; report: $W/report.md"
+    cat "$W/report.md"
 }
 
 # slowdown A B: A's wall time over B's, or "n/a".
@@ -523,20 +545,7 @@ main() {
             say "PAR2: round $ROUND of $RUNS"
             par2_round
         done
-        {
-            echo "Corpus: \`make_corpus --size-mb $SIZE_MB --seed $SEED\`; disc-0001 of its bzip2-mode backup; $RUNS runs of each command, alternating, medians shown. Command: \`BENCH_ONLY=par2 $COMMAND_LINE\`"
-            echo
-            machine
-            echo
-            table "$SIZE_MB"
-            echo
-            echo "| Target | Measured |"
-            echo "|---|---|"
-            echo "| recovery data of one disc ($(par2_params)) >= par2cmdline-turbo | $(ratio par2-butcher par2cmdline-turbo) |"
-            echo "| recovery data of one disc >= 10x par2cmdline 0.8 | $(ratio par2-butcher par2cmdline) |"
-        } >"$W/report.md"
-        say "done; report: $W/report.md"
-        cat "$W/report.md"
+        only_report "disc-0001 of its bzip2-mode backup; " par2 par2_report
         return 0
     fi
     if [[ "${BENCH_ONLY:-}" == parity ]]; then
@@ -545,19 +554,7 @@ main() {
             : >"$SIZES"
             parity_discs_round
         done
-        {
-            echo "Corpus: \`make_corpus --size-mb $SIZE_MB --seed $SEED\`; $RUNS runs of each command, alternating, medians shown. Command: \`BENCH_ONLY=parity $COMMAND_LINE\`"
-            echo
-            machine
-            echo
-            table "$SIZE_MB"
-            echo
-            echo "| Target | Measured |"
-            echo "|---|---|"
-            parity_report
-        } >"$W/report.md"
-        say "done; report: $W/report.md"
-        cat "$W/report.md"
+        only_report "" parity parity_report
         return 0
     fi
     for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do

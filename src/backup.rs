@@ -9,6 +9,7 @@ use crate::catalogue::{Catalogue, SnapshotId};
 use crate::crypt::Passphrase;
 use crate::dest;
 use crate::diff::DiffSummary;
+use crate::disc::group::GroupContext;
 use crate::disc::{DiscSize, DiscSizes, DiscWriter, Parity};
 use crate::encryption::check_passphrase;
 use crate::error::{Error, IoContext, Result};
@@ -160,33 +161,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     cat.mark_current_format()?;
     let group_size = settle_group_size(&cat, opts.parity_discs)?;
 
-    for n in crate::disc::finish_interrupted_closing(
-        &opts.dest,
-        &cat,
-        opts.disc_size,
-        opts.passphrase.as_ref(),
-        opts.parity.percent(),
-        progress,
-    )? {
-        progress.note(&format!(
-            "finished closing {}, interrupted last time",
-            disc_dir_name(n)
-        ));
-    }
-    let ctx = crate::disc::group::GroupContext {
+    let ctx = GroupContext {
         dest: &opts.dest,
         disc_size: opts.disc_size,
         passphrase: opts.passphrase.as_ref(),
         parity: opts.parity.percent(),
         progress,
     };
-    let caught_up = crate::disc::group::catch_up(&cat, group_size, None, ctx)?;
-    for n in &caught_up {
-        progress.note(&format!(
-            "finished parity disc {}, interrupted last time",
-            disc_dir_name(*n)
-        ));
-    }
+    let caught_up = finish_interrupted(&cat, group_size, ctx)?;
     let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
@@ -279,33 +261,47 @@ pub fn close_group(
             "this backup set has no parity discs (its first run had no --parity-discs)".to_string(),
         ));
     }
-    for n in crate::disc::finish_interrupted_closing(
-        &opts.dest,
-        &cat,
-        opts.disc_size,
-        opts.passphrase.as_ref(),
-        opts.parity.percent(),
-        progress,
-    )? {
-        progress.note(&format!(
-            "finished closing {}, interrupted last time",
-            disc_dir_name(n)
-        ));
-    }
-    let ctx = crate::disc::group::GroupContext {
+    let ctx = GroupContext {
         dest: &opts.dest,
         disc_size: opts.disc_size,
         passphrase: opts.passphrase.as_ref(),
         parity: opts.parity.percent(),
         progress,
     };
-    let mut written = crate::disc::group::catch_up(&cat, group_size, None, ctx)?;
+    let mut written = finish_interrupted(&cat, group_size, ctx)?;
     if let Some(snapshot) = cat.latest_snapshot_id()? {
         if let Some(p) = crate::disc::group::close_group(&cat, snapshot, ctx)? {
             written.push(p);
         }
     }
     Ok((written, GroupStatus::of(&cat, group_size)?))
+}
+
+/// Finishes what an interrupted run left in DEST, saying so: discs marked closed without
+/// their closing files, then the parity of a set with parity discs (group::catch_up).
+/// Returns the parity discs written.
+fn finish_interrupted(cat: &Catalogue, group_size: u32, ctx: GroupContext) -> Result<Vec<u32>> {
+    for n in crate::disc::finish_interrupted_closing(
+        ctx.dest,
+        cat,
+        ctx.disc_size,
+        ctx.passphrase,
+        ctx.parity,
+        ctx.progress,
+    )? {
+        ctx.progress.note(&format!(
+            "finished closing {}, interrupted last time",
+            disc_dir_name(n)
+        ));
+    }
+    let caught_up = crate::disc::group::catch_up(cat, group_size, None, ctx)?;
+    for n in &caught_up {
+        ctx.progress.note(&format!(
+            "finished parity disc {}, interrupted last time",
+            disc_dir_name(*n)
+        ));
+    }
+    Ok(caught_up)
 }
 
 /// Ingests into an in-memory copy of the catalogue and estimates what packing would write.

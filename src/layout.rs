@@ -389,10 +389,16 @@ pub(crate) fn room_for_archive(
         stream + piece <= capacity(disc_size)
             && parity_disc_fits(disc_size, later, stream, manifest, parity)
     };
+    largest_room(data, archive_size, fits)
+}
+
+/// The largest room up to `most` for which `fits` holds (it holds for every smaller one), by
+/// bisection; `None` when that is less than is useful for archives of `archive_size`.
+fn largest_room(most: u64, archive_size: u64, mut fits: impl FnMut(u64) -> bool) -> Option<u64> {
     if !fits(0) {
         return None;
     }
-    let (mut lo, mut hi) = (0u64, data);
+    let (mut lo, mut hi) = (0u64, most);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
         if fits(mid) {
@@ -447,24 +453,12 @@ fn room_on(
     lengths.extend(closing_file_bounds(catalogue_bytes));
     lengths.push(0);
     let last = lengths.len() - 1;
-    let mut fits = |room: u64| {
+    let fits = |room: u64| {
         lengths[last] = room;
         sectors(room) + recovery_reserve(&lengths, parity) <= most
     };
-    // The largest room that fits with its recovery data, by bisection.
-    let (mut lo, mut hi) = (0u64, most);
-    if !fits(0) {
-        return None;
-    }
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        if fits(mid) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    (lo >= min_useful_room(archive_size)).then_some(lo)
+    // The largest room that fits with its recovery data.
+    largest_room(most, archive_size, fits)
 }
 
 /// The error for a disc size with no room for one archive beside what closing the disc adds.

@@ -204,6 +204,33 @@ pub(crate) fn rebuild_files(
     Ok(got)
 }
 
+/// The directory holding disc `n` of set `set_id`: one of `dirs` (read again: a drive may
+/// hold another disc by now), else one `prompt` brings, asked again until it is disc `n` or
+/// the person gives up (`None`). Discs are told by `archives` as restore tells them.
+pub(crate) fn disc_at_hand_or_asked(
+    n: u32,
+    dirs: &[crate::source::DiscDir],
+    archives: &[crate::catalogue::Archive],
+    set_id: &str,
+    prompt: &mut dyn crate::restore::DiscPrompt,
+    warn: &dyn Fn(&str),
+) -> Option<PathBuf> {
+    use crate::source;
+    let at_hand = source::identify(source::rescan(dirs), archives, set_id, warn);
+    if let Some(d) = at_hand.into_iter().find(|d| d.number == Some(n)) {
+        return Some(d.path);
+    }
+    loop {
+        let dir = prompt.ask(n)?;
+        let found = source::disc_dirs(&[dir]).ok()?;
+        let found = source::identify(found, archives, set_id, warn);
+        if let Some(d) = found.into_iter().find(|d| d.number == Some(n)) {
+            return Some(d.path);
+        }
+        warn(&format!("that is not disc {n:04} of this backup"));
+    }
+}
+
 /// What `butcher rebuild-disc` needs.
 #[derive(Debug, Clone, Default)]
 pub struct RebuildDiscOptions {
@@ -282,21 +309,7 @@ pub fn rebuild_disc(
     let mut roots = vec![opts.source.clone()];
     roots.extend(opts.more_discs.iter().cloned());
     let dirs = source::disc_dirs(&roots)?;
-    let mut dir_of = |n: u32| -> Option<PathBuf> {
-        let at_hand = source::identify(source::rescan(&dirs), &archives, &set_id, &warn);
-        if let Some(d) = at_hand.iter().find(|d| d.number == Some(n)) {
-            return Some(d.path.clone());
-        }
-        loop {
-            let dir = prompt.ask(n)?;
-            let found = source::disc_dirs(&[dir]).ok()?;
-            let found = source::identify(found, &archives, &set_id, &warn);
-            if let Some(d) = found.into_iter().find(|d| d.number == Some(n)) {
-                return Some(d.path);
-            }
-            warn(&format!("that is not disc {n:04} of this backup"));
-        }
-    };
+    let mut dir_of = |n: u32| disc_at_hand_or_asked(n, &dirs, &archives, &set_id, prompt, &warn);
     fs::create_dir_all(&opts.out).ctx("create", &opts.out)?;
     let stage = opts.out.join(format!(
         ".butcher-rebuild-{}{}",

@@ -306,13 +306,39 @@ pub fn repair_disc(dir: &Path, progress: &dyn Progress) -> Result<RepairSummary>
 fn rewrite_recovery(dir: &Path, set: &RecoverySet, written: usize) -> Result<()> {
     let files: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
     let input: u64 = set.files.iter().map(|f| f.slices.len() as u64).sum();
-    let Some(base) = dir_base(dir) else {
-        return Err(Error::Damaged(format!(
+    // Told from the names before the files go.
+    let base = base_of(dir)?;
+    for name in recovery_files(dir) {
+        fs::remove_file(dir.join(&name)).ctx("remove", &dir.join(&name))?;
+    }
+    let creator = set
+        .creator
+        .clone()
+        .unwrap_or_else(|| layout::RECOVERY_CREATOR.into());
+    write_recovery_files(dir, &base, &files, input, written, &creator)
+}
+
+/// The name the recovery files of the disc in `dir` start with, or why it cannot be told.
+fn base_of(dir: &Path) -> Result<String> {
+    dir_base(dir).ok_or_else(|| {
+        Error::Damaged(format!(
             "{}: the names of its recovery files cannot be told",
             dir.display()
-        )));
-    };
-    // The share that gives the number of recovery slices the disc was written with.
+        ))
+    })
+}
+
+/// Writes the recovery files `BASE...` of `files` (`input` slices in all) with `written`
+/// recovery slices, at the share that gives that many, and creator packet `creator`: byte
+/// for byte what the closing of the disc wrote.
+fn write_recovery_files(
+    dir: &Path,
+    base: &str,
+    files: &[String],
+    input: u64,
+    written: usize,
+    creator: &str,
+) -> Result<()> {
     let percent = (1..=100)
         .find(|p| butcher_par2::rule::recovery_slices(input, *p) as usize == written)
         .ok_or_else(|| {
@@ -321,19 +347,12 @@ fn rewrite_recovery(dir: &Path, set: &RecoverySet, written: usize) -> Result<()>
                 dir.display()
             ))
         })?;
-    for name in recovery_files(dir) {
-        fs::remove_file(dir.join(&name)).ctx("remove", &dir.join(&name))?;
-    }
-    let creator = set
-        .creator
-        .clone()
-        .unwrap_or_else(|| layout::RECOVERY_CREATOR.into());
     let opts = butcher_par2::CreateOptions {
         dir,
-        files: &files,
-        base: &base,
+        files,
+        base,
         percent,
-        creator: &creator,
+        creator,
         tmp_suffix: TMP_SUFFIX,
         memory: REPAIR_MEMORY,
     };
@@ -403,29 +422,5 @@ pub(crate) fn regenerate(dir: &Path, creator: &str) -> Result<()> {
     let s = butcher_par2::rule::slice_size(&lengths);
     let input = butcher_par2::rule::input_slices(&lengths, s);
     let written = written_slices(dir, &names);
-    let percent = (1..=100)
-        .find(|p| butcher_par2::rule::recovery_slices(input, *p) as usize == written)
-        .ok_or_else(|| {
-            Error::Damaged(format!(
-                "{}: its {written} recovery slices match no share of its {input} slices",
-                dir.display()
-            ))
-        })?;
-    let Some(base) = dir_base(dir) else {
-        return Err(Error::Damaged(format!(
-            "{}: the names of its recovery files cannot be told",
-            dir.display()
-        )));
-    };
-    let opts = butcher_par2::CreateOptions {
-        dir,
-        files: &files,
-        base: &base,
-        percent,
-        creator,
-        tmp_suffix: TMP_SUFFIX,
-        memory: REPAIR_MEMORY,
-    };
-    butcher_par2::create(&opts, &|_, _| {}).ctx("write the recovery files of", dir)?;
-    Ok(())
+    write_recovery_files(dir, &base_of(dir)?, &files, input, written, creator)
 }

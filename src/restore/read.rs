@@ -137,13 +137,7 @@ impl<'a> Reader<'a> {
     /// Leaves the archives of `disc` still to read (a disc not at hand, or archives missing
     /// from it) to its parity disc.
     fn defer_disc(&mut self, disc: u32) {
-        let ids: Vec<i64> = self
-            .left
-            .iter()
-            .copied()
-            .filter(|id| self.disc_of(*id) == disc)
-            .collect();
-        for id in ids {
+        for id in self.left_on(disc) {
             self.left.remove(&id);
             self.deferred.entry(disc).or_default().push((id, None));
         }
@@ -172,20 +166,8 @@ impl<'a> Reader<'a> {
                 .collect();
             let progress = self.progress;
             let warn = |m: &str| progress.warn(m);
-            let mut dir_of = |n: u32| -> Option<PathBuf> {
-                let at_hand = source::identify(source::rescan(dirs), &archives, set_id, &warn);
-                if let Some(d) = at_hand.iter().find(|d| d.number == Some(n)) {
-                    return Some(d.path.clone());
-                }
-                loop {
-                    let dir = prompt.ask(n)?;
-                    let found = source::disc_dirs(&[dir]).ok()?;
-                    let found = source::identify(found, &archives, set_id, &warn);
-                    if let Some(d) = found.into_iter().find(|d| d.number == Some(n)) {
-                        return Some(d.path);
-                    }
-                    warn(&format!("that is not disc {n:04} of this backup"));
-                }
+            let mut dir_of = |n: u32| {
+                crate::rebuild::disc_at_hand_or_asked(n, dirs, &archives, set_id, prompt, &warn)
             };
             let got = crate::rebuild::rebuild_files(
                 &self.parity,
@@ -335,13 +317,17 @@ impl<'a> Reader<'a> {
 
     /// Gives up the archives of `disc` still to read, saying why for their files.
     fn give_up_disc(&mut self, disc: u32, disc_present: bool) {
-        let ids: Vec<i64> = self
-            .left
+        let ids = self.left_on(disc);
+        self.give_up_ids(disc, &ids, disc_present);
+    }
+
+    /// The archives of `disc` still to read.
+    fn left_on(&self, disc: u32) -> Vec<i64> {
+        self.left
             .iter()
             .copied()
             .filter(|id| self.disc_of(*id) == disc)
-            .collect();
-        self.give_up_ids(disc, &ids, disc_present);
+            .collect()
     }
 
     /// Gives up archives `ids` of `disc`, saying why for their files.

@@ -313,6 +313,17 @@ fn close_writes_the_open_group_and_the_set_keeps_its_k() {
     backup(&env, &env.dest(), 3, &[]);
     assert!(parity_discs(&env.dest()).is_empty());
     assert!(env.dest().join("parity-open").is_dir());
+    // Its group is open: no parity disc protects disc 1 yet.
+    let err = env.butcher_fails(
+        [
+            "where".as_ref(),
+            env.dest().as_os_str(),
+            "--lost".as_ref(),
+            "1".as_ref(),
+        ],
+        3,
+    );
+    assert!(err.contains("no parity disc protects disc 0001"), "{err}");
     // The set keeps K = 3: another K, or K = 1, is refused before anything is written.
     let err = env.butcher_fails(
         [
