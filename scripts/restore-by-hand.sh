@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Restore one snapshot of a butcher backup exactly, without butcher.
-# Needs: bash, coreutils, sed, gpg, tar, bzip2 and/or zstd, sqlite3.
+# Needs: bash, coreutils, sed, gpg, tar, bzip2 and/or zstd, sqlite3; setfattr (package attr)
+# for extended attributes and ACLs, which are skipped, with a note, without it.
 #
 #   PASSFILE=FILE bash restore-by-hand.sh DISCS TARGET [SNAPSHOT]
 #
@@ -68,6 +69,24 @@ if [ -n "$OTHERS" ]; then
 fi
 [ -n "$SNAP" ] || SNAP=$(q "SELECT max(id) FROM snapshots WHERE status = 'complete'")
 echo "restoring snapshot $SNAP from $CAT"
+# Format 6 and later record owners, hard links, extended attributes and the root's own
+# metadata; the view `entries` lists each snapshot's paths as older formats' table did.
+FORMAT=$(q "PRAGMA user_version")
+ROOT=0; [ "$(id -u)" -eq 0 ] && ROOT=1
+# A time as touch takes it: seconds since 1970 with nanoseconds, negative before 1970.
+ts() { echo "(CASE WHEN $1 < 0 THEN '-' ELSE '' END || abs($1 / 1000000000) || '.' ||
+       printf('%09d', abs($1 % 1000000000)))"; }
+# The owner to give: a recorded name where this system knows it, else the recorded id.
+owner() {     # owner UID GID USER GROUP ('-' for a name not recorded)
+  local u=$1 g=$2
+  [ "$3" != - ] && getent passwd "$3" >/dev/null && u=$3
+  [ "$4" != - ] && getent group "$4" >/dev/null && g=$4
+  echo "$u:$g"
+}
+NAMES="coalesce((SELECT name FROM users WHERE uid = e.uid), '-'),
+       coalesce((SELECT name FROM groups WHERE gid = e.gid), '-')"
+# A content's sha256 as sha256sum prints it (32 bytes from format 6 on, hex text before).
+SUM="CASE typeof(sha256) WHEN 'blob' THEN lower(hex(sha256)) ELSE sha256 END"
 
 # 2. Unpack every archive the snapshot needs, each into a directory of its own.
 q "SELECT DISTINCT a.id, a.disc, a.name, a.compression
@@ -90,25 +109,24 @@ while read -r hp; do
 done
 
 # 4. Files: join the pieces of each content in order, then mode and mtime.
-q "SELECT hex(e.path), printf('%o', e.mode), e.mtime_ns / 1000000000,
-          printf('%09d', e.mtime_ns % 1000000000), p.archive_id, hex(p.member), p.piece,
-          c.pieces
+q "SELECT hex(e.path), printf('%o', e.mode), $(ts e.mtime_ns), p.archive_id, hex(p.member),
+          p.piece, c.pieces
    FROM entries e JOIN contents c ON c.sha256 = e.sha256 JOIN pieces p ON p.sha256 = e.sha256
    WHERE e.snapshot_id = $SNAP AND e.kind = 'file' ORDER BY e.path, p.piece" |
-while read -r hp mode sec nsec id hm piece pieces; do
+while read -r hp mode t id hm piece pieces; do
   unhex_path p "$hp"; unhex_path m "$hm"
   part="$STAGE/joining"
   [ "$piece" -gt 1 ] || : > "$part"
   cat -- "$STAGE/$id/$m" >> "$part"
   if [ "$piece" -eq "$pieces" ]; then
     mv -- "$part" "$TARGET/$p"
-    touch -m -d "@$sec.$nsec" -- "$TARGET/$p"
+    touch -m -d "@$t" -- "$TARGET/$p"
     chmod "$mode" -- "$TARGET/$p"
   fi
 done
 
 # 5. Check every file's sha256 against the catalogue.
-q "SELECT sha256, hex(path) FROM entries WHERE snapshot_id = $SNAP AND kind = 'file'" |
+q "SELECT $SUM, hex(path) FROM entries WHERE snapshot_id = $SNAP AND kind = 'file'" |
 while read -r sum hp; do
   unhex_path p "$hp"
   got=$(sha256sum < "$TARGET/$p"); got=${got%% *}
@@ -123,12 +141,76 @@ while read -r hp ht; do
   unhex_path p "$hp"; unhex t "$ht"; ln -s -- "$t" "$TARGET/$p"
 done
 
-# 7. Directory modes and times, children before parents (descending byte order).
-q "SELECT hex(path), printf('%o', mode), mtime_ns / 1000000000, printf('%09d', mtime_ns % 1000000000)
-   FROM entries WHERE snapshot_id = $SNAP AND kind = 'dir' ORDER BY path DESC" |
-while read -r hp mode sec nsec; do
+if [ "$FORMAT" -ge 6 ]; then
+  # 6a. Hard links: every path of one inode becomes a link to the first of them.
+  q "SELECT hex(e.path), hex(f.path) FROM entries e
+     JOIN (SELECT dev, inode, min(path) AS path FROM entries
+           WHERE snapshot_id = $SNAP AND kind = 'file' AND links > 1 GROUP BY dev, inode) f
+       ON f.dev = e.dev AND f.inode = e.inode
+     WHERE e.snapshot_id = $SNAP AND e.kind = 'file' AND e.links > 1 AND e.path <> f.path" |
+  while read -r hp hf; do
+    unhex_path p "$hp"; unhex_path f "$hf"; ln -f -- "$TARGET/$f" "$TARGET/$p"
+  done
+  # 6b. Extended attributes (POSIX ACLs are the system.posix_acl_* ones), with setfattr.
+  if [ "$(q "SELECT count(*) FROM xattrs x JOIN entries e ON e.version_id = x.version_id
+             WHERE e.snapshot_id = $SNAP")" -gt 0 ]; then
+    if command -v setfattr >/dev/null; then
+      q "SELECT hex(e.path), hex(x.name), hex(x.value) FROM xattrs x
+         JOIN entries e ON e.version_id = x.version_id WHERE e.snapshot_id = $SNAP" |
+      while read -r hp hn hv; do
+        unhex_path p "$hp"; unhex n "$hn"
+        setfattr -h -n "$n" -v "0x$hv" -- "$TARGET/$p" ||
+          echo "could not set extended attribute $n of $p" >&2
+      done
+    else
+      echo "note: setfattr (package attr) is not installed: extended attributes and ACLs skipped" >&2
+    fi
+  fi
+  # 6c. Owners, as root only: by name where this system knows the name, else by id. Then
+  #     the modes again (chown clears set-user-id bits) and the symlinks' own times.
+  if [ "$ROOT" -eq 1 ]; then
+    q "SELECT hex(e.path), e.kind, e.uid, e.gid, $NAMES, printf('%o', e.mode) FROM entries e
+       WHERE e.snapshot_id = $SNAP AND e.kind <> 'dir' AND e.uid IS NOT NULL" |
+    while read -r hp kind uid gid user group mode; do
+      unhex_path p "$hp"
+      chown -h -- "$(owner "$uid" "$gid" "$user" "$group")" "$TARGET/$p"
+      [ "$kind" = symlink ] || chmod "$mode" -- "$TARGET/$p"
+    done
+  else
+    echo "note: not running as root: files keep the owner of the user restoring them" >&2
+  fi
+  q "SELECT hex(path), $(ts mtime_ns) FROM entries WHERE snapshot_id = $SNAP AND kind = 'symlink'" |
+  while read -r hp t; do
+    unhex_path p "$hp"; touch -h -m -d "@$t" -- "$TARGET/$p"
+  done
+fi
+
+# 7. Directory owners, modes and times, children before parents (descending byte order).
+OWNER="'-', '-', '-', '-'"
+[ "$FORMAT" -ge 6 ] && OWNER="coalesce(e.uid, '-'), coalesce(e.gid, '-'), $NAMES"
+q "SELECT hex(e.path), printf('%o', e.mode), $(ts e.mtime_ns), $OWNER
+   FROM entries e WHERE e.snapshot_id = $SNAP AND e.kind = 'dir' ORDER BY e.path DESC" |
+while read -r hp mode t uid gid user group; do
   unhex_path p "$hp"
-  touch -m -d "@$sec.$nsec" -- "$TARGET/$p"
+  if [ "$ROOT" -eq 1 ] && [ "$uid" != - ]; then
+    chown -- "$(owner "$uid" "$gid" "$user" "$group")" "$TARGET/$p"
+  fi
   chmod "$mode" -- "$TARGET/$p"
+  touch -m -d "@$t" -- "$TARGET/$p"
 done
+# 8. The source root's own owner, mode and time (format 6 on) go to TARGET itself, once
+#    the staging directory inside it is gone.
+ROOTMETA=
+if [ "$FORMAT" -ge 6 ]; then
+  ROOTMETA=$(q "SELECT printf('%o', root_mode), $(ts root_mtime_ns), coalesce(root_uid, '-'),
+                       coalesce(root_gid, '-')
+                FROM snapshots WHERE id = $SNAP AND root_mode IS NOT NULL")
+fi
+rm -rf -- "$STAGE"
+if [ -n "$ROOTMETA" ]; then
+  read -r mode t uid gid <<< "$ROOTMETA"
+  if [ "$ROOT" -eq 1 ] && [ "$uid" != - ]; then chown -- "$uid:$gid" "$TARGET"; fi
+  chmod "$mode" -- "$TARGET"
+  touch -m -d "@$t" -- "$TARGET"
+fi
 echo "restored snapshot $SNAP into $TARGET; every file's sha256 checked"

@@ -158,7 +158,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let _lock = dest::lock(&opts.dest)?;
     dest::remove_partials(&opts.dest)?;
     check_passphrase(&cat, opts.passphrase.as_ref())?;
-    cat.mark_current_format()?;
+    let cat = up_to_date(cat, &cat_path, progress)?;
     let group_size = settle_group_size(&cat, opts.parity_discs)?;
 
     let ctx = GroupContext {
@@ -254,7 +254,7 @@ pub fn close_group(
     let _lock = dest::lock(&opts.dest)?;
     dest::remove_partials(&opts.dest)?;
     check_passphrase(&cat, opts.passphrase.as_ref())?;
-    cat.mark_current_format()?;
+    let cat = up_to_date(cat, &cat_path, progress)?;
     let group_size = settle_group_size(&cat, None)?;
     if group_size == 0 {
         return Err(Error::Usage(
@@ -304,6 +304,26 @@ fn finish_interrupted(cat: &Catalogue, group_size: u32, ctx: GroupContext) -> Re
     Ok(caught_up)
 }
 
+/// The working catalogue in the current format: one of an older format is upgraded first
+/// (crash-safe: built beside it and renamed over it), and the run says so.
+fn up_to_date(cat: Catalogue, path: &Path, progress: &dyn Progress) -> Result<Catalogue> {
+    if !cat.is_older_format() {
+        return Ok(cat);
+    }
+    let from = cat.format_version();
+    progress.note(&format!(
+        "upgrading the working catalogue from format {from} to format {}; discs already \
+         written keep their copies of format {from}, which restore as before",
+        crate::catalogue::FORMAT_VERSION
+    ));
+    let cat = crate::catalogue::upgrade(cat, path)?;
+    progress.note(&format!(
+        "upgraded the working catalogue to format {}",
+        crate::catalogue::FORMAT_VERSION
+    ));
+    Ok(cat)
+}
+
 /// Ingests into an in-memory copy of the catalogue and estimates what packing would write.
 fn dry_run(
     opts: &BackupOptions,
@@ -313,7 +333,12 @@ fn dry_run(
     let (src, cat_path) = source_and_catalogue(opts)?;
     let cat = if cat_path.exists() {
         let bytes = fs::read(&cat_path).ctx("read", &cat_path)?;
-        Catalogue::from_bytes_writable(&bytes, &cat_path.display().to_string())?
+        let cat = Catalogue::from_bytes_writable(&bytes, &cat_path.display().to_string())?;
+        if cat.is_older_format() {
+            crate::catalogue::upgraded_in_memory(&cat_path, cat.format_version())?
+        } else {
+            cat
+        }
     } else {
         if !crate::fsutil::is_missing_or_empty(&opts.dest)
             .ctx("read the destination", &opts.dest)?

@@ -1,11 +1,11 @@
 //! Small file-system helpers shared by the stages: raw path bytes, durable writes, times.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, FileTimes};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
@@ -33,23 +33,6 @@ pub fn system_time_ns(t: SystemTime) -> i64 {
         Ok(d) => d.as_nanos() as i64,
         Err(e) => -(e.duration().as_nanos() as i64),
     }
-}
-
-/// The `SystemTime` of nanoseconds since the epoch.
-pub fn ns_system_time(ns: i64) -> SystemTime {
-    if ns >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(ns as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
-    }
-}
-
-/// Sets the modification time of a file or directory (not following a final symlink is not
-/// needed: callers never pass symlinks).
-pub fn set_mtime(path: &Path, mtime_ns: i64) -> Result<()> {
-    let f = File::open(path).ctx("open", path)?;
-    f.set_times(FileTimes::new().set_modified(ns_system_time(mtime_ns)))
-        .ctx("set the modification time of", path)
 }
 
 /// Writes `data` to `dir/name` durably: a temporary name, fsync, rename, fsync of the directory.

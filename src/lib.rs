@@ -32,6 +32,7 @@ mod diff;
 mod disc;
 mod encryption;
 mod error;
+pub mod fsmeta;
 mod fsutil;
 mod ingest;
 mod layout;

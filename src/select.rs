@@ -178,6 +178,7 @@ mod tests {
             link_target: None,
             inode: 0,
             ctime_ns: 0,
+            ..Entry::default()
         }
     }
 

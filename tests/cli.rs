@@ -20,6 +20,8 @@ mod findings;
 mod golden;
 #[path = "cli/incremental.rs"]
 mod incremental;
+#[path = "cli/metadata.rs"]
+mod metadata;
 #[path = "cli/one_drive.rs"]
 mod one_drive;
 #[path = "cli/parity.rs"]

@@ -8,6 +8,8 @@ mod errors;
 mod parity;
 mod query;
 mod rows;
+mod upgrade;
+mod versions;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -15,23 +17,26 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use parity::{ParityFile, ParityGroup};
+pub use query::BadRow;
 pub use rows::{
-    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, Snapshot, SnapshotId, Written,
+    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, RootMeta, Snapshot, SnapshotId,
+    Written,
 };
+pub use upgrade::{upgrade, upgraded_in_memory};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::now_ns;
 
 /// The format version of the disc layout and catalogue; see docs/format.md.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
+
+/// The first format that keeps entries as versions of paths (and sha256 as 32 bytes).
+const VERSIONS_FORMAT: u32 = 6;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
-/// The tables format 5 added; a catalogue of an older format gets them when a run writes into
-/// its set.
-const PARITY_SCHEMA: &str = include_str!("schema_parity.sql");
-
-/// The entries of a snapshot (`?1`), in byte order of their paths, as `rows::entry` reads them.
+/// The entries of a snapshot (`?1`) in a catalogue of format 5 or older, in byte order of
+/// their paths, as `rows::entry` reads them.
 const ENTRIES_OF_SNAPSHOT: &str =
     "SELECT path, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns
      FROM entries WHERE snapshot_id = ?1 ORDER BY path";
@@ -44,6 +49,8 @@ const ALL_ARCHIVES: &str =
 /// An open catalogue.
 pub struct Catalogue {
     conn: Connection,
+    /// Its format version (`PRAGMA user_version`).
+    version: u32,
 }
 
 impl Catalogue {
@@ -62,7 +69,6 @@ impl Catalogue {
     fn init(conn: Connection, path: &Path) -> Result<Self> {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(PARITY_SCHEMA)?;
         tx.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
         let set_id = new_set_id(path);
         for (k, v) in [
@@ -77,7 +83,10 @@ impl Catalogue {
             )?;
         }
         tx.commit()?;
-        Ok(Catalogue { conn })
+        Ok(Catalogue {
+            conn,
+            version: FORMAT_VERSION,
+        })
     }
 
     /// Opens an existing working catalogue, refusing one of a newer format.
@@ -86,22 +95,22 @@ impl Catalogue {
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;")?;
-        let cat = Catalogue { conn };
-        cat.check_version(&path.display().to_string())?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;",
+        )?;
+        Self::checked(conn, &path.display().to_string())
+    }
+
+    /// A catalogue on `conn`, whose format version is checked; `what` names it in errors.
+    fn checked(conn: Connection, what: &str) -> Result<Self> {
+        let mut cat = Catalogue { conn, version: 0 };
+        cat.version = cat.check_version(what)?;
         Ok(cat)
     }
 
-    /// Marks a catalogue of an older format as the current version, before a run writes into
-    /// its set what this butcher writes (docs/format.md, section 9).
-    pub fn mark_current_format(&self) -> Result<()> {
-        if self.check_version("the working catalogue")? < FORMAT_VERSION {
-            let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(PARITY_SCHEMA)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))?;
-            tx.commit()?;
-        }
-        Ok(())
+    /// The catalogue's format version.
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     /// Opens a catalogue file for reading only (the query commands): nothing is written, so it
@@ -120,10 +129,10 @@ impl Catalogue {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Restore, ls and where look contents up in sha256 order, all over the file: a
         // cache of up to 64 MiB keeps a catalogue's pages from being read again and again.
-        conn.execute_batch("PRAGMA cache_size = -65536")?;
-        let cat = Catalogue { conn };
-        cat.check_version(what)?;
-        Ok(cat)
+        // Sorting never goes to a temporary file: nothing of the catalogue is written outside
+        // the places the user named.
+        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")?;
+        Self::checked(conn, what)
     }
 
     /// Opens a catalogue copy held in memory (decrypted from a disc), read-only.
@@ -141,9 +150,8 @@ impl Catalogue {
         let data = owned_data(bytes)?;
         conn.deserialize(rusqlite::DatabaseName::Main, data, read_only)
             .map_err(|e| Error::Damaged(format!("{what} is not a readable catalogue: {e}")))?;
-        let cat = Catalogue { conn };
-        cat.check_version(what)?;
-        Ok(cat)
+        conn.execute_batch("PRAGMA temp_store = MEMORY;")?;
+        Self::checked(conn, what)
     }
 
     /// The catalogue's format version, refused when newer than this butcher's or not set.
@@ -234,38 +242,109 @@ impl Catalogue {
         Ok(SnapshotId(self.conn.last_insert_rowid()))
     }
 
-    /// Records the entries of a snapshot (and the contents they name) in one transaction.
+    /// Records the entries of a snapshot (sorted by path, with the contents they name) in one
+    /// transaction: what changed since the open versions (a catalogue of the current format).
     pub fn insert_entries(&self, snapshot: SnapshotId, entries: &[Entry]) -> Result<()> {
+        self.require_current()?;
+        self.record_versions(snapshot, entries)
+    }
+
+    /// Records the names of user and group ids (the newest name of each id wins).
+    pub fn record_owner_names(
+        &self,
+        users: &[(u32, String)],
+        groups: &[(u32, String)],
+    ) -> Result<()> {
+        self.require_current()?;
         let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut ins = tx.prepare(
-                "INSERT INTO entries (snapshot_id, path, kind, size, mtime_ns, mode, sha256,
-                                      link_target, inode, ctime_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            let mut content = tx.prepare(
-                "INSERT INTO contents (sha256, size) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            )?;
-            for e in entries {
-                ins.execute(params![
-                    snapshot.0,
-                    e.path,
-                    e.kind.as_str(),
-                    e.size as i64,
-                    e.mtime_ns,
-                    e.mode,
-                    e.sha256,
-                    e.link_target,
-                    e.inode as i64,
-                    e.ctime_ns
-                ])?;
-                if let Some(sha) = &e.sha256 {
-                    content.execute(params![sha, e.size as i64])?;
-                }
+        for (table, key, names) in [("users", "uid", users), ("groups", "gid", groups)] {
+            let mut st = tx.prepare(&format!(
+                "INSERT INTO {table} ({key}, name) VALUES (?1, ?2)
+                 ON CONFLICT ({key}) DO UPDATE SET name = excluded.name"
+            ))?;
+            for (id, name) in names {
+                st.execute(params![id, name])?;
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The names recorded for user ids and for group ids (none before format 6).
+    pub fn owner_names(
+        &self,
+    ) -> Result<(
+        std::collections::HashMap<u32, String>,
+        std::collections::HashMap<u32, String>,
+    )> {
+        if self.version < VERSIONS_FORMAT {
+            return Ok(Default::default());
+        }
+        let read = |sql: &str| -> Result<std::collections::HashMap<u32, String>> {
+            let mut st = self.conn.prepare(sql)?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.filter_map(|r| r.ok()).collect())
+        };
+        Ok((
+            read("SELECT uid, name FROM users")?,
+            read("SELECT gid, name FROM groups")?,
+        ))
+    }
+
+    /// Records the source root's own mode, mtime and owner for `snapshot`.
+    pub fn set_snapshot_root(&self, snapshot: SnapshotId, root: &RootMeta) -> Result<()> {
+        self.require_current()?;
+        self.conn.execute(
+            "UPDATE snapshots SET root_mode = ?2, root_mtime_ns = ?3, root_uid = ?4,
+                    root_gid = ?5 WHERE id = ?1",
+            params![snapshot.0, root.mode, root.mtime_ns, root.uid, root.gid],
+        )?;
+        Ok(())
+    }
+
+    /// The source root's own mode, mtime and owner at `snapshot` (`None` before format 6).
+    pub fn snapshot_root(&self, snapshot: SnapshotId) -> Result<Option<RootMeta>> {
+        if self.version < VERSIONS_FORMAT {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT root_mode, root_mtime_ns, root_uid, root_gid FROM snapshots
+                 WHERE id = ?1 AND root_mode IS NOT NULL AND root_mtime_ns IS NOT NULL",
+                [snapshot.0],
+                |r| {
+                    Ok(RootMeta {
+                        mode: r.get(0)?,
+                        mtime_ns: r.get(1)?,
+                        uid: r.get(2)?,
+                        gid: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Refuses to write into a catalogue of an older format (a run upgrades it first).
+    fn require_current(&self) -> Result<()> {
+        if self.version < FORMAT_VERSION {
+            return Err(Error::Catalogue(format!(
+                "the catalogue has format {}: it must be upgraded to {FORMAT_VERSION} before a run writes into it",
+                self.version
+            )));
+        }
+        Ok(())
+    }
+
+    /// A content's sha256 (lowercase hex) as this catalogue stores it: 32 bytes from format 6
+    /// on, hex text before.
+    fn sha_param(&self, sha256: &str) -> rusqlite::types::Value {
+        match crate::fsutil::unhex(sha256) {
+            Some(b) if self.version >= VERSIONS_FORMAT && b.len() == 32 => {
+                rusqlite::types::Value::Blob(b)
+            }
+            _ => rusqlite::types::Value::Text(sha256.to_string()),
+        }
     }
 
     /// Marks a snapshot complete with its totals.
@@ -301,33 +380,57 @@ impl Catalogue {
 
     /// Every entry of a snapshot, sorted by path bytes.
     pub fn entries(&self, snapshot: SnapshotId) -> Result<Vec<Entry>> {
+        if self.version >= VERSIONS_FORMAT {
+            let (good, bad) = self.entries_v6(snapshot)?;
+            if let Some((path, why)) = bad.into_iter().next() {
+                return Err(Error::Damaged(format!(
+                    "{}: {why}",
+                    String::from_utf8_lossy(&path)
+                )));
+            }
+            return Ok(good);
+        }
         let mut st = self.conn.prepare(ENTRIES_OF_SNAPSHOT)?;
         let rows = st.query_map([snapshot.0], rows::entry)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Contents a snapshot needs that no archive holds whole yet, in path order, each with the
-    /// first path that has it (the tar member name) and the pieces already stored.
+    /// first path that has it (the tar member name, whose mode and mtime its header carries)
+    /// and the pieces already stored.
     pub fn pending_contents(&self, snapshot: SnapshotId) -> Result<Vec<PendingContent>> {
-        let mut st = self.conn.prepare(
-            "SELECT c.sha256, c.size, MIN(e.path),
-                    (SELECT COUNT(*) FROM pieces p WHERE p.sha256 = c.sha256),
-                    (SELECT COALESCE(SUM(length), 0) FROM pieces p WHERE p.sha256 = c.sha256)
-             FROM entries e JOIN contents c ON c.sha256 = e.sha256
-             WHERE e.snapshot_id = ?1 AND e.kind = 'file' AND c.pieces IS NULL
-             GROUP BY c.sha256 ORDER BY MIN(e.path)",
-        )?;
-        let rows = st.query_map([snapshot.0], rows::pending)?;
-        let mut out: Vec<PendingContent> = rows.collect::<rusqlite::Result<_>>()?;
-        // The tar header of the first path carries its mode and mtime.
-        let mut meta = self
+        let entries = self.entries(snapshot)?;
+        let mut pending: std::collections::HashMap<String, u64> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT sha256, size FROM contents WHERE pieces IS NULL")?;
+            let rows = st.query_map([], |r| {
+                Ok((rows::sha(r, "contents", 0)?, rows::count(r, "contents", 1)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut done = self
             .conn
-            .prepare("SELECT mode, mtime_ns FROM entries WHERE snapshot_id = ?1 AND path = ?2")?;
-        for p in &mut out {
-            let (mode, mtime): (u32, i64) =
-                meta.query_row(params![snapshot.0, p.path], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            p.mode = mode;
-            p.mtime_ns = mtime;
+            .prepare("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM pieces WHERE sha256 = ?1")?;
+        let mut out = Vec::new();
+        for e in entries.iter().filter(|e| e.kind == Kind::File) {
+            let Some(sha) = e.sha256.as_deref() else {
+                continue;
+            };
+            let Some(size) = pending.remove(sha) else {
+                continue;
+            };
+            let (pieces_done, bytes_done): (u32, i64) =
+                done.query_row([self.sha_param(sha)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            out.push(PendingContent {
+                sha256: sha.to_string(),
+                size,
+                path: e.path.clone(),
+                pieces_done,
+                bytes_done: bytes_done as u64,
+                mode: e.mode,
+                mtime_ns: e.mtime_ns,
+            });
         }
         Ok(out)
     }
@@ -439,7 +542,7 @@ impl Catalogue {
             )?;
             for p in pieces {
                 ins.execute(params![
-                    p.sha256,
+                    self.sha_param(&p.sha256),
                     p.piece,
                     archive.id.0,
                     p.member,
@@ -449,11 +552,11 @@ impl Catalogue {
             }
             let mut done = tx.prepare("UPDATE contents SET pieces = ?2 WHERE sha256 = ?1")?;
             for (sha, n) in completed {
-                done.execute(params![sha, n])?;
+                done.execute(params![self.sha_param(sha), n])?;
             }
             let mut forget = tx.prepare("DELETE FROM pieces WHERE sha256 = ?1")?;
             for sha in discarded {
-                forget.execute([sha])?;
+                forget.execute([self.sha_param(sha)])?;
             }
         }
         tx.commit()?;
@@ -474,7 +577,7 @@ impl Catalogue {
             "SELECT sha256, piece, archive_id, member, offset, length
              FROM pieces WHERE sha256 = ?1 ORDER BY piece",
         )?;
-        let rows = st.query_map([sha256], rows::piece)?;
+        let rows = st.query_map([self.sha_param(sha256)], rows::piece)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -483,7 +586,7 @@ impl Catalogue {
         let mut st = self
             .conn
             .prepare("SELECT sha256 FROM contents WHERE pieces IS NOT NULL ORDER BY sha256")?;
-        let rows = st.query_map([], |r| r.get(0))?;
+        let rows = st.query_map([], |r| rows::sha(r, "contents", 0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -512,7 +615,7 @@ impl Catalogue {
         let n: Option<Option<i64>> = self
             .conn
             .prepare_cached("SELECT pieces FROM contents WHERE sha256 = ?1")?
-            .query_row([sha256], |r| r.get(0))
+            .query_row([self.sha_param(sha256)], |r| r.get(0))
             .optional()?;
         Ok(matches!(n, Some(Some(_))))
     }

@@ -35,7 +35,7 @@ impl Catalogue {
             "SELECT DISTINCT a.disc FROM pieces p JOIN archives a ON a.id = p.archive_id
              WHERE p.sha256 = ?1 ORDER BY a.disc",
         )?;
-        let rows = st.query_map([sha256], |r| r.get(0))?;
+        let rows = st.query_map([self.sha_param(sha256)], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -66,6 +66,9 @@ impl Catalogue {
     /// its path (raw bytes, as far as it can be read) and what is wrong with it. One bad row of
     /// a damaged or crafted copy then loses one path, not the whole restore.
     pub fn entries_lenient(&self, snapshot: SnapshotId) -> Result<(Vec<Entry>, Vec<BadRow>)> {
+        if self.version >= super::VERSIONS_FORMAT {
+            return self.entries_v6(snapshot);
+        }
         let mut st = self.conn.prepare(super::ENTRIES_OF_SNAPSHOT)?;
         let mut rows = st.query([snapshot.0])?;
         let (mut good, mut bad) = (Vec::new(), Vec::new());

@@ -55,9 +55,10 @@ pub struct SnapshotId(pub i64);
 pub struct ArchiveId(pub i64);
 
 /// The type of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
     /// A regular file.
+    #[default]
     File,
     /// A directory.
     Dir,
@@ -75,7 +76,7 @@ impl Kind {
         }
     }
 
-    fn read(r: &Row, i: usize) -> rusqlite::Result<Self> {
+    pub(super) fn read(r: &Row, i: usize) -> rusqlite::Result<Self> {
         match col::<String>(r, "entries", i)?.as_str() {
             "file" => Ok(Kind::File),
             "dir" => Ok(Kind::Dir),
@@ -91,7 +92,7 @@ impl Kind {
 }
 
 /// One path of a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Entry {
     /// Relative to the source root, `/`-separated, raw bytes.
     pub path: Vec<u8>,
@@ -111,6 +112,24 @@ pub struct Entry {
     pub inode: u64,
     /// Status change time at backup time, nanoseconds (for fast rescans).
     pub ctime_ns: i64,
+    /// Owner's user id (`None`: not recorded, format 5 and older).
+    pub uid: Option<u32>,
+    /// Owner's group id (`None`: not recorded).
+    pub gid: Option<u32>,
+    /// A file's number of hard links when more than one, else 0.
+    pub links: u32,
+    /// The device of a file with more than one hard link (its inode is unique on it), else 0.
+    pub dev: u64,
+    /// Extended attributes (name, value), POSIX ACLs included, sorted by name.
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Entry {
+    /// The hard-link group of a file with more than one link: paths of one snapshot with the
+    /// same key were one inode.
+    pub fn link_key(&self) -> Option<(u64, u64)> {
+        (self.kind == Kind::File && self.links > 1).then_some((self.dev, self.inode))
+    }
 }
 
 pub(super) fn entry(r: &Row) -> rusqlite::Result<Entry> {
@@ -120,11 +139,30 @@ pub(super) fn entry(r: &Row) -> rusqlite::Result<Entry> {
         size: count(r, "entries", 2)?,
         mtime_ns: col(r, "entries", 3)?,
         mode: col(r, "entries", 4)?,
-        sha256: col(r, "entries", 5)?,
+        sha256: sha_opt(r, "entries", 5)?,
         link_target: col(r, "entries", 6)?,
         inode: col::<i64>(r, "entries", 7)? as u64,
         ctime_ns: col(r, "entries", 8)?,
+        ..Entry::default()
     })
+}
+
+/// A content's sha256 as lowercase hex: stored as 32 bytes from format 6 on, as hex text
+/// before.
+pub(super) fn sha(r: &Row, table: &str, i: usize) -> rusqlite::Result<String> {
+    match r.get_ref(i)? {
+        rusqlite::types::ValueRef::Blob(b) if b.len() == 32 => Ok(crate::fsutil::hex(b)),
+        rusqlite::types::ValueRef::Text(_) => col(r, table, i),
+        _ => Err(bad_value(r, table, i, "not a sha256".to_string())),
+    }
+}
+
+/// Like [`sha`], NULL allowed.
+pub(super) fn sha_opt(r: &Row, table: &str, i: usize) -> rusqlite::Result<Option<String>> {
+    match r.get_ref(i)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => sha(r, table, i).map(Some),
+    }
 }
 
 /// A snapshot.
@@ -180,18 +218,6 @@ pub struct PendingContent {
     pub mtime_ns: i64,
 }
 
-pub(super) fn pending(r: &Row) -> rusqlite::Result<PendingContent> {
-    Ok(PendingContent {
-        sha256: col(r, "contents", 0)?,
-        size: count(r, "contents", 1)?,
-        path: col(r, "contents", 2)?,
-        pieces_done: col(r, "contents", 3)?,
-        bytes_done: count(r, "contents", 4)?,
-        mode: 0,
-        mtime_ns: 0,
-    })
-}
-
 /// An archive file on a disc.
 #[derive(Debug, Clone)]
 pub struct Archive {
@@ -245,7 +271,7 @@ pub struct Piece {
 
 pub(super) fn piece(r: &Row) -> rusqlite::Result<Piece> {
     Ok(Piece {
-        sha256: col(r, "pieces", 0)?,
+        sha256: sha(r, "pieces", 0)?,
         piece: col(r, "pieces", 1)?,
         archive: ArchiveId(col(r, "pieces", 2)?),
         member: col(r, "pieces", 3)?,
@@ -290,4 +316,17 @@ pub(super) fn written(r: &Row) -> rusqlite::Result<Written> {
         archives: count(r, "archives", 2)?,
         bytes: count(r, "archives", 3)?,
     })
+}
+
+/// The source root's own metadata in a snapshot (format 6 on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootMeta {
+    /// Permission bits.
+    pub mode: u32,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Owner's user id.
+    pub uid: Option<u32>,
+    /// Owner's group id.
+    pub gid: Option<u32>,
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
-use butcher::{discs_encrypted, DiscPrompt, NoPrompt, RestoreOptions, WhyLast};
+use butcher::{discs_encrypted, DiscPrompt, NoPrompt, Progress, RestoreOptions, WhyLast};
 
 use super::output::show;
 use super::passphrase::{resolve, Ask, PassArgs};
@@ -30,6 +30,9 @@ pub struct Args {
     /// Another folder holding disc directories (repeatable).
     #[arg(long = "discs", value_name = "DIR")]
     discs: Vec<PathBuf>,
+    /// Give owners back by their recorded user and group ids, not by name (as root).
+    #[arg(long)]
+    numeric_owner: bool,
 }
 
 /// Runs a restore and prints its summary.
@@ -47,6 +50,7 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
         passphrase,
         snapshot: a.snapshot,
         paths: a.paths.clone(),
+        numeric_owner: a.numeric_owner,
     };
     let progress = CliProgress::new(ui);
     let mut terminal = TerminalPrompt {
@@ -67,8 +71,24 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     if let Some(why) = &s.older {
         eprintln!("butcher: WARNING: {why}");
     }
-    if s.not_restored.is_empty() && s.missing_discs.is_empty() && s.older.is_none() {
+    if s.owners_kept {
+        progress.note(
+            "not running as root: restored paths belong to the user restoring them, not to \
+             the owners recorded",
+        );
+    }
+    if s.not_restored.is_empty()
+        && s.metadata.is_empty()
+        && s.missing_discs.is_empty()
+        && s.older.is_none()
+    {
         return Ok(ExitCode::Ok);
+    }
+    for (p, why) in &s.metadata {
+        eprintln!(
+            "butcher: restored without some metadata: {}: {why}",
+            show(p)
+        );
     }
     for d in &s.missing_discs {
         eprintln!("butcher: disc {d:04} was needed but not at hand");

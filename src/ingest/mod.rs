@@ -16,8 +16,9 @@ use ignore::gitignore::Gitignore;
 
 use rayon::prelude::*;
 
-use crate::catalogue::{Catalogue, Entry, Kind, SnapshotId};
+use crate::catalogue::{Catalogue, Entry, Kind, RootMeta, SnapshotId};
 use crate::error::{Error, Result};
+use crate::fsmeta;
 use crate::fsutil::path_bytes;
 use crate::progress::{Progress, Stage};
 
@@ -80,10 +81,11 @@ pub fn ingest(
     let mut summary = IngestSummary::default();
     let mut entries = walk(src, &leave_out, &mut summary, progress)?;
     let prev = match previous {
-        Some(id) => previous_files(cat, id)?,
+        Some(id) => previous_entries(cat, id)?,
         None => HashMap::new(),
     };
     reuse_hashes(&mut entries, &prev, opts.rehash, &mut summary);
+    read_xattrs(src, &mut entries, &prev, &mut summary, progress);
     hash_files(src, &mut entries, &mut summary, progress);
     if opts.rehash {
         find_silent_changes(&entries, &prev, &mut summary, progress);
@@ -99,7 +101,71 @@ pub fn ingest(
         }
     }
     cat.insert_entries(snapshot, &entries)?;
+    let (users, groups) = owner_names(&entries);
+    cat.record_owner_names(&users, &groups)?;
+    let root = fs::metadata(src).map_err(|e| Error::io("read the source", src, e))?;
+    cat.set_snapshot_root(
+        snapshot,
+        &RootMeta {
+            mode: root.mode() & 0o7777,
+            mtime_ns: root.mtime() * 1_000_000_000 + root.mtime_nsec(),
+            uid: Some(root.uid()),
+            gid: Some(root.gid()),
+        },
+    )?;
     Ok(summary)
+}
+
+/// The names of the user and group ids the entries have, where the system knows them.
+fn owner_names(entries: &[Entry]) -> (Vec<(u32, String)>, Vec<(u32, String)>) {
+    let uids: std::collections::BTreeSet<u32> = entries.iter().filter_map(|e| e.uid).collect();
+    let gids: std::collections::BTreeSet<u32> = entries.iter().filter_map(|e| e.gid).collect();
+    (
+        uids.into_iter()
+            .filter_map(|u| fsmeta::user_name(u).map(|n| (u, n)))
+            .collect(),
+        gids.into_iter()
+            .filter_map(|g| fsmeta::group_name(g).map(|n| (g, n)))
+            .collect(),
+    )
+}
+
+/// Reads the extended attributes of every entry whose inode or status change time differs
+/// from the previous snapshot (changing an attribute changes the ctime); the others keep
+/// the attributes recorded then.
+fn read_xattrs(
+    src: &Path,
+    entries: &mut [Entry],
+    prev: &HashMap<Vec<u8>, Entry>,
+    summary: &mut IngestSummary,
+    progress: &dyn Progress,
+) {
+    let failed: Vec<String> = entries
+        .par_iter_mut()
+        .filter_map(|e| {
+            if let Some(p) = prev.get(&e.path) {
+                if p.kind == e.kind && p.inode == e.inode && p.ctime_ns == e.ctime_ns {
+                    e.xattrs = p.xattrs.clone();
+                    return None;
+                }
+            }
+            let path = crate::fsutil::join_rel(src, &e.path);
+            match fsmeta::read_xattrs(&path) {
+                Ok(x) => {
+                    e.xattrs = x;
+                    None
+                }
+                Err(err) => Some(format!(
+                    "{}: its extended attributes cannot be read ({err}); backed up without them",
+                    path.display()
+                )),
+            }
+        })
+        .collect();
+    for msg in failed {
+        progress.warn(&msg);
+        summary.skipped.push(msg);
+    }
 }
 
 /// Builds the exclusion rules from `--exclude` patterns and `--exclude-from` files, both in
@@ -246,14 +312,26 @@ fn entry_of(path: &Path, rel: Vec<u8>) -> std::io::Result<Option<Entry>> {
         link_target,
         inode: md.ino(),
         ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+        uid: Some(md.uid()),
+        gid: Some(md.gid()),
+        links: if kind == Kind::File && md.nlink() > 1 {
+            u32::try_from(md.nlink()).unwrap_or(u32::MAX)
+        } else {
+            0
+        },
+        dev: if kind == Kind::File && md.nlink() > 1 {
+            md.dev()
+        } else {
+            0
+        },
+        xattrs: Vec::new(),
     }))
 }
 
-fn previous_files(cat: &Catalogue, id: SnapshotId) -> Result<HashMap<Vec<u8>, Entry>> {
+fn previous_entries(cat: &Catalogue, id: SnapshotId) -> Result<HashMap<Vec<u8>, Entry>> {
     Ok(cat
         .entries(id)?
         .into_iter()
-        .filter(|e| e.kind == Kind::File)
         .map(|e| (e.path.clone(), e))
         .collect())
 }
@@ -273,7 +351,7 @@ fn reuse_hashes(
     }
     for e in entries.iter_mut().filter(|e| e.kind == Kind::File) {
         if let Some(p) = prev.get(&e.path) {
-            if same_metadata(e, p) && p.sha256.is_some() {
+            if p.kind == Kind::File && same_metadata(e, p) && p.sha256.is_some() {
                 e.sha256 = p.sha256.clone();
                 summary.unchanged_files += 1;
                 summary.unchanged_bytes += e.size;
@@ -344,7 +422,7 @@ fn find_silent_changes(
     progress: &dyn Progress,
 ) {
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
-        if let Some(p) = prev.get(&e.path) {
+        if let Some(p) = prev.get(&e.path).filter(|p| p.kind == Kind::File) {
             if p.size == e.size && p.mtime_ns == e.mtime_ns && p.sha256 != e.sha256 {
                 let msg = format!(
                     "{}: content changed but size and mtime did not (silent corruption?)",

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -89,7 +89,9 @@ fn write_member(
         .write(true)
         .truncate(false)
         .open(&path)?;
-    f.seek(SeekFrom::Start(w.offset))?;
+    // Runs of zeros become holes: a sparse file comes back sparse. Pieces of one content
+    // may come in any order, so the file only ever grows to the end of what was written.
+    let mut out = crate::fsmeta::SparseWriter::new(&mut f, w.offset)?;
     let mut h = Sha256::new();
     let mut buf = crate::fsutil::read_buffer(w.length);
     let mut n = 0u64;
@@ -98,13 +100,15 @@ fn write_member(
         if k == 0 {
             break;
         }
-        f.write_all(&buf[..k])?;
+        out.write_all(&buf[..k])?;
         if w.whole {
             h.update(&buf[..k]);
         }
         n += k as u64;
         progress.advance(k as u64, 0);
     }
+    let (_, end) = out.finish()?;
+    crate::fsmeta::extend_to(&f, end)?;
     if n != w.length {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

@@ -4,6 +4,7 @@
 //! modes and mtimes. A file only ever appears under its real name whole and checked.
 
 mod extract;
+mod meta;
 mod place;
 mod plan;
 mod read;
@@ -11,7 +12,7 @@ mod read;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::catalogue::{Catalogue, Entry, SnapshotId};
+use crate::catalogue::{Catalogue, Entry, RootMeta, SnapshotId};
 use crate::crypt::Passphrase;
 use crate::encryption::passphrase_opens;
 use crate::error::{Error, IoContext, Result};
@@ -19,6 +20,7 @@ use crate::fsutil::{is_missing_or_empty, join_rel};
 use crate::progress::{Progress, Stage};
 use crate::select;
 use crate::source::{self, CatalogueOrigin, DiscDir};
+use meta::Owners;
 use place::{check_restored, create_dirs, finish_dirs, make_symlinks, place_files};
 use plan::Plan;
 use read::Reader;
@@ -87,6 +89,8 @@ pub struct RestoreOptions {
     pub snapshot: Option<i64>,
     /// Globs selecting paths (and everything below them); empty means everything.
     pub paths: Vec<String>,
+    /// Give owners back by the recorded ids, never by name.
+    pub numeric_owner: bool,
 }
 
 /// What a restore did.
@@ -104,6 +108,11 @@ pub struct RestoreSummary {
     pub bytes: u64,
     /// Paths not restored (raw bytes, as the catalogue has them), with the reason.
     pub not_restored: Vec<(Vec<u8>, String)>,
+    /// Paths restored without some of their metadata (extended attributes on a file system
+    /// without them, an owner that could not be set), with what is missing.
+    pub metadata: Vec<(Vec<u8>, String)>,
+    /// Owners were recorded but not given back: not running as root.
+    pub owners_kept: bool,
     /// Discs that were needed but not at hand.
     pub missing_discs: Vec<u32>,
     /// Problems with archives (damage), one line each.
@@ -151,12 +160,34 @@ pub fn restore(
     if staged.is_err() && created {
         let _ = fs::remove_dir(&opts.target);
     }
-    let (entries, plan) = staged?;
+    let Staged {
+        entries,
+        plan,
+        owners,
+        root,
+    } = staged?;
     cleaned?;
-    make_symlinks(&opts.target, &entries, &mut summary)?;
-    finish_dirs(&opts.target, &entries, &mut summary)?;
+    make_symlinks(&opts.target, &entries, &owners, &mut summary, progress)?;
+    finish_dirs(&opts.target, &entries, &owners, &mut summary, progress)?;
     check_restored(&opts.target, &entries, &plan, &mut summary, progress);
+    summary.owners_kept = !owners.setting() && entries.iter().any(|e| e.uid.is_some());
+    // The source root's own metadata, for a restore of the whole snapshot.
+    if let Some(root) = root.filter(|_| opts.paths.is_empty()) {
+        for m in meta::apply_root(&opts.target, &root, &owners) {
+            progress.warn(&format!("{}: {m}", opts.target.display()));
+            summary.metadata.push((b".".to_vec(), m));
+        }
+    }
     Ok(summary)
+}
+
+/// What the staged part of a restore leaves for the rest: the entries restored, what became
+/// of their contents, how owners are given back and the source root's own metadata.
+struct Staged {
+    entries: Vec<Entry>,
+    plan: Plan,
+    owners: Owners,
+    root: Option<RootMeta>,
 }
 
 /// The part of a restore that works in the staging directory `stage`: opens the catalogue
@@ -168,7 +199,7 @@ fn restore_staged(
     progress: &dyn Progress,
     prompt: &mut dyn DiscPrompt,
     summary: &mut RestoreSummary,
-) -> Result<(Vec<Entry>, Plan)> {
+) -> Result<Staged> {
     let (cat, origin, dirs) = open_newest(dirs, opts, stage, progress, prompt)?;
     let explain = |e| origin.explain(e, HINT);
     let warn = |m: &str| progress.warn(m);
@@ -190,6 +221,8 @@ fn restore_staged(
     summary.not_restored.extend(refused);
     let mut plan = Plan::new(&cat, &entries).map_err(explain)?;
     let parity = crate::rebuild::ParityMap::of(&cat).map_err(explain)?;
+    let owners = Owners::of(&cat, opts.numeric_owner).map_err(explain)?;
+    let root = cat.snapshot_root(snapshot).map_err(explain)?;
     drop(cat);
 
     create_dirs(&opts.target, &entries)?;
@@ -198,8 +231,21 @@ fn restore_staged(
         .read_all(&dirs, &set_id, prompt);
     progress.finish();
     r?;
-    place_files(&opts.target, stage, &entries, &plan, summary, progress)?;
-    Ok((entries, plan))
+    place_files(
+        &opts.target,
+        stage,
+        &entries,
+        &plan,
+        &owners,
+        summary,
+        progress,
+    )?;
+    Ok(Staged {
+        entries,
+        plan,
+        owners,
+        root,
+    })
 }
 
 /// The entries of `snapshot` that `--path` selects (all without it), none of which may land

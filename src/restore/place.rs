@@ -4,17 +4,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::extract::stage_path;
+use super::meta::{self, Owners};
 use super::plan::{ContentState, Plan};
 use super::RestoreSummary;
 use crate::catalogue::{Entry, Kind};
 use crate::error::{IoContext, Result};
-use crate::fsutil::{bytes_path, join_rel, set_mtime};
+use crate::fsutil::{bytes_path, join_rel};
 use crate::progress::{Progress, Stage};
 
 pub(super) fn create_dirs(target: &Path, entries: &[Entry]) -> Result<()> {
@@ -36,16 +36,19 @@ pub(super) fn create_dirs(target: &Path, entries: &[Entry]) -> Result<()> {
     Ok(())
 }
 
-/// Moves each complete, checked content into place under every path that has it.
+/// Moves each complete, checked content into place under every path that has it; paths that
+/// were one inode (hard links) become one inode again. Each file gets its metadata back.
 pub(super) fn place_files(
     target: &Path,
     stage: &Path,
     entries: &[Entry],
     plan: &Plan,
+    owners: &Owners,
     summary: &mut RestoreSummary,
     progress: &dyn Progress,
 ) -> Result<()> {
     let mut placed: HashMap<&str, PathBuf> = HashMap::new();
+    let mut linked: HashMap<(u64, u64), PathBuf> = HashMap::new();
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
         let sha = e
             .sha256
@@ -62,14 +65,21 @@ pub(super) fn place_files(
             continue;
         }
         let dst = join_rel(target, &e.path);
+        if let Some(first) = e.link_key().and_then(|k| linked.get(&k)) {
+            fs::hard_link(first, &dst).ctx("link", &dst)?;
+            summary.files += 1;
+            summary.bytes += e.size;
+            continue;
+        }
         if let Err(m) = place_one(stage, sha, st, &dst, &mut placed)? {
             progress.warn(&format!("{}: {m}", dst.display()));
             summary.not_restored.push((e.path.clone(), m));
             continue;
         }
-        set_mtime(&dst, e.mtime_ns)?;
-        fs::set_permissions(&dst, fs::Permissions::from_mode(e.mode))
-            .ctx("set the mode of", &dst)?;
+        if let Some(k) = e.link_key() {
+            linked.insert(k, dst.clone());
+        }
+        note_problems(summary, progress, e, &dst, meta::apply(&dst, e, owners));
         summary.files += 1;
         summary.bytes += e.size;
     }
@@ -110,32 +120,51 @@ fn staged_hash_ok(path: &Path, sha: &str) -> Result<bool> {
     Ok(h == sha)
 }
 
+/// Records what metadata of `e` (restored at `dst`) could not be given back.
+fn note_problems(
+    summary: &mut RestoreSummary,
+    progress: &dyn Progress,
+    e: &Entry,
+    dst: &Path,
+    problems: Vec<String>,
+) {
+    for m in problems {
+        progress.warn(&format!("{}: {m}", dst.display()));
+        summary.metadata.push((e.path.clone(), m));
+    }
+}
+
 pub(super) fn make_symlinks(
     target: &Path,
     entries: &[Entry],
+    owners: &Owners,
     summary: &mut RestoreSummary,
+    progress: &dyn Progress,
 ) -> Result<()> {
     for e in entries.iter().filter(|e| e.kind == Kind::Symlink) {
         let dst = join_rel(target, &e.path);
         let to = e.link_target.as_deref().unwrap_or_default();
         std::os::unix::fs::symlink(bytes_path(to), &dst).ctx("create the symlink", &dst)?;
+        note_problems(summary, progress, e, &dst, meta::apply(&dst, e, owners));
         summary.symlinks += 1;
     }
     Ok(())
 }
 
-/// Sets directory modes and mtimes, deepest first, after everything inside them is in place.
+/// Gives directories their metadata, deepest first, after everything inside them is in
+/// place.
 pub(super) fn finish_dirs(
     target: &Path,
     entries: &[Entry],
+    owners: &Owners,
     summary: &mut RestoreSummary,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let mut dirs: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Dir).collect();
     dirs.sort_by_key(|e| std::cmp::Reverse(e.path.iter().filter(|&&b| b == b'/').count()));
     for e in dirs {
         let p = join_rel(target, &e.path);
-        set_mtime(&p, e.mtime_ns)?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(e.mode)).ctx("set the mode of", &p)?;
+        note_problems(summary, progress, e, &p, meta::apply(&p, e, owners));
         summary.dirs += 1;
     }
     Ok(())

@@ -48,11 +48,11 @@ fn a_progress_interval_from_the_environment_is_used() {
     assert!(err.contains("butcher: hashing: "), "{err}");
 }
 
-/// Sets `entries.mode` of every entry of a catalogue file to -1, as damage or a crafted copy
+/// Sets the mode of every entry of a catalogue file to -1, as damage or a crafted copy
 /// might.
 fn break_modes(db: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
-    let n = conn.execute("UPDATE entries SET mode = -1", []).unwrap();
+    let n = conn.execute("UPDATE versions SET mode = -1", []).unwrap();
     assert!(n > 0, "no entry was changed");
 }
 

@@ -163,12 +163,17 @@ fn bad_entries_lose_only_themselves() {
     let newest = disc_dirs(&copies).pop().unwrap();
     let conn = rusqlite::Connection::open(newest.join("catalogue.db")).unwrap();
     conn.execute_batch(
-        "INSERT INTO entries
-           SELECT snapshot_id, CAST('notes.txt/child' AS BLOB), kind, size, mtime_ns, mode,
-                  sha256, link_target, inode, ctime_ns
-           FROM entries WHERE path = CAST('one/f1.bin' AS BLOB);
+        "INSERT INTO paths (id, parent, name)
+           SELECT MAX(id) + 1, 0, CAST('notes.txt/child' AS BLOB) FROM paths;
+         INSERT INTO versions (path_id, first_snapshot, kind, size, mtime_ns, mode, sha256,
+                               inode, ctime_ns)
+           SELECT (SELECT MAX(id) FROM paths), 1, kind, size, mtime_ns, mode, sha256, inode,
+                  ctime_ns
+           FROM versions WHERE id = (SELECT version_id FROM entries
+                                     WHERE path = CAST('one/f1.bin' AS BLOB) LIMIT 1);
          PRAGMA ignore_check_constraints = ON;
-         UPDATE entries SET kind = 'door' WHERE path = CAST('one/f2.bin' AS BLOB);",
+         UPDATE versions SET kind = 'door' WHERE path_id =
+           (SELECT id FROM path_names WHERE path = CAST('one/f2.bin' AS BLOB));",
     )
     .unwrap();
     drop(conn);

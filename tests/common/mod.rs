@@ -618,3 +618,52 @@ pub fn cp_a(from: &Path, to: &Path) {
             .stdin(Stdio::null()),
     );
 }
+
+/// Adds an entry to snapshot `snapshot` of a catalogue of the current format (a crafted or
+/// damaged copy): `path` becomes one `paths` row below the root (so that any bytes, `/` and
+/// `..` included, come back as the path) and a version valid from that snapshot on. `sha256`
+/// is lowercase hex.
+#[allow(clippy::too_many_arguments)]
+pub fn add_entry(
+    db: &rusqlite::Connection,
+    snapshot: i64,
+    path: &[u8],
+    kind: &str,
+    size: i64,
+    mode: u32,
+    sha256: Option<&str>,
+    link_target: Option<&[u8]>,
+) {
+    let id: i64 = db
+        .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM paths", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    db.execute(
+        "INSERT INTO paths (id, parent, name) VALUES (?1, 0, ?2)",
+        rusqlite::params![id, path],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO versions (path_id, first_snapshot, kind, size, mtime_ns, mode, sha256,
+                               link_target, inode, ctime_ns)
+         VALUES (?1, ?2, ?3, ?4, 1700000000000000000, ?5, ?6, ?7, 0, 0)",
+        rusqlite::params![
+            id,
+            snapshot,
+            kind,
+            size,
+            mode,
+            sha256.map(sha_blob),
+            link_target
+        ],
+    )
+    .unwrap();
+}
+
+/// A sha256 as the catalogue stores it (32 bytes) from its lowercase hex.
+pub fn sha_blob(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}

@@ -11,7 +11,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::common::tree::make_small_tree;
-use crate::common::{disc_dirs, require_tool, run, sha256_file, sha256_hex, stderr, walk, TestEnv};
+use crate::common::{
+    add_entry, disc_dirs, require_tool, run, sha256_file, sha256_hex, sha_blob, stderr, walk,
+    TestEnv,
+};
 use crate::util::{backup, by_hand_tools_present, pass_file, PASS};
 
 use super::{
@@ -104,36 +107,25 @@ fn crafted_backup(env: &TestEnv, members: &[Member], rows: &[Row]) {
 }
 
 fn add_row(db: &rusqlite::Connection, archive: i64, row: &Row) {
-    let insert = "INSERT INTO entries (snapshot_id, path, kind, size, mtime_ns, mode, sha256,
-                                       link_target, inode, ctime_ns)
-                  VALUES (1, ?1, ?2, ?3, 1700000000000000000, ?4, ?5, ?6, 0, 0)";
     match row {
         Row::File { path, member, data } => {
             let sha = sha256_hex(data);
             let len = data.len() as i64;
-            db.execute(
-                insert,
-                rusqlite::params![path, "file", len, 0o644, sha, None::<Vec<u8>>],
-            )
-            .unwrap();
+            add_entry(db, 1, path, "file", len, 0o644, Some(&sha), None);
             db.execute(
                 "INSERT OR IGNORE INTO contents (sha256, size, pieces) VALUES (?1, ?2, 1)",
-                rusqlite::params![sha, len],
+                rusqlite::params![sha_blob(&sha), len],
             )
             .unwrap();
             db.execute(
                 "INSERT OR IGNORE INTO pieces (sha256, piece, archive_id, member, offset, length)
                  VALUES (?1, 1, ?2, ?3, 0, ?4)",
-                rusqlite::params![sha, archive, member, len],
+                rusqlite::params![sha_blob(&sha), archive, member, len],
             )
             .unwrap();
         }
         Row::Symlink { path, target } => {
-            db.execute(
-                insert,
-                rusqlite::params![path, "symlink", 0, 0o777, None::<String>, target],
-            )
-            .unwrap();
+            add_entry(db, 1, path, "symlink", 0, 0o777, None, Some(target));
         }
     }
 }

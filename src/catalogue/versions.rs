@@ -1,0 +1,360 @@
+//! Entries from format 6 on: a path is a row of `paths` (its parent's id and its name), and
+//! what it was is a row of `versions`, valid from the snapshot that first saw it up to the one
+//! that saw it change or vanish. An entry that does not change costs nothing per snapshot.
+//!
+//! A snapshot's entries are the versions valid at it ([`Catalogue::entries`]); recording a
+//! snapshot compares its entries with the versions still open and writes only the changes
+//! ([`Recorder`]).
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Row, Transaction};
+
+use super::errors::describe;
+use super::rows::{col, count, sha_opt, Entry, Kind};
+use super::{BadRow, Catalogue, SnapshotId};
+use crate::error::{Error, Result};
+
+/// The versions valid at a snapshot (`?1`), as [`version`] reads them.
+const VERSIONS_AT: &str =
+    "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
+            uid, gid, links, dev, xattrs, id
+     FROM versions
+     WHERE first_snapshot <= ?1 AND (until_snapshot IS NULL OR until_snapshot > ?1)";
+
+/// The versions no later snapshot has closed.
+const OPEN_VERSIONS: &str =
+    "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
+            uid, gid, links, dev, xattrs, id
+     FROM versions WHERE until_snapshot IS NULL";
+
+/// A version row: its path id, the entry without its path and xattrs, how many xattrs it
+/// has, and its id.
+struct VersionRow {
+    path_id: i64,
+    entry: Entry,
+    xattrs: u64,
+    id: i64,
+}
+
+fn version(r: &Row) -> rusqlite::Result<VersionRow> {
+    let t = "versions";
+    let opt_u32 = |i: usize| -> rusqlite::Result<Option<u32>> { col(r, t, i) };
+    Ok(VersionRow {
+        path_id: col(r, t, 0)?,
+        entry: Entry {
+            path: Vec::new(),
+            kind: Kind::read(r, 1)?,
+            size: count(r, t, 2)?,
+            mtime_ns: col(r, t, 3)?,
+            mode: col(r, t, 4)?,
+            sha256: sha_opt(r, t, 5)?,
+            link_target: col(r, t, 6)?,
+            inode: col::<i64>(r, t, 7)? as u64,
+            ctime_ns: col(r, t, 8)?,
+            uid: opt_u32(9)?,
+            gid: opt_u32(10)?,
+            links: col::<Option<u32>>(r, t, 11)?.unwrap_or(0),
+            dev: col::<Option<i64>>(r, t, 12)?.unwrap_or(0) as u64,
+            xattrs: Vec::new(),
+        },
+        xattrs: count(r, t, 13)?,
+        id: col(r, t, 14)?,
+    })
+}
+
+/// Every path's full name, by id: a path is its parent's name, `/`, its own name. A row
+/// whose parent is not an earlier row (a damaged copy) has no name.
+pub(super) struct PathNames {
+    bytes: Vec<u8>,
+    /// Start and length in `bytes`, by id; length `u32::MAX` for no name.
+    spans: Vec<(u64, u32)>,
+}
+
+const NO_NAME: u32 = u32::MAX;
+
+impl PathNames {
+    fn load(cat: &Catalogue) -> Result<Self> {
+        let mut names = PathNames {
+            bytes: Vec::new(),
+            spans: Vec::new(),
+        };
+        let mut st = cat
+            .conn
+            .prepare("SELECT id, parent, name FROM paths ORDER BY id")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let parent: i64 = r.get(1)?;
+            let name: Vec<u8> = r.get(2).unwrap_or_default();
+            names.push(id, parent, &name);
+        }
+        Ok(names)
+    }
+
+    fn push(&mut self, id: i64, parent: i64, name: &[u8]) {
+        let Ok(id) = usize::try_from(id) else { return };
+        if id >= self.spans.len() {
+            self.spans.resize(id + 1, (0, NO_NAME));
+        }
+        let start = self.bytes.len() as u64;
+        if parent != 0 {
+            match self.get(parent).map(|p| p.to_vec()) {
+                Some(p) => {
+                    self.bytes.extend_from_slice(&p);
+                    self.bytes.push(b'/');
+                }
+                None => return,
+            }
+        }
+        if name.is_empty() {
+            self.bytes.truncate(start as usize);
+            return;
+        }
+        self.bytes.extend_from_slice(name);
+        let len = (self.bytes.len() as u64 - start) as u32;
+        self.spans[id] = (start, len);
+    }
+
+    fn get(&self, id: i64) -> Option<&[u8]> {
+        let (start, len) = *self.spans.get(usize::try_from(id).ok()?)?;
+        (len != NO_NAME).then(|| &self.bytes[start as usize..start as usize + len as usize])
+    }
+}
+
+impl Catalogue {
+    /// The entries of `snapshot` from format 6's tables, sorted by path, and the rows that
+    /// cannot be read.
+    pub(super) fn entries_v6(&self, snapshot: SnapshotId) -> Result<(Vec<Entry>, Vec<BadRow>)> {
+        self.read_transaction(|| {
+            let names = PathNames::load(self)?;
+            let mut st = self.conn.prepare(VERSIONS_AT)?;
+            let mut rows = st.query([snapshot.0])?;
+            let (mut good, mut bad) = (Vec::new(), Vec::new());
+            let mut with_xattrs: HashMap<i64, usize> = HashMap::new();
+            while let Some(r) = rows.next()? {
+                let path_id: i64 = r.get(0).unwrap_or(-1);
+                let Some(path) = names.get(path_id) else {
+                    bad.push((
+                        format!("path id {path_id}").into_bytes(),
+                        "its path cannot be read from paths".to_string(),
+                    ));
+                    continue;
+                };
+                match version(r) {
+                    Ok(mut v) => {
+                        v.entry.path = path.to_vec();
+                        if v.xattrs > 0 {
+                            with_xattrs.insert(v.id, good.len());
+                        }
+                        good.push(v.entry);
+                    }
+                    Err(e) => bad.push((path.to_vec(), describe(&e))),
+                }
+            }
+            if !with_xattrs.is_empty() {
+                self.attach_xattrs(&mut good, &with_xattrs)?;
+            }
+            good.sort_by(|a, b| a.path.cmp(&b.path));
+            // Two versions of one path valid at once: a damaged copy; the second is refused.
+            let mut i = 1;
+            while i < good.len() {
+                if good[i].path == good[i - 1].path {
+                    let e = good.remove(i);
+                    bad.push((e.path, "a second version of this path".to_string()));
+                } else {
+                    i += 1;
+                }
+            }
+            Ok((good, bad))
+        })
+    }
+
+    fn attach_xattrs(&self, entries: &mut [Entry], at: &HashMap<i64, usize>) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare("SELECT version_id, name, value FROM xattrs ORDER BY version_id, name")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if let Some(&i) = at.get(&id) {
+                entries[i].xattrs.push((r.get(1)?, r.get(2)?));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the entries of `snapshot` (sorted by path) as changes to the open versions.
+    pub(super) fn record_versions(&self, snapshot: SnapshotId, entries: &[Entry]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut rec = Recorder::load(self)?;
+        rec.record(&tx, snapshot, entries)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The state a snapshot's entries are compared with: every path's id, and the open versions.
+pub(super) struct Recorder {
+    ids: HashMap<Vec<u8>, i64>,
+    next_path: i64,
+    open: HashMap<i64, (i64, Entry)>,
+}
+
+impl Recorder {
+    pub(super) fn load(cat: &Catalogue) -> Result<Self> {
+        let names = PathNames::load(cat)?;
+        let mut ids = HashMap::with_capacity(names.spans.len());
+        for id in 0..names.spans.len() as i64 {
+            if let Some(p) = names.get(id) {
+                ids.insert(p.to_vec(), id);
+            }
+        }
+        let next_path = names.spans.len().max(1) as i64;
+        drop(names);
+        let mut open = HashMap::new();
+        let mut with_xattrs = Vec::new();
+        {
+            let mut st = cat.conn.prepare(OPEN_VERSIONS)?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let v = version(r).map_err(|e| {
+                    Error::Damaged(format!("the working catalogue: {}", describe(&e)))
+                })?;
+                if v.xattrs > 0 {
+                    with_xattrs.push((v.id, v.path_id));
+                }
+                open.insert(v.path_id, (v.id, v.entry));
+            }
+        }
+        if !with_xattrs.is_empty() {
+            let mut st = cat.conn.prepare_cached(
+                "SELECT name, value FROM xattrs WHERE version_id = ?1 ORDER BY name",
+            )?;
+            for (id, path_id) in with_xattrs {
+                let x = st
+                    .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                if let Some((_, e)) = open.get_mut(&path_id) {
+                    e.xattrs = x;
+                }
+            }
+        }
+        Ok(Recorder {
+            ids,
+            next_path,
+            open,
+        })
+    }
+
+    /// The id of `path`, adding it (and any parent not yet known) to `paths`.
+    fn path_id(&mut self, tx: &Transaction, path: &[u8]) -> Result<i64> {
+        if let Some(&id) = self.ids.get(path) {
+            return Ok(id);
+        }
+        let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (self.path_id(tx, &path[..i])?, &path[i + 1..]),
+            None => (0, path),
+        };
+        let id = self.next_path;
+        tx.prepare_cached("INSERT INTO paths (id, parent, name) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, parent, name])?;
+        self.next_path += 1;
+        self.ids.insert(path.to_vec(), id);
+        Ok(id)
+    }
+
+    /// Writes what changed between the open versions and `entries`: a new version for each
+    /// path that is new or differs, and `until_snapshot` for each version it replaces or
+    /// that no entry has any more.
+    pub(super) fn record(
+        &mut self,
+        tx: &Transaction,
+        snapshot: SnapshotId,
+        entries: &[Entry],
+    ) -> Result<()> {
+        let mut seen: HashMap<i64, ()> = HashMap::with_capacity(entries.len());
+        let sha_blob =
+            |s: &Option<String>| -> Option<Vec<u8>> { s.as_deref().and_then(crate::fsutil::unhex) };
+        for e in entries {
+            let path_id = self.path_id(tx, &e.path)?;
+            seen.insert(path_id, ());
+            if let Some((old_id, old)) = self.open.get(&path_id) {
+                if same_version(old, e) {
+                    continue;
+                }
+                tx.prepare_cached("UPDATE versions SET until_snapshot = ?2 WHERE id = ?1")?
+                    .execute(params![old_id, snapshot.0])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO versions (path_id, first_snapshot, kind, size, mtime_ns, mode, uid,
+                                       gid, sha256, link_target, links, dev, inode, ctime_ns,
+                                       xattrs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                path_id,
+                snapshot.0,
+                e.kind.as_str(),
+                e.size as i64,
+                e.mtime_ns,
+                e.mode,
+                e.uid,
+                e.gid,
+                sha_blob(&e.sha256),
+                e.link_target,
+                (e.links > 1).then_some(e.links),
+                (e.links > 1).then_some(e.dev as i64),
+                e.inode as i64,
+                e.ctime_ns,
+                e.xattrs.len() as i64
+            ])?;
+            let id = tx.last_insert_rowid();
+            for (name, value) in &e.xattrs {
+                tx.prepare_cached(
+                    "INSERT INTO xattrs (version_id, name, value) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, name, value])?;
+            }
+            let mut kept = e.clone();
+            kept.path = Vec::new();
+            self.open.insert(path_id, (id, kept));
+            if let Some(sha) = sha_blob(&e.sha256) {
+                tx.prepare_cached(
+                    "INSERT INTO contents (sha256, size) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![sha, e.size as i64])?;
+            }
+        }
+        let gone: Vec<i64> = self
+            .open
+            .keys()
+            .filter(|id| !seen.contains_key(id))
+            .copied()
+            .collect();
+        for path_id in gone {
+            if let Some((id, _)) = self.open.remove(&path_id) {
+                tx.prepare_cached("UPDATE versions SET until_snapshot = ?2 WHERE id = ?1")?
+                    .execute(params![id, snapshot.0])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `new` is what the open version `old` records (everything but the path).
+fn same_version(old: &Entry, new: &Entry) -> bool {
+    old.kind == new.kind
+        && old.size == new.size
+        && old.mtime_ns == new.mtime_ns
+        && old.mode == new.mode
+        && old.sha256 == new.sha256
+        && old.link_target == new.link_target
+        && old.inode == new.inode
+        && old.ctime_ns == new.ctime_ns
+        && old.uid == new.uid
+        && old.gid == new.gid
+        && (old.links > 1).then_some((old.links, old.dev))
+            == (new.links > 1).then_some((new.links, new.dev))
+        && old.xattrs == new.xattrs
+}
