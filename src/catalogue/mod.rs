@@ -382,9 +382,10 @@ impl Catalogue {
     pub fn entries(&self, snapshot: SnapshotId) -> Result<Vec<Entry>> {
         if self.version >= VERSIONS_FORMAT {
             let (good, bad) = self.entries_v6(snapshot)?;
+            // As a row that cannot be read is in older formats: a catalogue error.
             if let Some((path, why)) = bad.into_iter().next() {
-                return Err(Error::Damaged(format!(
-                    "{}: {why}",
+                return Err(Error::Catalogue(format!(
+                    "{why} (path {:?})",
                     String::from_utf8_lossy(&path)
                 )));
             }
@@ -719,25 +720,19 @@ mod tests {
             .unwrap()
     }
 
-    /// A working catalogue of an older version is marked current only when asked (a run is
-    /// about to write); one of a newer version is refused and left as it is.
+    /// A catalogue of a newer format is refused and left as it is; one of this format is
+    /// not older.
     #[test]
-    fn an_older_catalogue_is_marked_current_and_a_newer_one_refused() {
+    fn a_newer_catalogue_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalogue.db");
-        drop(Catalogue::create(&path).unwrap());
-        let set = |v: u32| {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(&format!("PRAGMA user_version = {v};"))
-                .unwrap();
-        };
-        set(1);
-        let cat = Catalogue::open(&path).unwrap();
-        assert_eq!(user_version(&path), 1, "opening alone changes nothing");
-        cat.mark_current_format().unwrap();
+        let cat = Catalogue::create(&path).unwrap();
+        assert!(!cat.is_older_format());
         drop(cat);
-        assert_eq!(user_version(&path), FORMAT_VERSION);
-        set(FORMAT_VERSION + 1);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("PRAGMA user_version = {};", FORMAT_VERSION + 1))
+            .unwrap();
+        drop(conn);
         assert!(matches!(Catalogue::open(&path), Err(Error::Usage(_))));
         assert_eq!(user_version(&path), FORMAT_VERSION + 1);
     }

@@ -116,8 +116,11 @@ pub fn ingest(
     Ok(summary)
 }
 
+/// Ids with their names.
+type Names = Vec<(u32, String)>;
+
 /// The names of the user and group ids the entries have, where the system knows them.
-fn owner_names(entries: &[Entry]) -> (Vec<(u32, String)>, Vec<(u32, String)>) {
+fn owner_names(entries: &[Entry]) -> (Names, Names) {
     let uids: std::collections::BTreeSet<u32> = entries.iter().filter_map(|e| e.uid).collect();
     let gids: std::collections::BTreeSet<u32> = entries.iter().filter_map(|e| e.gid).collect();
     (

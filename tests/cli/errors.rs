@@ -81,7 +81,7 @@ fn a_damaged_value_in_a_catalogue_copy_is_named_with_its_file_and_what_to_do() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("not restored: a/data.bin"), "{err}");
-    assert!(err.contains("out of range in entries.mode"), "{err}");
+    assert!(err.contains("out of range in versions.mode"), "{err}");
     assert!(!err.contains("Integral"), "raw rusqlite text: {err}");
 
     // The query commands name the copy, what is wrong in it and what to do.
@@ -89,6 +89,6 @@ fn a_damaged_value_in_a_catalogue_copy_is_named_with_its_file_and_what_to_do() {
     let err = env.butcher_fails(["ls".as_ref(), last.as_os_str()], 1);
     assert!(err.contains(&copy), "{err}");
     assert!(err.contains("is damaged"), "{err}");
-    assert!(err.contains("out of range in entries.mode"), "{err}");
+    assert!(err.contains("out of range in versions.mode"), "{err}");
     assert!(err.contains("earlier disc"), "{err}");
 }

@@ -1,7 +1,7 @@
 //! The golden test of the on-disc format: a fixed tree backed up without encryption or
 //! compression gives byte-identical archives, the same names and the same catalogue schema.
 //! Any change here is a format change: bump FORMAT_VERSION, update docs/format.md and rewrite
-//! tests/golden/format-v5.txt (run with BUTCHER_BLESS=1 to write it).
+//! tests/golden/format-v6.txt (run with BUTCHER_BLESS=1 to write it).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::common::{disc_dirs, sha256_hex, TestEnv};
 
-const GOLDEN: &str = "tests/golden/format-v5.txt";
+const GOLDEN: &str = "tests/golden/format-v6.txt";
 
 fn fixed_tree(src: &Path) {
     fs::create_dir_all(src.join("dir/empty")).unwrap();
@@ -22,6 +22,7 @@ fn fixed_tree(src: &Path) {
     fs::write(src.join("dir/big.bin"), big).unwrap();
     fs::write(src.join("dir/empty.txt"), "").unwrap();
     std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
+    fs::hard_link(src.join("dir/empty.txt"), src.join("hard.txt")).unwrap();
     let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
     for f in ["a.txt", "dup.txt", "dir/big.bin", "dir/empty.txt"] {
         let file = fs::File::options().write(true).open(src.join(f)).unwrap();
@@ -56,7 +57,7 @@ fn describe(dest: &Path) -> String {
     }
     writeln!(out, "-- pieces (sha256 piece archive member offset length)").unwrap();
     let mut st = db
-        .prepare("SELECT sha256, piece, archive_id, CAST(member AS TEXT), offset, length FROM pieces ORDER BY archive_id, member")
+        .prepare("SELECT lower(hex(sha256)), piece, archive_id, CAST(member AS TEXT), offset, length FROM pieces ORDER BY archive_id, member")
         .unwrap();
     let rows = st
         .query_map([], |r| {
@@ -73,6 +74,47 @@ fn describe(dest: &Path) -> String {
         .unwrap();
     for r in rows {
         writeln!(out, "{}", r.unwrap()).unwrap();
+    }
+    // Every version (path, snapshots, kind, size, mode, sha256, links), and the entries view
+    // of each snapshot: what a run that changes one file and removes another adds.
+    writeln!(
+        out,
+        "-- versions (path first until kind size mode sha256 links)"
+    )
+    .unwrap();
+    let mut st = db
+        .prepare(
+            "SELECT CAST(n.path AS TEXT), v.first_snapshot, coalesce(v.until_snapshot, '-'),
+                    v.kind, v.size, printf('%o', v.mode),
+                    CASE WHEN v.sha256 IS NULL THEN '-' ELSE lower(hex(v.sha256)) END,
+                    coalesce(v.links, '-')
+             FROM versions v JOIN path_names n ON n.id = v.path_id ORDER BY n.path, v.id",
+        )
+        .unwrap();
+    let rows = st
+        .query_map([], |r| {
+            let cols: Vec<String> = (0..8)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                    v => String::from_utf8_lossy(v.as_bytes().unwrap()).into_owned(),
+                })
+                .collect();
+            Ok(cols.join(" "))
+        })
+        .unwrap();
+    for r in rows {
+        writeln!(out, "{}", r.unwrap()).unwrap();
+    }
+    for snap in [1, 2] {
+        let mut st = db
+            .prepare("SELECT CAST(path AS TEXT) FROM entries WHERE snapshot_id = ?1 ORDER BY path")
+            .unwrap();
+        let paths: Vec<String> = st
+            .query_map([snap], |r| r.get(0))
+            .unwrap()
+            .map(|p| p.unwrap())
+            .collect();
+        writeln!(out, "-- entries of snapshot {snap}: {}", paths.join(" ")).unwrap();
     }
     writeln!(out, "-- discs").unwrap();
     for d in disc_dirs(dest) {
@@ -205,7 +247,7 @@ fn describe(dest: &Path) -> String {
 }
 
 #[test]
-fn format_v1_is_unchanged() {
+fn the_format_is_unchanged() {
     let env = TestEnv::new();
     fixed_tree(&env.src());
     env.butcher_ok([
@@ -217,6 +259,25 @@ fn format_v1_is_unchanged() {
         "--archive-size=64K".as_ref(),
         "--disc-size=1M".as_ref(),
         "--parity-discs=2".as_ref(),
+    ]);
+    // A second run: one file changed (same mtime), one removed.
+    fs::write(env.src().join("a.txt"), "alpha, changed\n").unwrap();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
+    fs::File::options()
+        .write(true)
+        .open(env.src().join("a.txt"))
+        .unwrap()
+        .set_times(fs::FileTimes::new().set_modified(t))
+        .unwrap();
+    fs::remove_file(env.src().join("dup.txt")).unwrap();
+    env.butcher_ok([
+        "backup".as_ref(),
+        env.src().as_os_str(),
+        env.dest().as_os_str(),
+        "--no-encryption".as_ref(),
+        "--compression=none".as_ref(),
+        "--archive-size=64K".as_ref(),
+        "--disc-size=1M".as_ref(),
     ]);
     // The open group's parity disc, written now.
     env.butcher_ok([
