@@ -77,11 +77,15 @@ ROOT=0; [ "$(id -u)" -eq 0 ] && ROOT=1
 ts() { echo "(CASE WHEN $1 < 0 THEN '-' ELSE '' END || abs($1 / 1000000000) || '.' ||
        printf('%09d', abs($1 % 1000000000)))"; }
 # The owner to give: a recorded name where this system knows it, else the recorded id.
-owner() {     # owner UID GID USER GROUP ('-' for a name not recorded)
-  local u=$1 g=$2
-  [ "$3" != - ] && getent passwd "$3" >/dev/null && u=$3
-  [ "$4" != - ] && getent group "$4" >/dev/null && g=$4
-  echo "$u:$g"
+declare -A KNOWN=()
+known() {     # known passwd|group NAME: whether this system has NAME (asked once each)
+  [ -n "${KNOWN[$1:$2]:-}" ] || { getent "$1" "$2" >/dev/null && KNOWN[$1:$2]=1 || KNOWN[$1:$2]=0; }
+  [ "${KNOWN[$1:$2]}" = 1 ]
+}
+owner() {     # owner UID GID USER GROUP ('-' for a name not recorded): sets OWNER
+  OWNER="$1:$2"
+  if [ "$3" != - ] && known passwd "$3"; then OWNER="$3:${OWNER#*:}"; fi
+  if [ "$4" != - ] && known group "$4"; then OWNER="${OWNER%%:*}:$4"; fi
 }
 NAMES="coalesce((SELECT name FROM users WHERE uid = e.uid), '-'),
        coalesce((SELECT name FROM groups WHERE gid = e.gid), '-')"
@@ -173,7 +177,7 @@ if [ "$FORMAT" -ge 6 ]; then
        WHERE e.snapshot_id = $SNAP AND e.kind <> 'dir' AND e.uid IS NOT NULL" |
     while read -r hp kind uid gid user group mode; do
       unhex_path p "$hp"
-      chown -h -- "$(owner "$uid" "$gid" "$user" "$group")" "$TARGET/$p"
+      owner "$uid" "$gid" "$user" "$group"; chown -h -- "$OWNER" "$TARGET/$p"
       [ "$kind" = symlink ] || chmod "$mode" -- "$TARGET/$p"
     done
   else
@@ -193,7 +197,7 @@ q "SELECT hex(e.path), printf('%o', e.mode), $(ts e.mtime_ns), $OWNER
 while read -r hp mode t uid gid user group; do
   unhex_path p "$hp"
   if [ "$ROOT" -eq 1 ] && [ "$uid" != - ]; then
-    chown -- "$(owner "$uid" "$gid" "$user" "$group")" "$TARGET/$p"
+    owner "$uid" "$gid" "$user" "$group"; chown -- "$OWNER" "$TARGET/$p"
   fi
   chmod "$mode" -- "$TARGET/$p"
   touch -m -d "@$t" -- "$TARGET/$p"

@@ -277,7 +277,7 @@ pub const MIN_DISC_BYTES: u64 = 512 * 1024;
 pub const MIN_ARCHIVE_BYTES: u64 = 4096;
 
 /// Upper bound of a disc README's length.
-pub(crate) const README_MAX_LEN: usize = 12 * 1024;
+pub(crate) const README_MAX_LEN: usize = 16 * 1024;
 
 /// Bytes usable on a disc of `disc_size`: the size less 0.5 % kept for the disc file system.
 pub(crate) fn capacity(disc_size: u64) -> u64 {

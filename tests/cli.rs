@@ -18,6 +18,8 @@ mod errors;
 mod findings;
 #[path = "cli/golden.rs"]
 mod golden;
+#[path = "cli/growth.rs"]
+mod growth;
 #[path = "cli/incremental.rs"]
 mod incremental;
 #[path = "cli/metadata.rs"]
@@ -38,6 +40,8 @@ mod roundtrip;
 mod safety;
 #[path = "cli/space.rs"]
 mod space;
+#[path = "cli/upgrade.rs"]
+mod upgrade;
 #[path = "cli/util.rs"]
 mod util;
 #[path = "cli/verify.rs"]

@@ -91,7 +91,6 @@ CREATE TABLE pieces (
     length     INTEGER NOT NULL,
     PRIMARY KEY (sha256, piece)
 ) WITHOUT ROWID;
-CREATE INDEX pieces_archive ON pieces(archive_id);
 CREATE TABLE parity_groups (
     parity_disc INTEGER PRIMARY KEY,
     first_disc  INTEGER NOT NULL,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -89,26 +89,36 @@ fn write_member(
         .write(true)
         .truncate(false)
         .open(&path)?;
-    // Runs of zeros become holes: a sparse file comes back sparse. Pieces of one content
-    // may come in any order, so the file only ever grows to the end of what was written.
-    let mut out = crate::fsmeta::SparseWriter::new(&mut f, w.offset)?;
+    // Runs of zeros become holes: a sparse file comes back sparse. Only where nothing was
+    // written yet (a piece read again after damage is written whole over what is there), and
+    // pieces may come in any order, so the file only ever grows to the end of what was written.
+    let fresh = f.metadata()?.len() <= w.offset;
     let mut h = Sha256::new();
-    let mut buf = crate::fsutil::read_buffer(w.length);
     let mut n = 0u64;
-    loop {
-        let k = entry.read(&mut buf)?;
-        if k == 0 {
-            break;
+    let mut copy = |out: &mut dyn Write| -> io::Result<()> {
+        let mut buf = crate::fsutil::read_buffer(w.length);
+        loop {
+            let k = entry.read(&mut buf)?;
+            if k == 0 {
+                return Ok(());
+            }
+            out.write_all(&buf[..k])?;
+            if w.whole {
+                h.update(&buf[..k]);
+            }
+            n += k as u64;
+            progress.advance(k as u64, 0);
         }
-        out.write_all(&buf[..k])?;
-        if w.whole {
-            h.update(&buf[..k]);
-        }
-        n += k as u64;
-        progress.advance(k as u64, 0);
+    };
+    if fresh {
+        let mut out = crate::fsmeta::SparseWriter::new(&mut f, w.offset)?;
+        copy(&mut out)?;
+        let (_, end) = out.finish()?;
+        crate::fsmeta::extend_to(&f, end)?;
+    } else {
+        f.seek(SeekFrom::Start(w.offset))?;
+        copy(&mut f)?;
     }
-    let (_, end) = out.finish()?;
-    crate::fsmeta::extend_to(&f, end)?;
     if n != w.length {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

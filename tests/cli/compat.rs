@@ -32,12 +32,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::common::{assert_trees_equal, disc_dirs, run_ok, sha256_file, TestEnv};
 
-const PASS: &str = "fixture passphrase";
+pub const PASS: &str = "fixture passphrase";
 
 /// The disc size the fixtures are written for: `--disc-size 640K`.
 const DISC_SIZE: u64 = 640 * 1024;
 
-fn fixture_dir(version: u32) -> PathBuf {
+pub fn fixture_dir(version: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/format-v{version}"))
 }
 
@@ -52,7 +52,7 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 /// The tree of the fixture's snapshot `run` (1 or 2), every mode and mtime fixed.
-fn fixture_tree(root: &Path, run: u32) {
+pub fn fixture_tree(root: &Path, run: u32) {
     fs::create_dir_all(root.join("dir/empty")).unwrap();
     let big: Vec<u8> = (0..150_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
