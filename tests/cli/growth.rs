@@ -127,7 +127,7 @@ fn by_hand_the_first_and_the_newest_snapshot_of_a_churned_set() {
     }
     let pass = pass_file(&env);
     for (snapshot, want) in [("1", first_tree.clone()), ("10", env.src())] {
-        let target = env.path(&format!("by-hand-{snapshot}"));
+        let target = env.path(format!("by-hand-{snapshot}"));
         run_ok(
             env.cmd("bash")
                 .arg(env!("CARGO_MANIFEST_DIR").to_string() + "/scripts/restore-by-hand.sh")

@@ -46,7 +46,7 @@ fn backup_args(env: &TestEnv) -> Vec<std::ffi::OsString> {
 }
 
 fn restore_snapshot(env: &TestEnv, snapshot: u32, want: &Path) {
-    let target = env.path(&format!("restored-{snapshot}"));
+    let target = env.path(format!("restored-{snapshot}"));
     env.butcher_ok([
         "restore".as_ref(),
         env.dest().as_os_str(),
@@ -60,7 +60,7 @@ fn restore_snapshot(env: &TestEnv, snapshot: u32, want: &Path) {
 
 /// The tree of the fixture's run `run`, in a directory of its own.
 fn tree(env: &TestEnv, run: u32) -> std::path::PathBuf {
-    let p = env.path(&format!("tree-{run}"));
+    let p = env.path(format!("tree-{run}"));
     if !p.exists() {
         fixture_tree(&p, run);
     }
