@@ -264,6 +264,30 @@ fn is_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
 
+/// Makes `len` bytes of `file` from `offset` read as zeros by freeing their blocks (a hole;
+/// the file's length is kept). Fails where the file system cannot (the caller then writes
+/// every byte).
+pub fn punch_hole(file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let (Ok(off), Ok(n)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    // SAFETY: fallocate on a valid open descriptor; no memory is passed.
+    let r = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            off,
+            n,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// A writer that writes into a file from a given offset and leaves a hole (a seek) in place of
 /// every block of 4096 zero bytes aligned on the file's absolute offsets, so a sparse file
 /// comes back sparse. Bytes are gathered internally, so writes of any size still get the holes;

@@ -89,10 +89,14 @@ fn write_member(
         .write(true)
         .truncate(false)
         .open(&path)?;
-    // Runs of zeros become holes: a sparse file comes back sparse. Only where nothing was
-    // written yet (a piece read again after damage is written whole over what is there), and
-    // pieces may come in any order, so the file only ever grows to the end of what was written.
-    let fresh = f.metadata()?.len() <= w.offset;
+    // Runs of zeros become holes: a sparse file comes back sparse. Holes are left only where
+    // the file reads as zeros: beyond its end, or where a hole is punched first (a piece read
+    // again after damage, or one that comes after a later piece); where no hole can be
+    // punched, every byte is written. Pieces may come in any order, so the file only ever
+    // grows to the end of what was written.
+    let len = f.metadata()?.len();
+    let fresh = len <= w.offset
+        || crate::fsmeta::punch_hole(&f, w.offset, w.length.min(len - w.offset)).is_ok();
     let mut h = Sha256::new();
     let mut n = 0u64;
     let mut copy = |out: &mut dyn Write| -> io::Result<()> {
