@@ -172,7 +172,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
-    let ingest_summary = ingest(&src, &own, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let ingest_summary = ingest(&src, &own, &cat, snapshot, &opts.ingest, progress)?;
     let changes = changes_since(&cat, previous, snapshot)?;
     let mut discs = DiscWriter::new(
         &opts.dest,
@@ -352,7 +352,7 @@ fn dry_run(
     let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
-    let ingest_summary = ingest(&src, &own, &cat, snapshot, previous, &opts.ingest, progress)?;
+    let ingest_summary = ingest(&src, &own, &cat, snapshot, &opts.ingest, progress)?;
     let changes = changes_since(&cat, previous, snapshot)?;
     let pending = cat.pending_contents(snapshot)?;
     let bytes: u64 = pending.iter().map(|p| p.size - p.bytes_done).sum();

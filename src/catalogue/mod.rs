@@ -23,6 +23,7 @@ pub use rows::{
     Written,
 };
 pub use upgrade::{upgrade, upgraded_in_memory};
+pub use versions::{Known, Recorder};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::now_ns;
@@ -240,13 +241,6 @@ impl Catalogue {
             params![now_ns(), source],
         )?;
         Ok(SnapshotId(self.conn.last_insert_rowid()))
-    }
-
-    /// Records the entries of a snapshot (sorted by path, with the contents they name) in one
-    /// transaction: what changed since the open versions (a catalogue of the current format).
-    pub fn insert_entries(&self, snapshot: SnapshotId, entries: &[Entry]) -> Result<()> {
-        self.require_current()?;
-        self.record_versions(snapshot, entries)
     }
 
     /// Records the names of user and group ids (the newest name of each id wins).

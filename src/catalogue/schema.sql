@@ -25,12 +25,13 @@ CREATE TABLE paths (
     UNIQUE (parent, name)
 );
 -- What a path was from snapshot first_snapshot up to, not including, until_snapshot
--- (NULL: still so in the newest snapshot).
+-- (2147483647 while the newest snapshot still has it: closing a version never makes its row
+-- longer, so its page never has to split).
 CREATE TABLE versions (
     id             INTEGER PRIMARY KEY,
     path_id        INTEGER NOT NULL REFERENCES paths(id),
     first_snapshot INTEGER NOT NULL,
-    until_snapshot INTEGER,
+    until_snapshot INTEGER NOT NULL DEFAULT 2147483647,
     kind           TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'symlink')),
     size           INTEGER NOT NULL,
     mtime_ns       INTEGER NOT NULL,
@@ -127,5 +128,5 @@ CREATE VIEW entries AS
            v.id AS version_id
     FROM snapshots s
     JOIN versions v ON v.first_snapshot <= s.id
-                   AND (v.until_snapshot IS NULL OR v.until_snapshot > s.id)
+                   AND v.until_snapshot > s.id
     JOIN path_names n ON n.id = v.path_id;

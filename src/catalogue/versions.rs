@@ -20,13 +20,13 @@ const VERSIONS_AT: &str =
     "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
             uid, gid, links, dev, xattrs, id
      FROM versions
-     WHERE first_snapshot <= ?1 AND (until_snapshot IS NULL OR until_snapshot > ?1)";
+     WHERE first_snapshot <= ?1 AND until_snapshot > ?1";
 
 /// The versions no later snapshot has closed.
 const OPEN_VERSIONS: &str =
     "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
             uid, gid, links, dev, xattrs, id
-     FROM versions WHERE until_snapshot IS NULL";
+     FROM versions WHERE until_snapshot = 2147483647";
 
 /// A version row: its path id, the entry without its path and xattrs, how many xattrs it
 /// has, and its id.
@@ -184,72 +184,203 @@ impl Catalogue {
         Ok(())
     }
 
-    /// Records the entries of `snapshot` (sorted by path) as changes to the open versions.
-    pub(super) fn record_versions(&self, snapshot: SnapshotId, entries: &[Entry]) -> Result<()> {
+    /// The state of the newest recorded snapshot that a run compares its entries with.
+    pub fn recorder(&self) -> Result<Recorder> {
+        self.require_current()?;
+        Recorder::load(self)
+    }
+
+    /// Records the entries of `snapshot` as changes to `rec`'s open versions, in one
+    /// transaction, and moves `rec` on to them.
+    pub fn record_with(
+        &self,
+        rec: &mut Recorder,
+        snapshot: SnapshotId,
+        entries: &[Entry],
+    ) -> Result<()> {
+        self.require_current()?;
         let tx = self.conn.unchecked_transaction()?;
-        let mut rec = Recorder::load(self)?;
         rec.record(&tx, snapshot, entries)?;
         tx.commit()?;
         Ok(())
     }
+
+    /// The extended attributes of a version.
+    pub fn version_xattrs(&self, version: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT name, value FROM xattrs WHERE version_id = ?1 ORDER BY name")?;
+        let rows = st.query_map([version], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }
 
-/// The state a snapshot's entries are compared with: every path's id, and the open versions.
-pub(super) struct Recorder {
-    ids: HashMap<Vec<u8>, i64>,
+/// What the newest recorded snapshot has for one path: enough to tell whether a file changed,
+/// and, in `fingerprint`, everything else its version records.
+#[derive(Debug, Clone)]
+pub struct Known {
+    /// File, directory or symlink.
+    pub kind: Kind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, ns.
+    pub mtime_ns: i64,
+    /// Inode number.
+    pub inode: u64,
+    /// Status change time, ns.
+    pub ctime_ns: i64,
+    /// The content's sha256 (files).
+    pub sha256: Option<[u8; 32]>,
+    /// How many extended attributes it has ([`Catalogue::version_xattrs`] reads them).
+    pub xattrs: u32,
+    /// The version's id.
+    pub version: i64,
+    fingerprint: [u8; 16],
+}
+
+impl Known {
+    /// The content's sha256 as lowercase hex.
+    pub fn sha256_hex(&self) -> Option<String> {
+        self.sha256.map(|s| crate::fsutil::hex(&s))
+    }
+}
+
+/// A digest of everything a version records but its path: two entries with the same
+/// fingerprint are the same version.
+fn fingerprint(e: &Entry) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut put = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    put(e.kind.as_str().as_bytes());
+    put(&e.size.to_le_bytes());
+    put(&e.mtime_ns.to_le_bytes());
+    put(&e.mode.to_le_bytes());
+    put(e.sha256.as_deref().unwrap_or("-").as_bytes());
+    match &e.link_target {
+        Some(t) => put(t),
+        None => put(b"\0none"),
+    }
+    put(&e.inode.to_le_bytes());
+    put(&e.ctime_ns.to_le_bytes());
+    put(&e.uid.map_or(-1, i64::from).to_le_bytes());
+    put(&e.gid.map_or(-1, i64::from).to_le_bytes());
+    let (links, dev) = if e.links > 1 {
+        (e.links, e.dev)
+    } else {
+        (0, 0)
+    };
+    put(&links.to_le_bytes());
+    put(&dev.to_le_bytes());
+    put(&(e.xattrs.len() as u64).to_le_bytes());
+    for (n, v) in &e.xattrs {
+        put(n);
+        put(v);
+    }
+    let d = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    out
+}
+
+fn known(e: &Entry, version: i64, xattrs: u32) -> Known {
+    Known {
+        kind: e.kind,
+        size: e.size,
+        mtime_ns: e.mtime_ns,
+        inode: e.inode,
+        ctime_ns: e.ctime_ns,
+        sha256: e
+            .sha256
+            .as_deref()
+            .and_then(crate::fsutil::unhex)
+            .and_then(|b| b.try_into().ok()),
+        xattrs,
+        version,
+        fingerprint: fingerprint(e),
+    }
+}
+
+fn path_hash(path: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
+}
+
+/// The state a snapshot's entries are compared with: every path's name and id, and the open
+/// versions, held compactly (a run over a million files keeps them all in memory).
+pub struct Recorder {
+    names: PathNames,
+    /// Path ids by a hash of the full path (checked against `names`).
+    by_hash: HashMap<u64, i64>,
+    /// Paths whose hash an earlier path already has.
+    clashes: HashMap<Vec<u8>, i64>,
     next_path: i64,
-    open: HashMap<i64, (i64, Entry)>,
+    /// The open version of each path id.
+    open: HashMap<i64, Known>,
 }
 
 impl Recorder {
     pub(super) fn load(cat: &Catalogue) -> Result<Self> {
         let names = PathNames::load(cat)?;
-        let mut ids = HashMap::with_capacity(names.spans.len());
-        for id in 0..names.spans.len() as i64 {
-            if let Some(p) = names.get(id) {
-                ids.insert(p.to_vec(), id);
+        let mut rec = Recorder {
+            by_hash: HashMap::with_capacity(names.spans.len()),
+            clashes: HashMap::new(),
+            next_path: names.spans.len().max(1) as i64,
+            names,
+            open: HashMap::new(),
+        };
+        for id in 1..rec.names.spans.len() as i64 {
+            rec.index(id);
+        }
+        let mut st = cat.conn.prepare(OPEN_VERSIONS)?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let mut v = version(r)
+                .map_err(|e| Error::Damaged(format!("the working catalogue: {}", describe(&e))))?;
+            if v.xattrs > 0 {
+                v.entry.xattrs = cat.version_xattrs(v.id)?;
+            }
+            let k = known(&v.entry, v.id, v.xattrs as u32);
+            rec.open.insert(v.path_id, k);
+        }
+        Ok(rec)
+    }
+
+    /// Makes path `id` (named in `names`) findable by its name.
+    fn index(&mut self, id: i64) {
+        let Some(p) = self.names.get(id) else { return };
+        let h = path_hash(p);
+        match self.by_hash.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.clashes.insert(p.to_vec(), id);
             }
         }
-        let next_path = names.spans.len().max(1) as i64;
-        drop(names);
-        let mut open = HashMap::new();
-        let mut with_xattrs = Vec::new();
-        {
-            let mut st = cat.conn.prepare(OPEN_VERSIONS)?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let v = version(r).map_err(|e| {
-                    Error::Damaged(format!("the working catalogue: {}", describe(&e)))
-                })?;
-                if v.xattrs > 0 {
-                    with_xattrs.push((v.id, v.path_id));
-                }
-                open.insert(v.path_id, (v.id, v.entry));
-            }
+    }
+
+    /// The id of `path`, if any snapshot had it.
+    fn find(&self, path: &[u8]) -> Option<i64> {
+        match self.by_hash.get(&path_hash(path)) {
+            Some(&id) if self.names.get(id) == Some(path) => Some(id),
+            Some(_) => self.clashes.get(path).copied(),
+            None => None,
         }
-        if !with_xattrs.is_empty() {
-            let mut st = cat.conn.prepare_cached(
-                "SELECT name, value FROM xattrs WHERE version_id = ?1 ORDER BY name",
-            )?;
-            for (id, path_id) in with_xattrs {
-                let x = st
-                    .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                if let Some((_, e)) = open.get_mut(&path_id) {
-                    e.xattrs = x;
-                }
-            }
-        }
-        Ok(Recorder {
-            ids,
-            next_path,
-            open,
-        })
+    }
+
+    /// What the newest recorded snapshot has at `path`.
+    pub fn known(&self, path: &[u8]) -> Option<&Known> {
+        self.open.get(&self.find(path)?)
     }
 
     /// The id of `path`, adding it (and any parent not yet known) to `paths`.
     fn path_id(&mut self, tx: &Transaction, path: &[u8]) -> Result<i64> {
-        if let Some(&id) = self.ids.get(path) {
+        if let Some(id) = self.find(path) {
             return Ok(id);
         }
         let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
@@ -260,7 +391,8 @@ impl Recorder {
         tx.prepare_cached("INSERT INTO paths (id, parent, name) VALUES (?1, ?2, ?3)")?
             .execute(params![id, parent, name])?;
         self.next_path += 1;
-        self.ids.insert(path.to_vec(), id);
+        self.names.push(id, parent, name);
+        self.index(id);
         Ok(id)
     }
 
@@ -273,18 +405,21 @@ impl Recorder {
         snapshot: SnapshotId,
         entries: &[Entry],
     ) -> Result<()> {
-        let mut seen: HashMap<i64, ()> = HashMap::with_capacity(entries.len());
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
         let sha_blob =
             |s: &Option<String>| -> Option<Vec<u8>> { s.as_deref().and_then(crate::fsutil::unhex) };
         for e in entries {
             let path_id = self.path_id(tx, &e.path)?;
-            seen.insert(path_id, ());
-            if let Some((old_id, old)) = self.open.get(&path_id) {
-                if same_version(old, e) {
+            if !seen.insert(path_id) {
+                continue; // the same path twice: the first one counts
+            }
+            let fp = fingerprint(e);
+            if let Some(old) = self.open.get(&path_id) {
+                if old.fingerprint == fp {
                     continue;
                 }
                 tx.prepare_cached("UPDATE versions SET until_snapshot = ?2 WHERE id = ?1")?
-                    .execute(params![old_id, snapshot.0])?;
+                    .execute(params![old.version, snapshot.0])?;
             }
             tx.prepare_cached(
                 "INSERT INTO versions (path_id, first_snapshot, kind, size, mtime_ns, mode, uid,
@@ -316,9 +451,8 @@ impl Recorder {
                 )?
                 .execute(params![id, name, value])?;
             }
-            let mut kept = e.clone();
-            kept.path = Vec::new();
-            self.open.insert(path_id, (id, kept));
+            self.open
+                .insert(path_id, known(e, id, e.xattrs.len() as u32));
             if let Some(sha) = sha_blob(&e.sha256) {
                 tx.prepare_cached(
                     "INSERT INTO contents (sha256, size) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -329,32 +463,15 @@ impl Recorder {
         let gone: Vec<i64> = self
             .open
             .keys()
-            .filter(|id| !seen.contains_key(id))
+            .filter(|id| !seen.contains(id))
             .copied()
             .collect();
         for path_id in gone {
-            if let Some((id, _)) = self.open.remove(&path_id) {
+            if let Some(k) = self.open.remove(&path_id) {
                 tx.prepare_cached("UPDATE versions SET until_snapshot = ?2 WHERE id = ?1")?
-                    .execute(params![id, snapshot.0])?;
+                    .execute(params![k.version, snapshot.0])?;
             }
         }
         Ok(())
     }
-}
-
-/// Whether `new` is what the open version `old` records (everything but the path).
-fn same_version(old: &Entry, new: &Entry) -> bool {
-    old.kind == new.kind
-        && old.size == new.size
-        && old.mtime_ns == new.mtime_ns
-        && old.mode == new.mode
-        && old.sha256 == new.sha256
-        && old.link_target == new.link_target
-        && old.inode == new.inode
-        && old.ctime_ns == new.ctime_ns
-        && old.uid == new.uid
-        && old.gid == new.gid
-        && (old.links > 1).then_some((old.links, old.dev))
-            == (new.links > 1).then_some((new.links, new.dev))
-        && old.xattrs == new.xattrs
 }

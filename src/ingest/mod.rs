@@ -1,13 +1,13 @@
 //! Ingest stage: walks the source tree, hashes regular files (sha256, in parallel) and records a
-//! snapshot's entries in the catalogue. Reads SRC and the previous snapshot; writes `entries`
-//! and `contents` rows.
+//! snapshot's entries in the catalogue as changes to what the newest recorded snapshot has
+//! (the catalogue's open versions). Reads SRC and those versions; writes `paths`, `versions`,
+//! `xattrs`, `contents`, `users` and `groups` rows.
 //!
-//! A file whose size, mtime, inode and ctime match the previous snapshot keeps its recorded hash
-//! and is not read again (unless `rehash` is set).
+//! A file whose size, mtime, inode and ctime match the newest recorded snapshot keeps its
+//! recorded hash and is not read again (unless `rehash` is set).
 
 mod hash;
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use ignore::gitignore::Gitignore;
 
 use rayon::prelude::*;
 
-use crate::catalogue::{Catalogue, Entry, Kind, RootMeta, SnapshotId};
+use crate::catalogue::{Catalogue, Entry, Kind, Known, Recorder, RootMeta, SnapshotId};
 use crate::error::{Error, Result};
 use crate::fsmeta;
 use crate::fsutil::path_bytes;
@@ -68,7 +68,6 @@ pub fn ingest(
     own: &[PathBuf],
     cat: &Catalogue,
     snapshot: SnapshotId,
-    previous: Option<SnapshotId>,
     opts: &IngestOptions,
     progress: &dyn Progress,
 ) -> Result<IngestSummary> {
@@ -80,12 +79,11 @@ pub fn ingest(
     };
     let mut summary = IngestSummary::default();
     let mut entries = walk(src, &leave_out, &mut summary, progress)?;
-    let prev = match previous {
-        Some(id) => previous_entries(cat, id)?,
-        None => HashMap::new(),
-    };
+    // What the newest recorded snapshot has, path by path: the hashes and attributes of what
+    // did not change are taken from it, and only what changed is recorded.
+    let mut prev = cat.recorder()?;
     reuse_hashes(&mut entries, &prev, opts.rehash, &mut summary);
-    read_xattrs(src, &mut entries, &prev, &mut summary, progress);
+    read_xattrs(src, cat, &mut entries, &prev, &mut summary, progress)?;
     hash_files(src, &mut entries, &mut summary, progress);
     if opts.rehash {
         find_silent_changes(&entries, &prev, &mut summary, progress);
@@ -100,7 +98,8 @@ pub fn ingest(
             Kind::Symlink => summary.symlinks += 1,
         }
     }
-    cat.insert_entries(snapshot, &entries)?;
+    cat.record_with(&mut prev, snapshot, &entries)?;
+    drop(prev);
     let (users, groups) = owner_names(&entries);
     cat.record_owner_names(&users, &groups)?;
     let root = fs::metadata(src).map_err(|e| Error::io("read the source", src, e))?;
@@ -138,19 +137,28 @@ fn owner_names(entries: &[Entry]) -> (Names, Names) {
 /// the attributes recorded then.
 fn read_xattrs(
     src: &Path,
+    cat: &Catalogue,
     entries: &mut [Entry],
-    prev: &HashMap<Vec<u8>, Entry>,
+    prev: &Recorder,
     summary: &mut IngestSummary,
     progress: &dyn Progress,
-) {
+) -> Result<()> {
+    let unchanged = |e: &Entry| {
+        prev.known(&e.path)
+            .filter(|p| p.kind == e.kind && p.inode == e.inode && p.ctime_ns == e.ctime_ns)
+            .map(|p| (p.xattrs, p.version))
+    };
+    // Those recorded with attributes that did not change: read from the catalogue (few).
+    for e in entries.iter_mut() {
+        if let Some((_, version)) = unchanged(e).filter(|(n, _)| *n > 0) {
+            e.xattrs = cat.version_xattrs(version)?;
+        }
+    }
     let failed: Vec<String> = entries
         .par_iter_mut()
         .filter_map(|e| {
-            if let Some(p) = prev.get(&e.path) {
-                if p.kind == e.kind && p.inode == e.inode && p.ctime_ns == e.ctime_ns {
-                    e.xattrs = p.xattrs.clone();
-                    return None;
-                }
+            if unchanged(e).is_some() {
+                return None;
             }
             let path = crate::fsutil::join_rel(src, &e.path);
             match fsmeta::read_xattrs(&path) {
@@ -169,6 +177,7 @@ fn read_xattrs(
         progress.warn(&msg);
         summary.skipped.push(msg);
     }
+    Ok(())
 }
 
 /// Builds the exclusion rules from `--exclude` patterns and `--exclude-from` files, both in
@@ -331,31 +340,18 @@ fn entry_of(path: &Path, rel: Vec<u8>) -> std::io::Result<Option<Entry>> {
     }))
 }
 
-fn previous_entries(cat: &Catalogue, id: SnapshotId) -> Result<HashMap<Vec<u8>, Entry>> {
-    Ok(cat
-        .entries(id)?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect())
-}
-
-fn same_metadata(a: &Entry, b: &Entry) -> bool {
+fn same_metadata(a: &Entry, b: &Known) -> bool {
     a.size == b.size && a.mtime_ns == b.mtime_ns && a.inode == b.inode && a.ctime_ns == b.ctime_ns
 }
 
-fn reuse_hashes(
-    entries: &mut [Entry],
-    prev: &HashMap<Vec<u8>, Entry>,
-    rehash: bool,
-    summary: &mut IngestSummary,
-) {
+fn reuse_hashes(entries: &mut [Entry], prev: &Recorder, rehash: bool, summary: &mut IngestSummary) {
     if rehash {
         return;
     }
     for e in entries.iter_mut().filter(|e| e.kind == Kind::File) {
-        if let Some(p) = prev.get(&e.path) {
+        if let Some(p) = prev.known(&e.path) {
             if p.kind == Kind::File && same_metadata(e, p) && p.sha256.is_some() {
-                e.sha256 = p.sha256.clone();
+                e.sha256 = p.sha256_hex();
                 summary.unchanged_files += 1;
                 summary.unchanged_bytes += e.size;
             }
@@ -420,13 +416,13 @@ fn hash_files(
 
 fn find_silent_changes(
     entries: &[Entry],
-    prev: &HashMap<Vec<u8>, Entry>,
+    prev: &Recorder,
     summary: &mut IngestSummary,
     progress: &dyn Progress,
 ) {
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
-        if let Some(p) = prev.get(&e.path).filter(|p| p.kind == Kind::File) {
-            if p.size == e.size && p.mtime_ns == e.mtime_ns && p.sha256 != e.sha256 {
+        if let Some(p) = prev.known(&e.path).filter(|p| p.kind == Kind::File) {
+            if p.size == e.size && p.mtime_ns == e.mtime_ns && p.sha256_hex() != e.sha256 {
                 let msg = format!(
                     "{}: content changed but size and mtime did not (silent corruption?)",
                     String::from_utf8_lossy(&e.path)

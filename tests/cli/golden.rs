@@ -84,7 +84,7 @@ fn describe(dest: &Path) -> String {
     .unwrap();
     let mut st = db
         .prepare(
-            "SELECT CAST(n.path AS TEXT), v.first_snapshot, coalesce(v.until_snapshot, '-'),
+            "SELECT CAST(n.path AS TEXT), v.first_snapshot, CASE v.until_snapshot WHEN 2147483647 THEN '-' ELSE v.until_snapshot END,
                     v.kind, v.size, printf('%o', v.mode),
                     CASE WHEN v.sha256 IS NULL THEN '-' ELSE lower(hex(v.sha256)) END,
                     coalesce(v.links, '-')
