@@ -432,7 +432,7 @@ fn changes_since(
     let Some(prev) = previous else {
         return Ok(None);
     };
-    let d = crate::diff::diff(&cat.entries(prev)?, &cat.entries(snapshot)?);
+    let d = crate::query::snapshot_diff(cat, prev, snapshot)?;
     Ok(Some((prev.0, d.summary)))
 }
 

@@ -22,6 +22,14 @@ const VERSIONS_AT: &str =
      FROM versions
      WHERE first_snapshot <= ?1 AND until_snapshot > ?1";
 
+/// The versions valid at snapshot `?1` and not at `?2`.
+const VERSIONS_ONLY_AT: &str =
+    "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
+            uid, gid, links, dev, xattrs, id
+     FROM versions
+     WHERE first_snapshot <= ?1 AND until_snapshot > ?1
+       AND NOT (first_snapshot <= ?2 AND until_snapshot > ?2)";
+
 /// The versions no later snapshot has closed.
 const OPEN_VERSIONS: &str =
     "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
@@ -128,45 +136,139 @@ impl Catalogue {
     pub(super) fn entries_v6(&self, snapshot: SnapshotId) -> Result<(Vec<Entry>, Vec<BadRow>)> {
         self.read_transaction(|| {
             let names = PathNames::load(self)?;
-            let mut st = self.conn.prepare(VERSIONS_AT)?;
-            let mut rows = st.query([snapshot.0])?;
-            let (mut good, mut bad) = (Vec::new(), Vec::new());
-            let mut with_xattrs: HashMap<i64, usize> = HashMap::new();
+            self.read_versions(VERSIONS_AT, &[snapshot.0], &names)
+        })
+    }
+
+    /// The entries `sql` (with `params`) selects, sorted by path, and the rows that cannot be
+    /// read.
+    fn read_versions(
+        &self,
+        sql: &str,
+        params: &[i64],
+        names: &PathNames,
+    ) -> Result<(Vec<Entry>, Vec<BadRow>)> {
+        let mut st = self.conn.prepare(sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(params))?;
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        let mut with_xattrs: HashMap<i64, usize> = HashMap::new();
+        while let Some(r) = rows.next()? {
+            let path_id: i64 = r.get(0).unwrap_or(-1);
+            let Some(path) = names.get(path_id) else {
+                bad.push((
+                    format!("path id {path_id}").into_bytes(),
+                    "its path cannot be read from paths".to_string(),
+                ));
+                continue;
+            };
+            match version(r) {
+                Ok(mut v) => {
+                    v.entry.path = path.to_vec();
+                    if v.xattrs > 0 {
+                        with_xattrs.insert(v.id, good.len());
+                    }
+                    good.push(v.entry);
+                }
+                Err(e) => bad.push((path.to_vec(), describe(&e))),
+            }
+        }
+        if !with_xattrs.is_empty() {
+            self.attach_xattrs(&mut good, &with_xattrs)?;
+        }
+        good.sort_by(|a, b| a.path.cmp(&b.path));
+        // Two versions of one path valid at once: a damaged copy; the second is refused.
+        let mut i = 1;
+        while i < good.len() {
+            if good[i].path == good[i - 1].path {
+                let e = good.remove(i);
+                bad.push((e.path, "a second version of this path".to_string()));
+            } else {
+                i += 1;
+            }
+        }
+        Ok((good, bad))
+    }
+
+    /// What differs between snapshots `a` and `b`, without listing what is the same in both:
+    /// the entries whose version only `a` has, those whose version only `b` has, and how many
+    /// paths (and bytes of files) have one version in both. For a catalogue of format 5 or
+    /// older, every entry of each and none in common.
+    pub fn entries_between(&self, a: SnapshotId, b: SnapshotId) -> Result<Between> {
+        if self.version < super::VERSIONS_FORMAT {
+            return Ok(Between {
+                only_a: self.entries(a)?,
+                only_b: self.entries(b)?,
+                common: 0,
+                common_bytes: 0,
+            });
+        }
+        self.read_transaction(|| {
+            let names = PathNames::load(self)?;
+            let only = |x: SnapshotId, y: SnapshotId| -> Result<Vec<Entry>> {
+                let (good, bad) = self.read_versions(VERSIONS_ONLY_AT, &[x.0, y.0], &names)?;
+                match bad.into_iter().next() {
+                    Some((path, why)) => Err(Error::Catalogue(format!(
+                        "{why} (path {:?})",
+                        String::from_utf8_lossy(&path)
+                    ))),
+                    None => Ok(good),
+                }
+            };
+            let (common, common_bytes): (i64, i64) = self.conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM versions
+                 WHERE first_snapshot <= ?1 AND until_snapshot > ?1
+                   AND first_snapshot <= ?2 AND until_snapshot > ?2",
+                [a.0, b.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(Between {
+                only_a: only(a, b)?,
+                only_b: only(b, a)?,
+                common: common as u64,
+                common_bytes: common_bytes as u64,
+            })
+        })
+    }
+
+    /// For each content in `shas` (lowercase hex), the first path (in byte order) of a
+    /// non-empty file whose one version both `a` and `b` have (none before format 6).
+    pub fn common_sources(
+        &self,
+        a: SnapshotId,
+        b: SnapshotId,
+        shas: &std::collections::HashSet<String>,
+    ) -> Result<HashMap<String, Vec<u8>>> {
+        let mut out: HashMap<String, Vec<u8>> = HashMap::new();
+        if self.version < super::VERSIONS_FORMAT || shas.is_empty() {
+            return Ok(out);
+        }
+        self.read_transaction(|| {
+            let names = PathNames::load(self)?;
+            let mut st = self.conn.prepare(
+                "SELECT path_id, sha256 FROM versions
+                 WHERE first_snapshot <= ?1 AND until_snapshot > ?1
+                   AND first_snapshot <= ?2 AND until_snapshot > ?2
+                   AND kind = 'file' AND size > 0 AND sha256 IS NOT NULL",
+            )?;
+            let mut rows = st.query([a.0, b.0])?;
             while let Some(r) = rows.next()? {
-                let path_id: i64 = r.get(0).unwrap_or(-1);
-                let Some(path) = names.get(path_id) else {
-                    bad.push((
-                        format!("path id {path_id}").into_bytes(),
-                        "its path cannot be read from paths".to_string(),
-                    ));
+                let Ok(sha) = super::rows::sha(r, "versions", 1) else {
                     continue;
                 };
-                match version(r) {
-                    Ok(mut v) => {
-                        v.entry.path = path.to_vec();
-                        if v.xattrs > 0 {
-                            with_xattrs.insert(v.id, good.len());
-                        }
-                        good.push(v.entry);
+                if !shas.contains(&sha) {
+                    continue;
+                }
+                let Some(path) = names.get(r.get(0)?) else {
+                    continue;
+                };
+                match out.get(&sha) {
+                    Some(p) if p.as_slice() <= path => {}
+                    _ => {
+                        out.insert(sha, path.to_vec());
                     }
-                    Err(e) => bad.push((path.to_vec(), describe(&e))),
                 }
             }
-            if !with_xattrs.is_empty() {
-                self.attach_xattrs(&mut good, &with_xattrs)?;
-            }
-            good.sort_by(|a, b| a.path.cmp(&b.path));
-            // Two versions of one path valid at once: a damaged copy; the second is refused.
-            let mut i = 1;
-            while i < good.len() {
-                if good[i].path == good[i - 1].path {
-                    let e = good.remove(i);
-                    bad.push((e.path, "a second version of this path".to_string()));
-                } else {
-                    i += 1;
-                }
-            }
-            Ok((good, bad))
+            Ok(out)
         })
     }
 
@@ -213,6 +315,19 @@ impl Catalogue {
         let rows = st.query_map([version], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// What differs between two snapshots ([`Catalogue::entries_between`]).
+#[derive(Debug, Clone, Default)]
+pub struct Between {
+    /// Entries whose version only the first snapshot has, sorted by path.
+    pub only_a: Vec<Entry>,
+    /// Entries whose version only the second snapshot has, sorted by path.
+    pub only_b: Vec<Entry>,
+    /// Paths with one version in both.
+    pub common: u64,
+    /// Bytes of the files among them.
+    pub common_bytes: u64,
 }
 
 /// What the newest recorded snapshot has for one path: enough to tell whether a file changed,

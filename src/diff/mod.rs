@@ -174,7 +174,16 @@ impl Diff {
 
 /// Compares snapshot A (`a`) with snapshot B (`b`). Each slice lists a snapshot's entries, one
 /// per path, in any order.
+#[cfg(test)]
 pub fn diff(a: &[Entry], b: &[Entry]) -> Diff {
+    diff_parts(a, b, &HashMap::new(), Tally::default())
+}
+
+/// Compares A with B given only what differs: `a` and `b` list the entries whose version only
+/// A, or only B, has; `kept` names, for contents B's new paths may be copies of, the first path
+/// of a file both have unchanged; `same` counts the paths both have unchanged (added to
+/// `unchanged`, not listed in `items`).
+pub fn diff_parts(a: &[Entry], b: &[Entry], kept: &HashMap<String, Vec<u8>>, same: Tally) -> Diff {
     let in_a: HashMap<&[u8], &Entry> = a.iter().map(|e| (e.path.as_slice(), e)).collect();
     let in_b: HashSet<&[u8]> = b.iter().map(|e| e.path.as_slice()).collect();
     let mut items = Vec::with_capacity(b.len());
@@ -192,7 +201,7 @@ pub fn diff(a: &[Entry], b: &[Entry]) -> Diff {
     gone.sort_by(|x, y| x.path.cmp(&y.path));
     added.sort_by(|x, y| x.path.cmp(&y.path));
     let renamed = match_renames(&gone, &added);
-    let sources = copy_sources(a, &in_b);
+    let sources = copy_sources(a, &in_b, kept);
     for e in added {
         let change = match renamed.get(e.path.as_slice()) {
             Some(from) => Change::Renamed {
@@ -217,6 +226,8 @@ pub fn diff(a: &[Entry], b: &[Entry]) -> Diff {
     items.sort_by(|x, y| x.path.cmp(&y.path));
     let mut summary = DiffSummary::default();
     items.iter().for_each(|i| summary.add(i));
+    summary.unchanged.count += same.count;
+    summary.unchanged.bytes += same.bytes;
     Diff { items, summary }
 }
 
@@ -286,19 +297,28 @@ fn match_renames<'a>(gone: &[&'a Entry], added: &[&'a Entry]) -> HashMap<&'a [u8
 }
 
 /// For every content of A, the path a copy is reported from: the first path (in byte order)
-/// that is still in B, else the first path.
-fn copy_sources<'a>(a: &'a [Entry], in_b: &HashSet<&[u8]>) -> HashMap<&'a str, &'a [u8]> {
+/// that is still in B, else the first path. `kept_too` adds paths of A that are still in B.
+fn copy_sources<'a>(
+    a: &'a [Entry],
+    in_b: &HashSet<&[u8]>,
+    kept_too: &'a HashMap<String, Vec<u8>>,
+) -> HashMap<&'a str, &'a [u8]> {
     let mut paths: BTreeMap<&'a [u8], &'a str> = BTreeMap::new();
     for e in a {
         if let Some(sha) = content(e) {
             paths.insert(&e.path, sha);
         }
     }
+    for (sha, path) in kept_too {
+        paths.insert(path, sha);
+    }
     let mut out: HashMap<&'a str, &'a [u8]> = HashMap::new();
     for (path, sha) in paths {
-        let kept = in_b.contains(path);
+        let kept = in_b.contains(path) || kept_too.get(sha).is_some_and(|p| p == path);
+        let first_kept =
+            |first: &[u8]| in_b.contains(first) || kept_too.get(sha).is_some_and(|p| p == first);
         match out.get(sha) {
-            Some(first) if in_b.contains(first) || !kept => {}
+            Some(first) if first_kept(first) || !kept => {}
             _ => {
                 out.insert(sha, path);
             }
@@ -497,5 +517,52 @@ mod tests {
         let a = vec![file("gone", "")];
         let b = vec![file("fresh", "")];
         assert_eq!(lines(&diff(&a, &b)), ["new fresh", "deleted gone"]);
+    }
+
+    /// Comparing only what differs (and the common files a copy may come from) gives what
+    /// comparing both snapshots whole gives, but for the unchanged paths not listed.
+    #[test]
+    fn only_what_differs_gives_the_same_changes() {
+        let a = vec![
+            file("same.txt", "x"),
+            file("changed.txt", "old"),
+            file("gone.txt", "moved"),
+            file("kept/source.txt", "copied"),
+            dir("kept"),
+        ];
+        let b = vec![
+            file("same.txt", "x"),
+            file("changed.txt", "new"),
+            file("moved/here.txt", "moved"),
+            file("copy.txt", "copied"),
+            file("kept/source.txt", "copied"),
+            dir("kept"),
+            dir("moved"),
+        ];
+        let whole = diff(&a, &b);
+        let common: Vec<&Entry> = a.iter().filter(|e| b.contains(e)).collect();
+        let only_a: Vec<Entry> = a.iter().filter(|e| !b.contains(e)).cloned().collect();
+        let only_b: Vec<Entry> = b.iter().filter(|e| !a.contains(e)).cloned().collect();
+        let kept: HashMap<String, Vec<u8>> = common
+            .iter()
+            .filter_map(|e| Some((e.sha256.clone()?, e.path.clone())))
+            .collect();
+        let same = Tally {
+            count: common.len() as u64,
+            bytes: common.iter().map(|e| e.size).sum(),
+        };
+        let parts = diff_parts(&only_a, &only_b, &kept, same);
+        assert_eq!(parts.summary, whole.summary);
+        assert_eq!(lines(&parts), lines(&whole));
+        assert!(
+            lines(&whole).iter().any(|l| l.starts_with("copied")),
+            "{:?}",
+            lines(&whole)
+        );
+        assert!(
+            lines(&whole).iter().any(|l| l.starts_with("renamed")),
+            "{:?}",
+            lines(&whole)
+        );
     }
 }

@@ -168,7 +168,7 @@ impl CatalogueView {
 
     /// What changed from snapshot `a` to snapshot `b`.
     pub fn diff(&self, a: &Snapshot, b: &Snapshot) -> Result<Diff> {
-        Ok(crate::diff::diff(&self.entries(a)?, &self.entries(b)?))
+        snapshot_diff(&self.cat, a.id, b.id).map_err(|e| self.explain(e))
     }
 
     /// The discs to insert to restore `entries` of `snap`, by the rule restore follows.
@@ -187,4 +187,28 @@ fn row(snapshot: Snapshot, written: &[Written]) -> SnapshotRow {
         discs,
         archives,
     }
+}
+
+/// What changed from snapshot `a` to snapshot `b` of `cat`, reading only what differs (and
+/// the common files whose content a new path may be a copy of): a set of a million files
+/// compares two snapshots without holding either whole.
+pub(crate) fn snapshot_diff(cat: &Catalogue, a: SnapshotId, b: SnapshotId) -> Result<Diff> {
+    let between = cat.entries_between(a, b)?;
+    let shas: std::collections::HashSet<String> = between
+        .only_b
+        .iter()
+        .filter(|e| e.kind == Kind::File && e.size > 0)
+        .filter_map(|e| e.sha256.clone())
+        .collect();
+    let kept = cat.common_sources(a, b, &shas)?;
+    let same = crate::diff::Tally {
+        count: between.common,
+        bytes: between.common_bytes,
+    };
+    Ok(crate::diff::diff_parts(
+        &between.only_a,
+        &between.only_b,
+        &kept,
+        same,
+    ))
 }
