@@ -394,6 +394,9 @@ impl Catalogue {
     /// first path that has it (the tar member name, whose mode and mtime its header carries)
     /// and the pieces already stored.
     pub fn pending_contents(&self, snapshot: SnapshotId) -> Result<Vec<PendingContent>> {
+        if self.version >= VERSIONS_FORMAT {
+            return self.pending_contents_v6(snapshot);
+        }
         let entries = self.entries(snapshot)?;
         let mut pending: std::collections::HashMap<String, u64> = {
             let mut st = self

@@ -286,6 +286,66 @@ impl Catalogue {
         Ok(())
     }
 
+    /// Contents `snapshot` needs that no archive holds whole yet (see
+    /// [`Catalogue::pending_contents`]), read from the versions of the files that need them
+    /// only: a run that changed little holds little.
+    pub(super) fn pending_contents_v6(
+        &self,
+        snapshot: SnapshotId,
+    ) -> Result<Vec<super::PendingContent>> {
+        self.read_transaction(|| {
+            let names = PathNames::load(self)?;
+            // sha256 -> (first path, size, mode, mtime)
+            let mut first: HashMap<Vec<u8>, (Vec<u8>, u64, u32, i64)> = HashMap::new();
+            {
+                let mut st = self.conn.prepare(
+                    "SELECT v.path_id, v.sha256, c.size, v.mode, v.mtime_ns
+                     FROM versions v JOIN contents c ON c.sha256 = v.sha256
+                     WHERE v.first_snapshot <= ?1 AND v.until_snapshot > ?1
+                       AND v.kind = 'file' AND c.pieces IS NULL",
+                )?;
+                let mut rows = st.query([snapshot.0])?;
+                while let Some(r) = rows.next()? {
+                    let Some(path) = names.get(r.get(0)?) else {
+                        continue;
+                    };
+                    let sha: Vec<u8> = r.get(1)?;
+                    let row = (
+                        path.to_vec(),
+                        count(r, "contents", 2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                    );
+                    match first.get(&sha) {
+                        Some(p) if p.0.as_slice() <= path => {}
+                        _ => {
+                            first.insert(sha, row);
+                        }
+                    }
+                }
+            }
+            let mut done = self.conn.prepare(
+                "SELECT COUNT(*), COALESCE(SUM(length), 0) FROM pieces WHERE sha256 = ?1",
+            )?;
+            let mut out = Vec::with_capacity(first.len());
+            for (sha, (path, size, mode, mtime_ns)) in first {
+                let (pieces_done, bytes_done): (u32, i64) =
+                    done.query_row([&sha], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                out.push(super::PendingContent {
+                    sha256: crate::fsutil::hex(&sha),
+                    size,
+                    path,
+                    pieces_done,
+                    bytes_done: bytes_done as u64,
+                    mode,
+                    mtime_ns,
+                });
+            }
+            out.sort_by(|a, b| a.path.cmp(&b.path));
+            Ok(out)
+        })
+    }
+
     /// The state of the newest recorded snapshot that a run compares its entries with.
     pub fn recorder(&self) -> Result<Recorder> {
         self.require_current()?;
