@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::catalogue::{Archive, Catalogue, Entry, Kind, Piece};
+use crate::catalogue::{Archive, Catalogue, Entry, Kind, Piece, Sha256};
 use crate::error::{Error, Result};
 
 /// Where one content is.
@@ -43,12 +43,14 @@ fn visit_in(
     archives: &HashMap<i64, Archive>,
     visit: &mut dyn FnMut(&str, Holding),
 ) -> Result<()> {
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<Sha256> = HashSet::new();
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
-        let sha = content_of(e)?;
-        if !seen.insert(sha) {
+        let digest = content_of(e)?;
+        if !seen.insert(digest) {
             continue;
         }
+        let sha = digest.hex();
+        let sha = sha.as_str();
         if !cat.content_complete(sha)? {
             visit(sha, Holding::NotStored);
             continue;
@@ -69,8 +71,7 @@ fn visit_in(
 }
 
 /// The sha256 of a file entry; a file entry without one is damage.
-pub(crate) fn content_of(e: &Entry) -> Result<&str> {
+pub(crate) fn content_of(e: &Entry) -> Result<Sha256> {
     e.sha256
-        .as_deref()
         .ok_or_else(|| Error::Damaged("a file entry has no sha256".into()))
 }

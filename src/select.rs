@@ -174,7 +174,7 @@ mod tests {
             size: 0,
             mtime_ns: 0,
             mode: 0o644,
-            sha256: (kind == Kind::File).then(|| "0".repeat(64)),
+            sha256: (kind == Kind::File).then_some(crate::catalogue::Sha256([0; 32])),
             link_target: None,
             inode: 0,
             ctime_ns: 0,

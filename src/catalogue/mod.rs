@@ -19,8 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 pub use parity::{ParityFile, ParityGroup};
 pub use query::BadRow;
 pub use rows::{
-    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, RootMeta, Snapshot, SnapshotId,
-    Written,
+    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, RootMeta, Sha256, Snapshot,
+    SnapshotId, Written,
 };
 pub use upgrade::{upgrade, upgraded_in_memory};
 pub use versions::{Known, Recorder};
@@ -412,16 +412,16 @@ impl Catalogue {
             .prepare("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM pieces WHERE sha256 = ?1")?;
         let mut out = Vec::new();
         for e in entries.iter().filter(|e| e.kind == Kind::File) {
-            let Some(sha) = e.sha256.as_deref() else {
+            let Some(sha) = e.sha256.map(|s| s.hex()) else {
                 continue;
             };
-            let Some(size) = pending.remove(sha) else {
+            let Some(size) = pending.remove(&sha) else {
                 continue;
             };
             let (pieces_done, bytes_done): (u32, i64) =
-                done.query_row([self.sha_param(sha)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                done.query_row([self.sha_param(&sha)], |r| Ok((r.get(0)?, r.get(1)?)))?;
             out.push(PendingContent {
-                sha256: sha.to_string(),
+                sha256: sha,
                 size,
                 path: e.path.clone(),
                 pieces_done,

@@ -104,8 +104,8 @@ pub struct Entry {
     pub mtime_ns: i64,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
-    /// Lowercase hex sha256 of the content (files only).
-    pub sha256: Option<String>,
+    /// sha256 of the content (files only).
+    pub sha256: Option<Sha256>,
     /// Target of a symlink, raw bytes.
     pub link_target: Option<Vec<u8>>,
     /// Inode number at backup time (for fast rescans).
@@ -139,7 +139,7 @@ pub(super) fn entry(r: &Row) -> rusqlite::Result<Entry> {
         size: count(r, "entries", 2)?,
         mtime_ns: col(r, "entries", 3)?,
         mode: col(r, "entries", 4)?,
-        sha256: sha_opt(r, "entries", 5)?,
+        sha256: digest_opt(r, "entries", 5)?,
         link_target: col(r, "entries", 6)?,
         inode: col::<i64>(r, "entries", 7)? as u64,
         ctime_ns: col(r, "entries", 8)?,
@@ -157,11 +157,45 @@ pub(super) fn sha(r: &Row, table: &str, i: usize) -> rusqlite::Result<String> {
     }
 }
 
-/// Like [`sha`], NULL allowed.
-pub(super) fn sha_opt(r: &Row, table: &str, i: usize) -> rusqlite::Result<Option<String>> {
+/// An entry's content digest: 32 bytes from format 6 on, hex text before; NULL allowed.
+pub(super) fn digest_opt(r: &Row, table: &str, i: usize) -> rusqlite::Result<Option<Sha256>> {
     match r.get_ref(i)? {
         rusqlite::types::ValueRef::Null => Ok(None),
-        _ => sha(r, table, i).map(Some),
+        rusqlite::types::ValueRef::Blob(b) if b.len() == 32 => {
+            Ok(Some(Sha256(b.try_into().expect("invariant: 32 bytes"))))
+        }
+        _ => match Sha256::from_hex(&sha(r, table, i)?) {
+            Some(s) => Ok(Some(s)),
+            None => Err(bad_value(r, table, i, "not a sha256".to_string())),
+        },
+    }
+}
+
+/// A sha256 digest, 32 bytes (an entry's content: a million entries hold a million of them).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Sha256(pub [u8; 32]);
+
+impl Sha256 {
+    /// Lowercase hex, as `sha256sum` prints it.
+    pub fn hex(&self) -> String {
+        crate::fsutil::hex(&self.0)
+    }
+
+    /// From 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        crate::fsutil::unhex(s)?.try_into().ok().map(Sha256)
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Row, Transaction};
 
 use super::errors::describe;
-use super::rows::{col, count, sha_opt, Entry, Kind};
+use super::rows::{col, count, digest_opt, Entry, Kind, Sha256};
 use super::{BadRow, Catalogue, SnapshotId};
 use crate::error::{Error, Result};
 
@@ -56,7 +56,7 @@ fn version(r: &Row) -> rusqlite::Result<VersionRow> {
             size: count(r, t, 2)?,
             mtime_ns: col(r, t, 3)?,
             mode: col(r, t, 4)?,
-            sha256: sha_opt(r, t, 5)?,
+            sha256: digest_opt(r, t, 5)?,
             link_target: col(r, t, 6)?,
             inode: col::<i64>(r, t, 7)? as u64,
             ctime_ns: col(r, t, 8)?,
@@ -230,15 +230,15 @@ impl Catalogue {
         })
     }
 
-    /// For each content in `shas` (lowercase hex), the first path (in byte order) of a
+    /// For each content in `shas`, the first path (in byte order) of a
     /// non-empty file whose one version both `a` and `b` have (none before format 6).
     pub fn common_sources(
         &self,
         a: SnapshotId,
         b: SnapshotId,
-        shas: &std::collections::HashSet<String>,
-    ) -> Result<HashMap<String, Vec<u8>>> {
-        let mut out: HashMap<String, Vec<u8>> = HashMap::new();
+        shas: &std::collections::HashSet<Sha256>,
+    ) -> Result<HashMap<Sha256, Vec<u8>>> {
+        let mut out: HashMap<Sha256, Vec<u8>> = HashMap::new();
         if self.version < super::VERSIONS_FORMAT || shas.is_empty() {
             return Ok(out);
         }
@@ -252,7 +252,7 @@ impl Catalogue {
             )?;
             let mut rows = st.query([a.0, b.0])?;
             while let Some(r) = rows.next()? {
-                let Ok(sha) = super::rows::sha(r, "versions", 1) else {
+                let Ok(Some(sha)) = digest_opt(r, "versions", 1) else {
                     continue;
                 };
                 if !shas.contains(&sha) {
@@ -413,13 +413,6 @@ pub struct Known {
     fingerprint: [u8; 16],
 }
 
-impl Known {
-    /// The content's sha256 as lowercase hex.
-    pub fn sha256_hex(&self) -> Option<String> {
-        self.sha256.map(|s| crate::fsutil::hex(&s))
-    }
-}
-
 /// A digest of everything a version records but its path: two entries with the same
 /// fingerprint are the same version.
 fn fingerprint(e: &Entry) -> [u8; 16] {
@@ -433,7 +426,10 @@ fn fingerprint(e: &Entry) -> [u8; 16] {
     put(&e.size.to_le_bytes());
     put(&e.mtime_ns.to_le_bytes());
     put(&e.mode.to_le_bytes());
-    put(e.sha256.as_deref().unwrap_or("-").as_bytes());
+    match &e.sha256 {
+        Some(s) => put(&s.0),
+        None => put(b"-"),
+    }
     match &e.link_target {
         Some(t) => put(t),
         None => put(b"\0none"),
@@ -467,11 +463,7 @@ fn known(e: &Entry, version: i64, xattrs: u32) -> Known {
         mtime_ns: e.mtime_ns,
         inode: e.inode,
         ctime_ns: e.ctime_ns,
-        sha256: e
-            .sha256
-            .as_deref()
-            .and_then(crate::fsutil::unhex)
-            .and_then(|b| b.try_into().ok()),
+        sha256: e.sha256.map(|s| s.0),
         xattrs,
         version,
         fingerprint: fingerprint(e),
@@ -581,8 +573,7 @@ impl Recorder {
         entries: &[Entry],
     ) -> Result<()> {
         let mut seen = std::collections::HashSet::with_capacity(entries.len());
-        let sha_blob =
-            |s: &Option<String>| -> Option<Vec<u8>> { s.as_deref().and_then(crate::fsutil::unhex) };
+        let sha_blob = |s: &Option<Sha256>| -> Option<Vec<u8>> { s.map(|x| x.0.to_vec()) };
         for e in entries {
             let path_id = self.path_id(tx, &e.path)?;
             if !seen.insert(path_id) {

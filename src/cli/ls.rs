@@ -81,7 +81,7 @@ fn json(e: &Entry, p: &Place) -> String {
         .num("mtime_ns", e.mtime_ns)
         .str("mode", &format!("{:04o}", e.mode));
     if let Some(sha) = &e.sha256 {
-        o = o.str("sha256", sha);
+        o = o.str("sha256", &sha.hex());
     }
     if let Some(t) = &e.link_target {
         o = o.path("target", t);

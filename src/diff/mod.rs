@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::catalogue::{Entry, Kind};
+use crate::catalogue::{Entry, Kind, Sha256};
 
 /// What happened to one path between snapshot A and snapshot B.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +183,7 @@ pub fn diff(a: &[Entry], b: &[Entry]) -> Diff {
 /// A, or only B, has; `kept` names, for contents B's new paths may be copies of, the first path
 /// of a file both have unchanged; `same` counts the paths both have unchanged (added to
 /// `unchanged`, not listed in `items`).
-pub fn diff_parts(a: &[Entry], b: &[Entry], kept: &HashMap<String, Vec<u8>>, same: Tally) -> Diff {
+pub fn diff_parts(a: &[Entry], b: &[Entry], kept: &HashMap<Sha256, Vec<u8>>, same: Tally) -> Diff {
     let in_a: HashMap<&[u8], &Entry> = a.iter().map(|e| (e.path.as_slice(), e)).collect();
     let in_b: HashSet<&[u8]> = b.iter().map(|e| e.path.as_slice()).collect();
     let mut items = Vec::with_capacity(b.len());
@@ -207,7 +207,7 @@ pub fn diff_parts(a: &[Entry], b: &[Entry], kept: &HashMap<String, Vec<u8>>, sam
             Some(from) => Change::Renamed {
                 from: from.to_vec(),
             },
-            None => match content(e).and_then(|sha| sources.get(sha)) {
+            None => match content(e).and_then(|sha| sources.get(&sha)) {
                 Some(from) => Change::Copied {
                     from: from.to_vec(),
                 },
@@ -261,8 +261,8 @@ fn compare(a: &Entry, b: &Entry) -> Change {
 }
 
 /// The content of a non-empty file: the key for rename and copy matching.
-fn content(e: &Entry) -> Option<&str> {
-    match (e.kind, e.sha256.as_deref()) {
+fn content(e: &Entry) -> Option<Sha256> {
+    match (e.kind, e.sha256) {
         (Kind::File, Some(sha)) if e.size > 0 => Some(sha),
         _ => None,
     }
@@ -272,7 +272,7 @@ fn content(e: &Entry) -> Option<&str> {
 /// old path is used once. Among several old paths, one with the same file name wins (a moved
 /// directory keeps its file names), then the first in byte order.
 fn match_renames<'a>(gone: &[&'a Entry], added: &[&'a Entry]) -> HashMap<&'a [u8], &'a [u8]> {
-    let mut by_content: HashMap<&str, Vec<&'a [u8]>> = HashMap::new();
+    let mut by_content: HashMap<Sha256, Vec<&'a [u8]>> = HashMap::new();
     for e in gone {
         if let Some(sha) = content(e) {
             by_content.entry(sha).or_default().push(&e.path);
@@ -280,7 +280,7 @@ fn match_renames<'a>(gone: &[&'a Entry], added: &[&'a Entry]) -> HashMap<&'a [u8
     }
     let mut out = HashMap::new();
     for e in added {
-        let Some(candidates) = content(e).and_then(|sha| by_content.get_mut(sha)) else {
+        let Some(candidates) = content(e).and_then(|sha| by_content.get_mut(&sha)) else {
             continue;
         };
         if candidates.is_empty() {
@@ -301,23 +301,23 @@ fn match_renames<'a>(gone: &[&'a Entry], added: &[&'a Entry]) -> HashMap<&'a [u8
 fn copy_sources<'a>(
     a: &'a [Entry],
     in_b: &HashSet<&[u8]>,
-    kept_too: &'a HashMap<String, Vec<u8>>,
-) -> HashMap<&'a str, &'a [u8]> {
-    let mut paths: BTreeMap<&'a [u8], &'a str> = BTreeMap::new();
+    kept_too: &'a HashMap<Sha256, Vec<u8>>,
+) -> HashMap<Sha256, &'a [u8]> {
+    let mut paths: BTreeMap<&'a [u8], Sha256> = BTreeMap::new();
     for e in a {
         if let Some(sha) = content(e) {
             paths.insert(&e.path, sha);
         }
     }
     for (sha, path) in kept_too {
-        paths.insert(path, sha);
+        paths.insert(path, *sha);
     }
-    let mut out: HashMap<&'a str, &'a [u8]> = HashMap::new();
+    let mut out: HashMap<Sha256, &'a [u8]> = HashMap::new();
     for (path, sha) in paths {
-        let kept = in_b.contains(path) || kept_too.get(sha).is_some_and(|p| p == path);
+        let kept = in_b.contains(path) || kept_too.get(&sha).is_some_and(|p| p == path);
         let first_kept =
-            |first: &[u8]| in_b.contains(first) || kept_too.get(sha).is_some_and(|p| p == first);
-        match out.get(sha) {
+            |first: &[u8]| in_b.contains(first) || kept_too.get(&sha).is_some_and(|p| p == first);
+        match out.get(&sha) {
             Some(first) if first_kept(first) || !kept => {}
             _ => {
                 out.insert(sha, path);
@@ -342,7 +342,10 @@ mod tests {
             size: content.len() as u64,
             mtime_ns: 1_000,
             mode: 0o644,
-            sha256: Some(format!("sha-of-{content}")),
+            sha256: Some({
+                use sha2::Digest;
+                Sha256(sha2::Sha256::digest(content.as_bytes()).into())
+            }),
             link_target: None,
             inode: 0,
             ctime_ns: 0,
@@ -543,9 +546,9 @@ mod tests {
         let common: Vec<&Entry> = a.iter().filter(|e| b.contains(e)).collect();
         let only_a: Vec<Entry> = a.iter().filter(|e| !b.contains(e)).cloned().collect();
         let only_b: Vec<Entry> = b.iter().filter(|e| !a.contains(e)).cloned().collect();
-        let kept: HashMap<String, Vec<u8>> = common
+        let kept: HashMap<Sha256, Vec<u8>> = common
             .iter()
-            .filter_map(|e| Some((e.sha256.clone()?, e.path.clone())))
+            .filter_map(|e| Some((e.sha256?, e.path.clone())))
             .collect();
         let same = Tally {
             count: common.len() as u64,

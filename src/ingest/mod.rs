@@ -16,7 +16,7 @@ use ignore::gitignore::Gitignore;
 
 use rayon::prelude::*;
 
-use crate::catalogue::{Catalogue, Entry, Kind, Known, Recorder, RootMeta, SnapshotId};
+use crate::catalogue::{Catalogue, Entry, Kind, Known, Recorder, RootMeta, Sha256, SnapshotId};
 use crate::error::{Error, Result};
 use crate::fsmeta;
 use crate::fsutil::path_bytes;
@@ -351,7 +351,7 @@ fn reuse_hashes(entries: &mut [Entry], prev: &Recorder, rehash: bool, summary: &
     for e in entries.iter_mut().filter(|e| e.kind == Kind::File) {
         if let Some(p) = prev.known(&e.path) {
             if p.kind == Kind::File && same_metadata(e, p) && p.sha256.is_some() {
-                e.sha256 = p.sha256_hex();
+                e.sha256 = p.sha256.map(Sha256);
                 summary.unchanged_files += 1;
                 summary.unchanged_bytes += e.size;
             }
@@ -400,7 +400,7 @@ fn hash_files(
                 }
                 e.size = h.size;
                 e.mtime_ns = h.mtime_ns;
-                e.sha256 = Some(h.sha256);
+                e.sha256 = Sha256::from_hex(&h.sha256);
             }
             Err(msg) => {
                 progress.warn(&format!("skipped {msg}"));
@@ -422,7 +422,7 @@ fn find_silent_changes(
 ) {
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
         if let Some(p) = prev.known(&e.path).filter(|p| p.kind == Kind::File) {
-            if p.size == e.size && p.mtime_ns == e.mtime_ns && p.sha256_hex() != e.sha256 {
+            if p.size == e.size && p.mtime_ns == e.mtime_ns && p.sha256 != e.sha256.map(|s| s.0) {
                 let msg = format!(
                     "{}: content changed but size and mtime did not (silent corruption?)",
                     String::from_utf8_lossy(&e.path)

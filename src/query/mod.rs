@@ -154,9 +154,10 @@ impl CatalogueView {
     }
 
     pub fn place(&self, e: &Entry) -> Result<Place> {
-        let Some(sha) = e.sha256.as_deref().filter(|_| e.kind == Kind::File) else {
+        let Some(sha) = e.sha256.filter(|_| e.kind == Kind::File).map(|s| s.hex()) else {
             return Ok(Place::None);
         };
+        let sha = sha.as_str();
         let run = || -> Result<Place> {
             if !self.cat.content_complete(sha)? {
                 return Ok(Place::NotStored);
@@ -194,11 +195,11 @@ fn row(snapshot: Snapshot, written: &[Written]) -> SnapshotRow {
 /// compares two snapshots without holding either whole.
 pub(crate) fn snapshot_diff(cat: &Catalogue, a: SnapshotId, b: SnapshotId) -> Result<Diff> {
     let between = cat.entries_between(a, b)?;
-    let shas: std::collections::HashSet<String> = between
+    let shas: std::collections::HashSet<crate::catalogue::Sha256> = between
         .only_b
         .iter()
         .filter(|e| e.kind == Kind::File && e.size > 0)
-        .filter_map(|e| e.sha256.clone())
+        .filter_map(|e| e.sha256)
         .collect();
     let kept = cat.common_sources(a, b, &shas)?;
     let same = crate::diff::Tally {

@@ -71,17 +71,17 @@ pub(super) fn answer(cat: &Catalogue, snap: &Snapshot, entries: &[Entry]) -> Res
         }
     })?;
     let mut out = WhereAnswer::default();
-    let mut counted: HashSet<(&str, u32)> = HashSet::new();
+    let mut counted: HashSet<(crate::catalogue::Sha256, u32)> = HashSet::new();
     for e in entries.iter().filter(|e| e.kind == Kind::File) {
-        let sha = content_of(e)?;
-        let Some(pieces) = places.get(sha).filter(|p| !p.is_empty()) else {
+        let digest = content_of(e)?;
+        let Some(pieces) = places.get(&digest.hex()).filter(|p| !p.is_empty()) else {
             out.not_stored.push(e.path.clone());
             continue;
         };
         let mut on: BTreeSet<u32> = BTreeSet::new();
         for &(piece, length, disc) in pieces {
             on.insert(disc);
-            if counted.insert((sha, piece)) {
+            if counted.insert((digest, piece)) {
                 let u = out.discs.entry(disc).or_default();
                 u.pieces += 1;
                 u.bytes += length;

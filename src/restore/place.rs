@@ -12,7 +12,7 @@ use super::extract::stage_path;
 use super::meta::{self, Owners};
 use super::plan::{ContentState, Plan};
 use super::RestoreSummary;
-use crate::catalogue::{Entry, Kind};
+use crate::catalogue::{Entry, Kind, Sha256};
 use crate::error::{IoContext, Result};
 use crate::fsutil::{bytes_path, join_rel};
 use crate::progress::{Progress, Stage};
@@ -47,14 +47,18 @@ pub(super) fn place_files(
     summary: &mut RestoreSummary,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let mut placed: HashMap<&str, PathBuf> = HashMap::new();
+    // The first path each content was placed at, and each hard-link group's: as indexes into
+    // `entries` (a million of them cost a few bytes each).
+    let mut placed: HashMap<Sha256, usize> = HashMap::new();
     let mut linked: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    for e in entries.iter().filter(|e| e.kind == Kind::File) {
-        let sha = e
-            .sha256
-            .as_deref()
-            .expect("invariant: checked in Plan::new");
-        let st = &plan.contents[sha];
+    for (i, e) in entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == Kind::File)
+    {
+        let digest = e.sha256.expect("invariant: checked in Plan::new");
+        let sha = digest.hex();
+        let st = &plan.contents[&sha];
         let problem = match (&st.problem, st.pieces_left) {
             (Some(problem), _) => Some(problem.clone()),
             (None, 1..) => Some("some of its pieces were not read".to_string()),
@@ -71,11 +75,15 @@ pub(super) fn place_files(
             summary.bytes += e.size;
             continue;
         }
-        if let Err(m) = place_one(stage, sha, st, &dst, &mut placed)? {
+        let first = placed
+            .get(&digest)
+            .map(|&f| join_rel(target, &entries[f].path));
+        if let Err(m) = place_one(stage, &sha, st, &dst, first.as_deref())? {
             progress.warn(&format!("{}: {m}", dst.display()));
             summary.not_restored.push((e.path.clone(), m));
             continue;
         }
+        placed.entry(digest).or_insert(i);
         if let Some(k) = e.link_key() {
             linked.insert(k, dst.clone());
         }
@@ -89,15 +97,15 @@ pub(super) fn place_files(
 /// Puts content `sha` at `dst`: the staged file itself the first time (checked whole when it
 /// was joined from pieces), a copy of the first path that got it after that. The inner error
 /// is why this path is not restored.
-fn place_one<'s>(
+fn place_one(
     stage: &Path,
-    sha: &'s str,
+    sha: &str,
     st: &ContentState,
     dst: &Path,
-    placed: &mut HashMap<&'s str, PathBuf>,
+    first: Option<&Path>,
 ) -> Result<std::result::Result<(), String>> {
     let staged = stage_path(stage, sha);
-    match placed.get(sha) {
+    match first {
         None => {
             if st.pieces_total == 0 {
                 fs::write(&staged, b"").ctx("create", &staged)?;
@@ -105,7 +113,6 @@ fn place_one<'s>(
                 return Ok(Err("its joined pieces do not match its sha256".to_string()));
             }
             fs::rename(&staged, dst).ctx("move into place", dst)?;
-            placed.insert(sha, dst.to_path_buf());
         }
         Some(first) => {
             fs::copy(first, &staged).ctx("copy", first)?;
@@ -197,7 +204,8 @@ pub(super) fn check_restored(
         .par_iter()
         .filter_map(|e| {
             let p = join_rel(target, &e.path);
-            let ok = crate::fsutil::hash_file(&p).map(|(h, _)| Some(h) == e.sha256);
+            let ok = crate::fsutil::hash_file(&p)
+                .map(|(h, _)| Sha256::from_hex(&h).is_some_and(|h| Some(h) == e.sha256));
             progress.advance(e.size, 1);
             match ok {
                 Ok(true) => None,

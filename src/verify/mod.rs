@@ -306,7 +306,7 @@ pub(crate) fn files_by_archive(cat: &Catalogue) -> Result<HashMap<i64, Vec<Strin
         {
             if let Some(sha) = e.sha256 {
                 by_sha
-                    .entry(sha)
+                    .entry(sha.hex())
                     .or_insert_with(|| String::from_utf8_lossy(&e.path).into_owned());
             }
         }
