@@ -6,19 +6,18 @@ use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use crate::archive::{read_members, Member};
-use crate::catalogue::Archive;
+use crate::catalogue::{Archive, Sha256};
 use crate::crypt::Passphrase;
 use crate::error::{Error, Result};
-use crate::fsutil::hex;
 use crate::progress::Progress;
 
 /// A member restore wants from an archive.
 #[derive(Debug, Clone)]
 pub(crate) struct Wanted {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub offset: u64,
     pub length: u64,
     /// The content is this one member (not split): its hash can be checked while writing.
@@ -66,7 +65,7 @@ pub(crate) fn read_archive(
         if write_member(m.data, w, stage, progress)? {
             got.members.push(m.name.to_vec());
         } else {
-            got.bad.push(w.sha256.clone());
+            got.bad.push(w.sha256.hex());
         }
         Ok(())
     };
@@ -83,7 +82,7 @@ fn write_member(
     stage: &Path,
     progress: &dyn Progress,
 ) -> io::Result<bool> {
-    let path = stage_path(stage, &w.sha256);
+    let path = stage_path(stage, &w.sha256.hex());
     let mut f = OpenOptions::new()
         .create(true)
         .write(true)
@@ -97,7 +96,7 @@ fn write_member(
     let len = f.metadata()?.len();
     let fresh = len <= w.offset
         || crate::fsmeta::punch_hole(&f, w.offset, w.length.min(len - w.offset)).is_ok();
-    let mut h = Sha256::new();
+    let mut h = sha2::Sha256::new();
     let mut n = 0u64;
     let mut copy = |out: &mut dyn Write| -> io::Result<()> {
         let mut buf = crate::fsutil::read_buffer(w.length);
@@ -129,7 +128,7 @@ fn write_member(
             "member is short",
         ));
     }
-    if w.whole && hex(&h.finalize()) != w.sha256 {
+    if w.whole && h.finalize().as_slice() != w.sha256.0.as_slice() {
         drop(f);
         std::fs::remove_file(&path)?;
         return Ok(false);

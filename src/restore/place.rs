@@ -58,7 +58,7 @@ pub(super) fn place_files(
     {
         let digest = e.sha256.expect("invariant: checked in Plan::new");
         let sha = digest.hex();
-        let st = &plan.contents[&sha];
+        let st = &plan.contents[&digest];
         let problem = match (&st.problem, st.pieces_left) {
             (Some(problem), _) => Some(problem.clone()),
             (None, 1..) => Some("some of its pieces were not read".to_string()),

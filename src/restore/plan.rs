@@ -4,14 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::extract::Wanted;
-use crate::catalogue::{Archive, Catalogue, Entry, Piece};
+use crate::catalogue::{Archive, Catalogue, Entry, Piece, Sha256};
 use crate::error::Result;
 use crate::places::{archives_by_id, visit_contents, Holding};
 
 /// The contents to restore and where their pieces are.
 pub(super) struct Plan {
     /// sha256 -> number of pieces still to read, and whether it is stored at all.
-    pub contents: HashMap<String, ContentState>,
+    pub contents: HashMap<Sha256, ContentState>,
     /// archive id -> (archive, wanted members).
     pub archives: BTreeMap<i64, (Archive, HashMap<Vec<u8>, Wanted>)>,
     /// Bytes of every piece to read.
@@ -57,7 +57,7 @@ impl Plan {
             pieces_total: 0,
             problem: Some(problem),
         };
-        self.contents.insert(sha.to_string(), state);
+        self.contents.insert(digest(sha), state);
     }
 
     /// Adds a stored content: the archive members that hold its pieces.
@@ -70,7 +70,7 @@ impl Plan {
                 .entry(a.id.0)
                 .or_insert_with(|| (a.clone(), HashMap::new()));
             let wanted = Wanted {
-                sha256: sha.to_string(),
+                sha256: digest(sha),
                 offset: p.offset,
                 length: p.length,
                 whole: n == 1,
@@ -83,19 +83,19 @@ impl Plan {
             pieces_total: n,
             problem: None,
         };
-        self.contents.insert(sha.to_string(), state);
+        self.contents.insert(digest(sha), state);
     }
 
     /// One piece of content `sha` is in staging.
     pub(super) fn piece_read(&mut self, sha: &str) {
-        if let Some(st) = self.contents.get_mut(sha) {
+        if let Some(st) = self.contents.get_mut(&digest(sha)) {
             st.pieces_left = st.pieces_left.saturating_sub(1);
         }
     }
 
     /// Content `sha` cannot be restored, for this reason.
     pub(super) fn set_problem(&mut self, sha: &str, problem: String) {
-        if let Some(st) = self.contents.get_mut(sha) {
+        if let Some(st) = self.contents.get_mut(&digest(sha)) {
             st.problem = Some(problem);
         }
     }
@@ -108,4 +108,10 @@ impl Plan {
             }
         }
     }
+}
+
+/// A content's digest from its hex (the catalogue's contents are checked hex: a value that is
+/// not stays apart as zeros, and is found by no file).
+fn digest(sha: &str) -> Sha256 {
+    Sha256::from_hex(sha).unwrap_or_default()
 }

@@ -412,7 +412,7 @@ impl<'a> Reader<'a> {
     fn take_in(&mut self, id: i64, path: &Path, got: Got) {
         let (archive, wanted) = self.plan.archives[&id].clone();
         for m in &got.members {
-            self.plan.piece_read(&wanted[m].sha256);
+            self.plan.piece_read(&wanted[m].sha256.hex());
         }
         for sha in &got.bad {
             let problem = format!("its content in {} is damaged", archive.name);
