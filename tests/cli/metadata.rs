@@ -271,3 +271,51 @@ fn an_attribute_that_cannot_be_set_is_listed_and_exit_3() {
         b"from 1969\n"
     );
 }
+
+/// Not as root: a restore gives every path to the user restoring it, says so once, and still
+/// gives back modes, times and hard links (exit 0). As root, the test restores as uid 65534
+/// (setpriv); otherwise as the user running it.
+#[test]
+fn not_as_root_owners_stay_the_restoring_users_and_it_says_so() {
+    let env = TestEnv::new();
+    make_tree(&env.src());
+    backup(&env);
+    let target = env.path("mine/out");
+    let mut cmd;
+    let me = if is_root() {
+        if !require_tool("setpriv") {
+            return;
+        }
+        // The test's directories, DEST and a parent for TARGET must be open to that user.
+        fs::set_permissions(env.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        run_ok(env.cmd("chmod").args(["-R", "a+rX"]).arg(env.dest()));
+        fs::create_dir(env.path("mine")).unwrap();
+        fsmeta::lchown(&env.path("mine"), 65534, 65534).unwrap();
+        cmd = env.cmd("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(TestEnv::butcher_exe());
+        (65534, 65534)
+    } else {
+        fs::create_dir(env.path("mine")).unwrap();
+        cmd = env.butcher_command();
+        let md = fs::metadata(env.path("mine")).unwrap();
+        (md.uid(), md.gid())
+    };
+    let out = run(cmd.arg("restore").arg(env.dest()).arg(&target));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("not running as root").count(), 1, "{err}");
+    for rel in ["owned/deep/f", "c.txt", "a/one.txt", "owned"] {
+        let md = fs::symlink_metadata(target.join(rel)).unwrap();
+        assert_eq!((md.uid(), md.gid()), me, "{rel}");
+    }
+    let one = fs::metadata(target.join("a/one.txt")).unwrap();
+    let two = fs::metadata(target.join("b/two.txt")).unwrap();
+    assert_eq!(one.ino(), two.ino(), "hard links without root too");
+    let src = fs::symlink_metadata(env.src().join("old.txt")).unwrap();
+    let got = fs::symlink_metadata(target.join("old.txt")).unwrap();
+    assert_eq!(
+        (got.mtime(), got.mtime_nsec()),
+        (src.mtime(), src.mtime_nsec())
+    );
+}
