@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::common::tree::Rng;
 use crate::common::{assert_trees_equal, require_tool, run_ok, TestEnv};
-use crate::util::{pass_file, PASS};
+use crate::util::{pass_file, restore_snapshot as restore, PASS};
 
 /// `files` files of 50 to 2,000 random bytes, 1,000 to a directory.
 fn make_tree(root: &Path, files: usize) {
@@ -43,17 +43,6 @@ fn backup(env: &TestEnv) -> u64 {
         "--quiet".as_ref(),
     ]);
     fs::metadata(env.dest().join("catalogue.db")).unwrap().len()
-}
-
-fn restore(env: &TestEnv, snapshot: u32, target: &Path) {
-    env.butcher_ok([
-        "restore".as_ref(),
-        env.dest().as_os_str(),
-        target.as_os_str(),
-        "--snapshot".as_ref(),
-        snapshot.to_string().as_ref(),
-        "--quiet".as_ref(),
-    ]);
 }
 
 #[test]

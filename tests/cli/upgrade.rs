@@ -47,13 +47,7 @@ fn backup_args(env: &TestEnv) -> Vec<std::ffi::OsString> {
 
 fn restore_snapshot(env: &TestEnv, snapshot: u32, want: &Path) {
     let target = env.path(format!("restored-{snapshot}"));
-    env.butcher_ok([
-        "restore".as_ref(),
-        env.dest().as_os_str(),
-        target.as_os_str(),
-        "--snapshot".as_ref(),
-        snapshot.to_string().as_ref(),
-    ]);
+    crate::util::restore_snapshot(env, snapshot, &target);
     assert_trees_equal(want, &target);
     fs::remove_dir_all(&target).unwrap();
 }

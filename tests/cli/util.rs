@@ -114,3 +114,15 @@ pub fn two_run_set(env: &TestEnv, extra: &[&str]) {
     let discs = crate::common::disc_dirs(&env.dest()).len();
     assert!(discs >= 4, "{discs} discs");
 }
+
+/// `butcher restore DEST TARGET --snapshot N --quiet`, which must succeed.
+pub fn restore_snapshot(env: &TestEnv, snapshot: u32, target: &Path) {
+    env.butcher_ok([
+        "restore".as_ref(),
+        env.dest().as_os_str(),
+        target.as_os_str(),
+        "--snapshot".as_ref(),
+        snapshot.to_string().as_ref(),
+        "--quiet".as_ref(),
+    ]);
+}
