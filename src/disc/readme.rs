@@ -92,8 +92,10 @@ Exact restore of one snapshot (needs sqlite3): save the script between the lines
 restore-by-hand.sh and run
   PASSFILE=FILE bash restore-by-hand.sh DISCS TARGET [SNAPSHOT]
 where DISCS holds copies of all discs as disc-0001, disc-0002, ... and FILE holds the
-passphrase on its first line. If it stops (a wrong passphrase, a missing disc), empty
-TARGET and run it again. {format} on this disc describes every byte the script reads.
+passphrase on its first line. Run as root it gives owners back too; with setfattr
+(package attr) extended attributes and ACLs. If it stops (a wrong passphrase, a missing
+disc), empty TARGET and run it again. {format} on this disc describes every byte the
+script reads.
 ------------------------------------------------------------------------------------------
 {SCRIPT}------------------------------------------------------------------------------------------
 ",
