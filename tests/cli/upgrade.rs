@@ -14,8 +14,13 @@ use crate::compat::{fixture_dir, fixture_tree, PASS};
 /// DEST as the format-5 set's owner has it: the fixture's discs and a working catalogue (the
 /// copy on the newest disc, decrypted with gpg).
 fn format5_dest(env: &TestEnv) {
+    older_dest(env, 5);
+}
+
+/// DEST of the fixture set of format `version`, with its working catalogue.
+fn older_dest(env: &TestEnv, version: u32) {
     fs::create_dir_all(env.dest()).unwrap();
-    for d in disc_dirs(&fixture_dir(5)) {
+    for d in disc_dirs(&fixture_dir(version)) {
         run_ok(env.cmd("cp").arg("-r").arg(&d).arg(env.dest()));
     }
     let newest = disc_dirs(&env.dest()).pop().unwrap();
@@ -26,7 +31,7 @@ fn format5_dest(env: &TestEnv) {
             .arg(newest.join("catalogue.db.gpg")),
     );
     fs::write(env.dest().join("catalogue.db"), out.stdout).unwrap();
-    assert_eq!(user_version(&env.dest()), 5);
+    assert_eq!(user_version(&env.dest()), i64::from(version));
 }
 
 fn user_version(dest: &Path) -> i64 {
@@ -98,6 +103,39 @@ fn a_format_5_set_is_upgraded_by_a_run_and_restores_exactly() {
     // A second run finds nothing to upgrade.
     let out = env.butcher_ok(backup_args(&env));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("upgrading"));
+}
+
+/// Sets of formats 2 to 4 (no parity tables, an older disc layout) are upgraded by a run as
+/// well, and every snapshot restores exactly.
+#[test]
+fn older_sets_are_upgraded_by_a_run_too() {
+    if !require_tool("gpg") {
+        return;
+    }
+    for version in 2..=4 {
+        let env = TestEnv::new().with_passphrase(PASS);
+        older_dest(&env, version);
+        fixture_tree(&env.src(), 2);
+        fs::write(env.src().join("added.txt"), "after the upgrade\n").unwrap();
+        let out = env.butcher_ok([
+            "backup".as_ref(),
+            env.src().as_os_str(),
+            env.dest().as_os_str(),
+            "--archive-size=64K".as_ref(),
+            "--disc-size=640K".as_ref(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "upgrading the working catalogue from format {version} to format 6"
+            )),
+            "{err}"
+        );
+        assert_eq!(user_version(&env.dest()), 6, "format {version}");
+        restore_snapshot(&env, 1, &tree(&env, 1));
+        restore_snapshot(&env, 2, &tree(&env, 2));
+        restore_snapshot(&env, 3, &env.src());
+    }
 }
 
 /// Pads the working catalogue with ten killed (`running`) snapshots of 4,000 directory
