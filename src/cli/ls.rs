@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 use butcher::{Entry, Place};
 
-use super::output::{json_list, json_numbers, show, to_stdout, utc, JsonObject};
+use super::output::{json_numbers, show, to_stdout, utc, JsonObject};
 use super::query::{open, select, SourceArgs};
 use super::{ExitCode, Ui};
 
@@ -35,16 +35,33 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let view = open(&a.src, ui)?;
     let snap = view.snapshot(a.snapshot)?;
     let entries = select(&view, &snap, &a.globs)?;
-    let places = view.places(&entries)?;
-    let rows: Vec<(Entry, Place)> = entries.into_iter().zip(places).collect();
+    // Each line is written as its place is looked up: a million paths are never held twice.
+    let mut failed = None;
     to_stdout(|out| {
-        if a.src.json {
-            writeln!(out, "{}", json_list(rows.iter().map(|(e, p)| json(e, p))))
-        } else {
-            rows.iter().try_for_each(|(e, p)| line(out, e, p))
+        let mut first = true;
+        let written = view.each_place(&entries, |e, p| {
+            if a.src.json {
+                // As json_list writes it: "[", the items on lines of their own, "]".
+                let sep = if first { "[\n" } else { ",\n" };
+                first = false;
+                write!(out, "{sep}{}", json(e, &p))
+            } else {
+                line(out, e, &p)
+            }
+        });
+        match written {
+            Ok(Ok(())) if a.src.json => writeln!(out, "{}", if first { "[]" } else { "\n]" }),
+            Ok(io) => io,
+            Err(e) => {
+                failed = Some(e);
+                Ok(())
+            }
         }
     })?;
-    Ok(ExitCode::Ok)
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(ExitCode::Ok),
+    }
 }
 
 /// `file            12345  2024-05-01 10:00:00  disc 0002  photos/a.jpg`

@@ -145,14 +145,26 @@ impl CatalogueView {
         Ok((kept, unmatched))
     }
 
-    /// Where the content of entry `e` is.
-    /// Where each of `entries` is, in order, looked up in one read transaction (a statement
-    /// a file, but one lock and one check of the file for them all).
-    pub fn places(&self, entries: &[Entry]) -> Result<Vec<Place>> {
-        self.cat
-            .read_transaction(|| entries.iter().map(|e| self.place(e)).collect())
+    /// Gives `f` each of `entries` in order with where it is, looked up in one read
+    /// transaction (a statement a file, but one lock and one check of the file for them all)
+    /// and never held for more than one entry at a time. Stops at the first error of `f`,
+    /// which it returns inside `Ok`; a catalogue error is the outer `Err`.
+    pub fn each_place(
+        &self,
+        entries: &[Entry],
+        mut f: impl FnMut(&Entry, Place) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
+        self.cat.read_transaction(|| {
+            for e in entries {
+                if let Err(io) = f(e, self.place(e)?) {
+                    return Ok(Err(io));
+                }
+            }
+            Ok(Ok(()))
+        })
     }
 
+    /// Where the content of entry `e` is.
     pub fn place(&self, e: &Entry) -> Result<Place> {
         let Some(sha) = e.sha256.filter(|_| e.kind == Kind::File).map(|s| s.hex()) else {
             return Ok(Place::None);
