@@ -477,6 +477,87 @@ fn path_hash(path: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The open version of each path id, in a vector indexed by the id (ids are dense from 1);
+/// an id far beyond the paths known (a damaged row) goes to a map beside it. A million
+/// versions in a hash map would take twice the room (its buckets double past seven eighths).
+#[derive(Default)]
+struct OpenVersions {
+    dense: Vec<Option<Known>>,
+    sparse: HashMap<i64, Known>,
+}
+
+/// Ids up to this are kept in the vector.
+const DENSE_LIMIT: i64 = 1 << 32;
+
+impl OpenVersions {
+    fn get(&self, id: i64) -> Option<&Known> {
+        match usize::try_from(id) {
+            Ok(i) if id < DENSE_LIMIT => self.dense.get(i).and_then(Option::as_ref),
+            _ => self.sparse.get(&id),
+        }
+    }
+
+    fn insert(&mut self, id: i64, k: Known) {
+        match usize::try_from(id) {
+            Ok(i) if id < DENSE_LIMIT => {
+                if i >= self.dense.len() {
+                    self.dense.resize_with(i + 1, || None);
+                }
+                self.dense[i] = Some(k);
+            }
+            _ => {
+                self.sparse.insert(id, k);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: i64) -> Option<Known> {
+        match usize::try_from(id) {
+            Ok(i) if id < DENSE_LIMIT => self.dense.get_mut(i).and_then(Option::take),
+            _ => self.sparse.remove(&id),
+        }
+    }
+
+    /// Every id with an open version.
+    fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.is_some())
+            .map(|(i, _)| i as i64);
+        dense.chain(self.sparse.keys().copied())
+    }
+
+    /// Flags for ids below `n` (and a set for any beyond).
+    fn flags(n: i64) -> (Vec<bool>, std::collections::HashSet<i64>) {
+        (
+            vec![false; usize::try_from(n.clamp(0, DENSE_LIMIT)).unwrap_or(0)],
+            std::collections::HashSet::new(),
+        )
+    }
+
+    /// Sets `id`'s flag; false when it was set already.
+    fn flag(f: &mut (Vec<bool>, std::collections::HashSet<i64>), id: i64) -> bool {
+        match usize::try_from(id) {
+            Ok(i) if id < DENSE_LIMIT => {
+                if i >= f.0.len() {
+                    f.0.resize(i + 1, false);
+                }
+                !std::mem::replace(&mut f.0[i], true)
+            }
+            _ => f.1.insert(id),
+        }
+    }
+
+    fn flagged(f: &(Vec<bool>, std::collections::HashSet<i64>), id: i64) -> bool {
+        match usize::try_from(id) {
+            Ok(i) if id < DENSE_LIMIT => f.0.get(i).copied().unwrap_or(false),
+            _ => f.1.contains(&id),
+        }
+    }
+}
+
 /// The state a snapshot's entries are compared with: every path's name and id, and the open
 /// versions, held compactly (a run over a million files keeps them all in memory).
 pub struct Recorder {
@@ -487,7 +568,7 @@ pub struct Recorder {
     clashes: HashMap<Vec<u8>, i64>,
     next_path: i64,
     /// The open version of each path id.
-    open: HashMap<i64, Known>,
+    open: OpenVersions,
 }
 
 impl Recorder {
@@ -498,7 +579,7 @@ impl Recorder {
             clashes: HashMap::new(),
             next_path: names.spans.len().max(1) as i64,
             names,
-            open: HashMap::new(),
+            open: OpenVersions::default(),
         };
         for id in 1..rec.names.spans.len() as i64 {
             rec.index(id);
@@ -542,7 +623,7 @@ impl Recorder {
 
     /// What the newest recorded snapshot has at `path`.
     pub fn known(&self, path: &[u8]) -> Option<&Known> {
-        self.open.get(&self.find(path)?)
+        self.open.get(self.find(path)?)
     }
 
     /// The id of `path`, adding it (and any parent not yet known) to `paths`.
@@ -572,15 +653,16 @@ impl Recorder {
         snapshot: SnapshotId,
         entries: &[Entry],
     ) -> Result<()> {
-        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        // Path ids are dense: which ones this snapshot has is a vector of flags.
+        let mut seen = OpenVersions::flags(self.next_path);
         let sha_blob = |s: &Option<Sha256>| -> Option<Vec<u8>> { s.map(|x| x.0.to_vec()) };
         for e in entries {
             let path_id = self.path_id(tx, &e.path)?;
-            if !seen.insert(path_id) {
+            if !OpenVersions::flag(&mut seen, path_id) {
                 continue; // the same path twice: the first one counts
             }
             let fp = fingerprint(e);
-            if let Some(old) = self.open.get(&path_id) {
+            if let Some(old) = self.open.get(path_id) {
                 if old.fingerprint == fp {
                     continue;
                 }
@@ -628,12 +710,11 @@ impl Recorder {
         }
         let gone: Vec<i64> = self
             .open
-            .keys()
-            .filter(|id| !seen.contains(id))
-            .copied()
+            .ids()
+            .filter(|&id| !OpenVersions::flagged(&seen, id))
             .collect();
         for path_id in gone {
-            if let Some(k) = self.open.remove(&path_id) {
+            if let Some(k) = self.open.remove(path_id) {
                 tx.prepare_cached("UPDATE versions SET until_snapshot = ?2 WHERE id = ?1")?
                     .execute(params![k.version, snapshot.0])?;
             }
