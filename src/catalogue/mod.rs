@@ -394,43 +394,9 @@ impl Catalogue {
     /// first path that has it (the tar member name, whose mode and mtime its header carries)
     /// and the pieces already stored.
     pub fn pending_contents(&self, snapshot: SnapshotId) -> Result<Vec<PendingContent>> {
-        if self.version >= VERSIONS_FORMAT {
-            return self.pending_contents_v6(snapshot);
-        }
-        let entries = self.entries(snapshot)?;
-        let mut pending: std::collections::HashMap<String, u64> = {
-            let mut st = self
-                .conn
-                .prepare("SELECT sha256, size FROM contents WHERE pieces IS NULL")?;
-            let rows = st.query_map([], |r| {
-                Ok((rows::sha(r, "contents", 0)?, rows::count(r, "contents", 1)?))
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        let mut done = self
-            .conn
-            .prepare("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM pieces WHERE sha256 = ?1")?;
-        let mut out = Vec::new();
-        for e in entries.iter().filter(|e| e.kind == Kind::File) {
-            let Some(sha) = e.sha256.map(|s| s.hex()) else {
-                continue;
-            };
-            let Some(size) = pending.remove(&sha) else {
-                continue;
-            };
-            let (pieces_done, bytes_done): (u32, i64) =
-                done.query_row([self.sha_param(&sha)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            out.push(PendingContent {
-                sha256: sha,
-                size,
-                path: e.path.clone(),
-                pieces_done,
-                bytes_done: bytes_done as u64,
-                mode: e.mode,
-                mtime_ns: e.mtime_ns,
-            });
-        }
-        Ok(out)
+        // Only a run packs, and a run upgrades an older catalogue first.
+        self.require_current()?;
+        self.pending_contents_v6(snapshot)
     }
 
     /// The number the next disc gets (discs are numbered from 1 across all runs).

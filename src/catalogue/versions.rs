@@ -15,26 +15,29 @@ use super::rows::{col, count, digest_opt, Entry, Kind, Sha256};
 use super::{BadRow, Catalogue, SnapshotId};
 use crate::error::{Error, Result};
 
-/// The versions valid at a snapshot (`?1`), as [`version`] reads them.
-const VERSIONS_AT: &str =
-    "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
-            uid, gid, links, dev, xattrs, id
-     FROM versions
-     WHERE first_snapshot <= ?1 AND until_snapshot > ?1";
+/// A query of `versions` for the columns [`version`] reads, with the condition `$where`.
+macro_rules! versions_where {
+    ($where:literal) => {
+        concat!(
+            "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
+                    uid, gid, links, dev, xattrs, id
+             FROM versions WHERE ",
+            $where
+        )
+    };
+}
+
+/// The versions valid at a snapshot (`?1`).
+const VERSIONS_AT: &str = versions_where!("first_snapshot <= ?1 AND until_snapshot > ?1");
 
 /// The versions valid at snapshot `?1` and not at `?2`.
-const VERSIONS_ONLY_AT: &str =
-    "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
-            uid, gid, links, dev, xattrs, id
-     FROM versions
-     WHERE first_snapshot <= ?1 AND until_snapshot > ?1
-       AND NOT (first_snapshot <= ?2 AND until_snapshot > ?2)";
+const VERSIONS_ONLY_AT: &str = versions_where!(
+    "first_snapshot <= ?1 AND until_snapshot > ?1
+     AND NOT (first_snapshot <= ?2 AND until_snapshot > ?2)"
+);
 
 /// The versions no later snapshot has closed.
-const OPEN_VERSIONS: &str =
-    "SELECT path_id, kind, size, mtime_ns, mode, sha256, link_target, inode, ctime_ns,
-            uid, gid, links, dev, xattrs, id
-     FROM versions WHERE until_snapshot = 2147483647";
+const OPEN_VERSIONS: &str = versions_where!("until_snapshot = 2147483647");
 
 /// A version row: its path id, the entry without its path and xattrs, how many xattrs it
 /// has, and its id.
