@@ -4,7 +4,7 @@
 //! Contents are visited one at a time, so a caller that builds its own plan from them never
 //! holds every piece of a large selection twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::catalogue::{Archive, Catalogue, Entry, Kind, Piece, Sha256};
 use crate::error::{Error, Result};
@@ -26,48 +26,51 @@ pub(crate) fn archives_by_id(cat: &Catalogue) -> Result<HashMap<i64, Archive>> {
     Ok(good.into_iter().map(|a| (a.id.0, a)).collect())
 }
 
-/// Calls `visit` once for every distinct content among the regular files of `entries`, with
-/// where it is stored, as far as `archives` (the catalogue's readable archive rows) tells.
-pub(crate) fn visit_contents(
-    cat: &Catalogue,
-    entries: &[Entry],
-    archives: &HashMap<i64, Archive>,
-    visit: &mut dyn FnMut(&str, Holding),
-) -> Result<()> {
-    cat.read_transaction(|| visit_in(cat, entries, archives, visit))
+/// The distinct contents of the regular files of `entries`, in sha256 order.
+pub(crate) fn distinct_contents(entries: &[Entry]) -> Result<Vec<Sha256>> {
+    // A sorted vector, not a set: a million of them.
+    let mut digests = entries
+        .iter()
+        .filter(|e| e.kind == Kind::File)
+        .map(content_of)
+        .collect::<Result<Vec<Sha256>>>()?;
+    digests.sort_unstable();
+    digests.dedup();
+    digests.shrink_to_fit();
+    Ok(digests)
 }
 
-fn visit_in(
+/// Calls `visit` for every content of `digests` in turn (with its index), with where it is
+/// stored, as far as `archives` (the catalogue's readable archive rows) tells.
+pub(crate) fn visit_contents(
     cat: &Catalogue,
-    entries: &[Entry],
+    digests: &[Sha256],
     archives: &HashMap<i64, Archive>,
-    visit: &mut dyn FnMut(&str, Holding),
+    visit: &mut dyn FnMut(usize, &str, Holding),
 ) -> Result<()> {
-    let mut seen: HashSet<Sha256> = HashSet::new();
-    for e in entries.iter().filter(|e| e.kind == Kind::File) {
-        let digest = content_of(e)?;
-        if !seen.insert(digest) {
-            continue;
+    cat.read_transaction(|| {
+        for (k, digest) in digests.iter().enumerate() {
+            let sha = digest.hex();
+            let sha = sha.as_str();
+            if !cat.content_complete(sha)? {
+                visit(k, sha, Holding::NotStored);
+                continue;
+            }
+            let pieces = cat.pieces(sha)?;
+            match pieces.iter().find(|p| !archives.contains_key(&p.archive.0)) {
+                Some(p) => visit(
+                    k,
+                    sha,
+                    Holding::Broken(format!(
+                        "its archive {} is not in the catalogue, or its row there cannot be read",
+                        p.archive.0
+                    )),
+                ),
+                None => visit(k, sha, Holding::Pieces(pieces)),
+            }
         }
-        let sha = digest.hex();
-        let sha = sha.as_str();
-        if !cat.content_complete(sha)? {
-            visit(sha, Holding::NotStored);
-            continue;
-        }
-        let pieces = cat.pieces(sha)?;
-        match pieces.iter().find(|p| !archives.contains_key(&p.archive.0)) {
-            Some(p) => visit(
-                sha,
-                Holding::Broken(format!(
-                    "its archive {} is not in the catalogue, or its row there cannot be read",
-                    p.archive.0
-                )),
-            ),
-            None => visit(sha, Holding::Pieces(pieces)),
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The sha256 of a file entry; a file entry without one is damage.

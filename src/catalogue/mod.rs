@@ -128,12 +128,21 @@ impl Catalogue {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Restore, ls and where look contents up in sha256 order, all over the file: a
-        // cache of up to 64 MiB keeps a catalogue's pages from being read again and again.
-        // Sorting never goes to a temporary file: nothing of the catalogue is written outside
-        // the places the user named.
+        // ls and where look contents up in path order, all over the file: a cache of up to
+        // 64 MiB keeps a catalogue's pages from being read again and again. Sorting never
+        // goes to a temporary file: nothing of the catalogue is written outside the places
+        // the user named.
         conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")?;
         Self::checked(conn, what)
+    }
+
+    /// Gives back the page cache beyond 8 MiB, for a reader that goes through the catalogue
+    /// in the order of its tables (restore looks contents up in sha256 order) and needs the
+    /// memory for its own plan.
+    pub fn small_cache(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA cache_size = -8192; PRAGMA shrink_memory;")?;
+        Ok(())
     }
 
     /// Opens a catalogue copy held in memory (decrypted from a disc), read-only.
@@ -478,8 +487,8 @@ impl Catalogue {
     pub fn record_archive(
         &self,
         archive: &Archive,
-        pieces: &[Piece],
-        completed: &[(String, u32)],
+        pieces: impl IntoIterator<Item = Piece>,
+        completed: impl IntoIterator<Item = (String, u32)>,
         discarded: &[String],
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
@@ -516,7 +525,7 @@ impl Catalogue {
             }
             let mut done = tx.prepare("UPDATE contents SET pieces = ?2 WHERE sha256 = ?1")?;
             for (sha, n) in completed {
-                done.execute(params![self.sha_param(sha), n])?;
+                done.execute(params![self.sha_param(&sha), n])?;
             }
             let mut forget = tx.prepare("DELETE FROM pieces WHERE sha256 = ?1")?;
             for sha in discarded {

@@ -236,8 +236,8 @@ pub(super) fn snapshot(r: &Row) -> rusqlite::Result<Snapshot> {
 /// Content a snapshot needs that is not fully stored.
 #[derive(Debug, Clone)]
 pub struct PendingContent {
-    /// Lowercase hex sha256.
-    pub sha256: String,
+    /// Its sha256.
+    pub sha256: Sha256,
     /// Size in bytes.
     pub size: u64,
     /// The first path (in byte order) with this content: the tar member name.

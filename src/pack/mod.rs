@@ -9,7 +9,8 @@ pub(crate) mod plan;
 mod sample;
 mod writer;
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::Path;
 
@@ -20,7 +21,7 @@ use crate::catalogue::{Archive, Catalogue, PendingContent, Piece, SnapshotId};
 use crate::crypt::Passphrase;
 use crate::disc::DiscWriter;
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{hex, join_rel, sync_dir};
+use crate::fsutil::{join_rel, sync_dir};
 use crate::layout::{archive_name, piece_member, Codec};
 use crate::progress::{Progress, Stage};
 pub use compression::Compression;
@@ -65,15 +66,37 @@ pub struct PackSummary {
 
 struct Job {
     content: PendingContent,
-    /// The member name (or piece-name prefix): the first path, or for a content an interrupted
-    /// run began to split, the name its stored pieces already have.
-    member_base: Vec<u8>,
+    /// For a content an interrupted run began to split: the name its stored pieces already
+    /// have (without their suffix). Otherwise members are named after the content's path.
+    stored_base: Option<Vec<u8>>,
     next_piece: u32,
     split: bool,
-    hasher: Option<Sha256>,
+}
+
+impl Job {
+    /// The tar member name of this job's next piece: its path, or once the content is split,
+    /// the piece name.
+    fn member_name(&self) -> Cow<'_, [u8]> {
+        self.name_as(self.split)
+    }
+
+    /// The member name of this job's next piece, split or not.
+    fn name_as(&self, split: bool) -> Cow<'_, [u8]> {
+        let base = self.stored_base.as_deref().unwrap_or(&self.content.path);
+        if split {
+            Cow::Owned(piece_member(base, self.next_piece))
+        } else {
+            Cow::Borrowed(base)
+        }
+    }
 }
 
 /// Packs every content `snapshot` needs that is not stored yet.
+///
+/// Memory stays proportional to the pending contents (their paths and sizes): an archive's
+/// members are named, opened and hashed one at a time as they are written, and recorded from
+/// the plan, so a 1 GiB archive of a million small files holds nothing per member beyond its
+/// place in the plan.
 pub fn pack(
     src: &Path,
     cat: &Catalogue,
@@ -88,15 +111,14 @@ pub fn pack(
     progress.start(Stage::Pack, total, pending.len() as u64);
     let mut jobs = Vec::with_capacity(pending.len());
     for c in pending {
-        let member_base = match c.pieces_done {
-            0 => c.path.clone(),
-            _ => stored_member_base(cat, &c.sha256)?,
+        let stored_base = match c.pieces_done {
+            0 => None,
+            _ => Some(stored_member_base(cat, &c.sha256.hex())?),
         };
         jobs.push(Job {
             next_piece: c.pieces_done + 1,
             split: c.pieces_done > 0,
-            hasher: None,
-            member_base,
+            stored_base,
             content: c,
         });
     }
@@ -112,10 +134,12 @@ pub fn pack(
         archive_size: opts.archive_size,
         passphrase,
         progress,
+        partial: HashMap::new(),
         summary: PackSummary::default(),
     };
     for (compression, mut jobs) in groups {
         packer.pack_queue(&mut jobs, compression)?;
+        packer.partial.clear();
     }
     progress.finish();
     Ok(packer.summary)
@@ -151,6 +175,8 @@ struct Packer<'r, 'd> {
     archive_size: u64,
     passphrase: Option<&'r Passphrase>,
     progress: &'r dyn Progress,
+    /// The hashers of contents partly stored in this run's archives, by job index.
+    partial: HashMap<usize, Sha256>,
     summary: PackSummary,
 }
 
@@ -173,8 +199,11 @@ impl Packer<'_, '_> {
                 self.discs.close_current()?;
                 continue;
             }
-            let names = member_names(jobs, &mut plan);
-            self.write_one(jobs, &plan, names, compression)?;
+            if let Some(cut) = first_repeated_name(jobs, &plan) {
+                plan.truncate(cut);
+            }
+            mark_split(jobs, &plan);
+            self.write_one(jobs, &plan, compression)?;
             // Plans take queue items in order, so everything before the last slice is done,
             // and the last slice's item is done when its last byte went in.
             let last = plan.last().expect("invariant: plan is not empty");
@@ -189,39 +218,25 @@ impl Packer<'_, '_> {
     }
 
     /// Writes one archive for `plan`, moves it into place and records it.
-    fn write_one(
-        &mut self,
-        jobs: &mut [Job],
-        plan: &[Slice],
-        names: Vec<Vec<u8>>,
-        compression: Codec,
-    ) -> Result<()> {
+    fn write_one(&mut self, jobs: &mut [Job], plan: &[Slice], compression: Codec) -> Result<()> {
         let id = self.cat.next_archive_id()?;
         let name = archive_name(id.0, compression, self.passphrase.is_some());
         let (tmp, dst) = self.discs.archive_paths(&name);
-        let mut taken = self.take_hashers(jobs, plan)?;
-        let mut specs: Vec<writer::MemberSpec<'_>> = Vec::with_capacity(plan.len());
-        for ((s, (_, h)), name) in plan.iter().zip(taken.iter_mut()).zip(names) {
-            let job = &jobs[s.index];
-            specs.push(writer::MemberSpec {
-                name,
-                source: join_rel(self.src, &job.content.path),
-                offset: s.offset,
-                len: s.len,
-                mode: job.content.mode,
-                mtime_ns: job.content.mtime_ns,
-                hasher: h,
-            });
-        }
+        let mut members = PlanMembers {
+            src: self.src,
+            jobs,
+            plan,
+            partial: &mut self.partial,
+            changed: Vec::new(),
+        };
         let written = writer::write_archive(
             &tmp,
-            &mut specs,
+            &mut members,
             compression,
             self.passphrase,
             self.progress,
         )?;
-        let names: Vec<Vec<u8>> = specs.iter().map(|m| m.name.clone()).collect();
-        drop(specs);
+        let changed = members.changed;
         fs::rename(&tmp, &dst).ctx("rename into place", &dst)?;
         sync_dir(
             dst.parent()
@@ -240,105 +255,145 @@ impl Packer<'_, '_> {
             size: written.size,
             sha256: written.sha256,
         };
-        self.record(jobs, plan, taken, names, archive)
+        self.record(jobs, plan, &changed, archive)
     }
 
-    /// The hashers of the plan's contents (resuming a split content hashes the part stored
-    /// earlier first).
-    fn take_hashers(&self, jobs: &mut [Job], plan: &[Slice]) -> Result<Vec<(usize, Sha256)>> {
-        for s in plan {
-            let job = &mut jobs[s.index];
-            if job.hasher.is_none() {
-                job.hasher = Some(prefix_hasher(self.src, &job.content, s.offset)?);
-            }
-        }
-        Ok(plan
-            .iter()
-            .map(|s| {
-                let h = jobs[s.index].hasher.take();
-                (s.index, h.expect("invariant: hasher prepared"))
-            })
-            .collect())
-    }
-
-    /// Records a written archive with its pieces, and which contents it completed.
+    /// Records a written archive with its pieces, and which contents it completed. The
+    /// contents in `changed` (job indexes) no longer had their hash: their pieces are dropped.
     fn record(
         &mut self,
         jobs: &mut [Job],
         plan: &[Slice],
-        taken: Vec<(usize, Sha256)>,
-        names: Vec<Vec<u8>>,
+        changed: &[usize],
         archive: Archive,
     ) -> Result<()> {
-        let mut pieces = Vec::new();
-        let mut completed = Vec::new();
-        let mut discarded = Vec::new();
-        for ((s, (index, hasher)), member) in plan.iter().zip(taken).zip(names) {
-            let job = &mut jobs[index];
-            let piece = job.next_piece;
-            job.next_piece += 1;
-            pieces.push(Piece {
-                sha256: job.content.sha256.clone(),
-                piece,
+        let changed: HashSet<usize> = changed.iter().copied().collect();
+        let mut discarded = Vec::with_capacity(changed.len());
+        for &index in &changed {
+            let job = &jobs[index];
+            let path = join_rel(self.src, &job.content.path);
+            let msg = format!(
+                "{}: changed after it was hashed; not stored in this run",
+                path.display()
+            );
+            self.progress.warn(&msg);
+            self.summary.changed.push(msg);
+            discarded.push(job.content.sha256.hex());
+        }
+        let kept = || plan.iter().filter(|s| !changed.contains(&s.index));
+        let pieces = kept().map(|s| {
+            let job = &jobs[s.index];
+            Piece {
+                sha256: job.content.sha256.hex(),
+                piece: job.next_piece,
                 archive: archive.id,
-                member,
+                member: job.member_name().into_owned(),
                 offset: s.offset,
                 length: s.len,
-            });
-            if s.offset + s.len != job.content.size {
-                job.hasher = Some(hasher);
-            } else if hex(&hasher.finalize()) == job.content.sha256 {
-                completed.push((job.content.sha256.clone(), piece));
-            } else {
-                let path = join_rel(self.src, &job.content.path);
-                let msg = format!(
-                    "{}: changed after it was hashed; not stored in this run",
-                    path.display()
-                );
-                self.progress.warn(&msg);
-                self.summary.changed.push(msg);
-                discarded.push(job.content.sha256.clone());
             }
-        }
-        pieces.retain(|p| !discarded.contains(&p.sha256));
+        });
+        let mut completed = 0u64;
+        let finished = kept()
+            .filter(|s| s.offset + s.len == jobs[s.index].content.size)
+            .map(|s| {
+                completed += 1;
+                let job = &jobs[s.index];
+                (job.content.sha256.hex(), job.next_piece)
+            });
         self.cat
-            .record_archive(&archive, &pieces, &completed, &discarded)?;
+            .record_archive(&archive, pieces, finished, &discarded)?;
+        for s in plan {
+            jobs[s.index].next_piece += 1;
+        }
         self.discs
             .add_archive(&archive.name, archive.size, &archive.sha256);
         self.summary.archives += 1;
         self.summary.input_bytes += plan.iter().map(|s| s.len).sum::<u64>();
         self.summary.output_bytes += archive.size;
-        self.progress.advance(0, completed.len() as u64);
+        self.progress.advance(0, completed);
         Ok(())
     }
 }
 
-/// Tar member names for a plan, marking contents that start being split. A plan is cut short
-/// before a name already used in it (a file really named like a piece of a split file), so
-/// every member name in an archive is unique.
-fn member_names(jobs: &mut [Job], plan: &mut Vec<Slice>) -> Vec<Vec<u8>> {
-    let mut names: Vec<Vec<u8>> = Vec::with_capacity(plan.len());
-    // A set, not a search of `names`: an archive can hold tens of thousands of members.
-    let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(plan.len());
-    for (k, s) in plan.iter().enumerate() {
-        let job = &jobs[s.index];
-        let split = job.split || s.len < job.content.size;
-        let name = if split {
-            piece_member(&job.member_base, job.next_piece)
-        } else {
-            job.member_base.clone()
-        };
-        if !seen.insert(name.clone()) {
-            plan.truncate(k);
-            break;
-        }
-        names.push(name);
+/// The members of one planned archive, for [`writer::write_archive`]: each is named, opened
+/// and given its hasher when its turn comes, and checked against its content's hash as soon as
+/// its last byte is written.
+struct PlanMembers<'a> {
+    src: &'a Path,
+    jobs: &'a [Job],
+    plan: &'a [Slice],
+    partial: &'a mut HashMap<usize, Sha256>,
+    /// Jobs whose content no longer has the hash it was catalogued with.
+    changed: Vec<usize>,
+}
+
+impl writer::Members for PlanMembers<'_> {
+    fn count(&self) -> usize {
+        self.plan.len()
     }
-    for s in plan.iter() {
+
+    fn member(&mut self, k: usize) -> Result<writer::MemberSpec> {
+        let s = &self.plan[k];
+        let job = &self.jobs[s.index];
+        let hasher = match self.partial.remove(&s.index) {
+            Some(h) => h,
+            // Resuming a content an interrupted run split: hash the part stored earlier first.
+            None => prefix_hasher(self.src, &job.content, s.offset)?,
+        };
+        Ok(writer::MemberSpec {
+            name: job.member_name().into_owned(),
+            source: join_rel(self.src, &job.content.path),
+            offset: s.offset,
+            len: s.len,
+            mode: job.content.mode,
+            mtime_ns: job.content.mtime_ns,
+            hasher,
+        })
+    }
+
+    fn done(&mut self, k: usize, hasher: Sha256) {
+        let s = &self.plan[k];
+        let job = &self.jobs[s.index];
+        if s.offset + s.len != job.content.size {
+            self.partial.insert(s.index, hasher);
+        } else if hasher.finalize().as_slice() != job.content.sha256.0 {
+            self.changed.push(s.index);
+        }
+    }
+}
+
+/// Marks the contents a plan starts to split: from now on their members are pieces.
+fn mark_split(jobs: &mut [Job], plan: &[Slice]) {
+    for s in plan {
         let job = &mut jobs[s.index];
         job.split = job.split || s.len < job.content.size;
     }
-    names
+}
+
+/// Where a plan must be cut short so that every member name in its archive is unique: before
+/// the second member of a name already used in it. Only a piece can repeat a name (a file
+/// really named like a piece of a split file); whole members are distinct paths. So only the
+/// pieces' names are kept in a set, however many members the plan has.
+fn first_repeated_name(jobs: &[Job], plan: &[Slice]) -> Option<usize> {
+    let mut pieces: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut cut = usize::MAX;
+    let split = |s: &Slice| jobs[s.index].split || s.len < jobs[s.index].content.size;
+    for (k, s) in plan.iter().enumerate().filter(|(_, s)| split(s)) {
+        let first = *pieces
+            .entry(jobs[s.index].name_as(true).into_owned())
+            .or_insert(k);
+        if first != k {
+            cut = cut.min(k);
+        }
+    }
+    if !pieces.is_empty() {
+        for (k, s) in plan.iter().enumerate().filter(|(_, s)| !split(s)) {
+            if let Some(&p) = pieces.get(jobs[s.index].name_as(false).as_ref()) {
+                cut = cut.min(k.max(p));
+            }
+        }
+    }
+    (cut != usize::MAX).then_some(cut)
 }
 
 /// The piece-name prefix of a content whose first pieces are stored.
@@ -365,4 +420,77 @@ fn prefix_hasher(src: &Path, c: &PendingContent, offset: u64) -> Result<Sha256> 
     let mut r = std::io::Read::take(f, offset);
     std::io::copy(&mut r, &mut h).ctx("read", &path)?;
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(path: &str, size: u64) -> Job {
+        Job {
+            content: PendingContent {
+                sha256: crate::catalogue::Sha256([path.len() as u8; 32]),
+                size,
+                path: path.as_bytes().to_vec(),
+                pieces_done: 0,
+                bytes_done: 0,
+                mode: 0o644,
+                mtime_ns: 0,
+            },
+            stored_base: None,
+            next_piece: 1,
+            split: false,
+        }
+    }
+
+    fn whole(index: usize, jobs: &[Job]) -> Slice {
+        Slice {
+            index,
+            offset: 0,
+            len: jobs[index].content.size,
+        }
+    }
+
+    #[test]
+    fn distinct_names_need_no_cut() {
+        let jobs = vec![job("a", 10), job("b", 10), job("c", 100)];
+        let mut plan: Vec<Slice> = (0..2).map(|i| whole(i, &jobs)).collect();
+        plan.push(Slice {
+            index: 2,
+            offset: 0,
+            len: 40,
+        });
+        assert_eq!(first_repeated_name(&jobs, &plan), None);
+    }
+
+    /// A file really named like the first piece of a split file that the same archive holds:
+    /// the plan is cut before the later of the two, whichever comes first.
+    #[test]
+    fn a_file_named_like_a_piece_cuts_the_plan() {
+        let piece = String::from_utf8(piece_member(b"big", 1)).unwrap();
+        // The piece first, then the file named like it.
+        let jobs = vec![job("big", 100), job("m", 5), job(&piece, 10)];
+        let mut plan = vec![Slice {
+            index: 0,
+            offset: 0,
+            len: 40,
+        }];
+        plan.extend((1..3).map(|i| whole(i, &jobs)));
+        assert_eq!(first_repeated_name(&jobs, &plan), Some(2));
+        // The file first, then the piece.
+        let jobs = vec![job(&piece, 10), job("m", 5), job("big", 100)];
+        let mut plan: Vec<Slice> = (0..2).map(|i| whole(i, &jobs)).collect();
+        plan.push(Slice {
+            index: 2,
+            offset: 0,
+            len: 40,
+        });
+        assert_eq!(first_repeated_name(&jobs, &plan), Some(2));
+        // A content an earlier run began to split is a piece even when what is left of it
+        // goes in whole.
+        let mut jobs = vec![job("big", 100), job(&piece, 10)];
+        jobs[0].split = true;
+        let plan: Vec<Slice> = (0..2).map(|i| whole(i, &jobs)).collect();
+        assert_eq!(first_repeated_name(&jobs, &plan), Some(1));
+    }
 }

@@ -19,14 +19,25 @@ use crate::layout::Codec;
 use crate::progress::Progress;
 
 /// One tar member to write: `len` bytes of `source` from `offset`, hashed into `hasher`.
-pub(crate) struct MemberSpec<'h> {
+pub(crate) struct MemberSpec {
     pub name: Vec<u8>,
     pub source: std::path::PathBuf,
     pub offset: u64,
     pub len: u64,
     pub mode: u32,
     pub mtime_ns: i64,
-    pub hasher: &'h mut Sha256,
+    pub hasher: Sha256,
+}
+
+/// The members of an archive, asked for one at a time so that none is held longer than it
+/// takes to write it.
+pub(crate) trait Members {
+    /// How many members the archive has.
+    fn count(&self) -> usize;
+    /// Member `k` (0-based, asked for in order).
+    fn member(&mut self, k: usize) -> Result<MemberSpec>;
+    /// Member `k` is written; `hasher` has seen its bytes.
+    fn done(&mut self, k: usize, hasher: Sha256);
 }
 
 /// The archive file as written.
@@ -201,7 +212,7 @@ fn compress_layer<'a>(inner: Box<dyn Layer + 'a>, c: Codec) -> io::Result<Box<dy
 /// Writes the members into a new archive file at `path` and syncs it to disc.
 pub(crate) fn write_archive(
     path: &Path,
-    members: &mut [MemberSpec<'_>],
+    members: &mut dyn Members,
     compression: Codec,
     passphrase: Option<&Passphrase>,
     progress: &dyn Progress,
@@ -216,13 +227,15 @@ pub(crate) fn write_archive(
         let base = Box::new(Handoff::spawn(scope, below));
         let top = compress_layer(base, compression).ctx("start compressing", path)?;
         let mut tar = tar::Builder::new(top);
-        for m in members.iter_mut() {
-            append_member(&mut tar, m, progress).map_err(|e| match e {
+        for k in 0..members.count() {
+            let mut m = members.member(k)?;
+            append_member(&mut tar, &mut m, progress).map_err(|e| match e {
                 Error::Io { source, .. } if source.raw_os_error().is_some() => {
                     Error::io("write", path, source)
                 }
                 other => other,
             })?;
+            members.done(k, m.hasher);
         }
         let top = tar.into_inner().ctx("write", path)?;
         top.finish_layer().ctx("write", path)
@@ -237,7 +250,7 @@ pub(crate) fn write_archive(
 
 fn append_member<W: Write>(
     tar: &mut tar::Builder<W>,
-    m: &mut MemberSpec<'_>,
+    m: &mut MemberSpec,
     progress: &dyn Progress,
 ) -> Result<()> {
     let mut header = tar::Header::new_gnu();
@@ -252,7 +265,7 @@ fn append_member<W: Write>(
     let mut reader = ExactReader {
         inner: f.take(m.len),
         remaining: m.len,
-        hasher: m.hasher,
+        hasher: &mut m.hasher,
         progress,
     };
     let name = crate::fsutil::bytes_path(&m.name);
@@ -372,15 +385,37 @@ mod tests {
         });
     }
 
-    fn member<'h>(source: &Path, len: u64, hasher: &'h mut Sha256) -> MemberSpec<'h> {
-        MemberSpec {
-            name: b"c/0001".to_vec(),
+    /// One member: all of `source`.
+    struct One {
+        source: std::path::PathBuf,
+        len: u64,
+        digest: Option<Vec<u8>>,
+    }
+    impl Members for One {
+        fn count(&self) -> usize {
+            1
+        }
+        fn member(&mut self, _: usize) -> Result<MemberSpec> {
+            Ok(MemberSpec {
+                name: b"c/0001".to_vec(),
+                source: self.source.clone(),
+                offset: 0,
+                len: self.len,
+                mode: 0o644,
+                mtime_ns: 0,
+                hasher: Sha256::new(),
+            })
+        }
+        fn done(&mut self, _: usize, hasher: Sha256) {
+            self.digest = Some(hasher.finalize().to_vec());
+        }
+    }
+
+    fn member(source: &Path, len: u64) -> One {
+        One {
             source: source.to_path_buf(),
-            offset: 0,
             len,
-            mode: 0o644,
-            mtime_ns: 0,
-            hasher,
+            digest: None,
         }
     }
 
@@ -397,8 +432,7 @@ mod tests {
         let pass = Passphrase::new("correct horse").unwrap();
         for c in [Codec::None, Codec::Zstd, Codec::Bzip2] {
             let path = dir.path().join("archive");
-            let mut hasher = Sha256::new();
-            let mut members = [member(&source, data.len() as u64, &mut hasher)];
+            let mut members = member(&source, data.len() as u64);
             let written = write_archive(
                 &path,
                 &mut members,
@@ -408,6 +442,11 @@ mod tests {
             )
             .unwrap();
             let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(
+                members.digest.as_deref(),
+                Some(&Sha256::digest(&data)[..]),
+                "{c:?}: the member's hasher saw other bytes"
+            );
             assert_eq!(written.size, bytes.len() as u64, "{c:?}");
             assert_eq!(written.sha256, crate::fsutil::hex(&Sha256::digest(&bytes)));
             let plain = crate::crypt::decrypt_bytes(&bytes, &pass).unwrap();
@@ -439,8 +478,7 @@ mod tests {
         let source = dir.path().join("src");
         std::fs::write(&source, vec![7u8; 6 * HANDOFF_BYTES]).unwrap();
         let pass = Passphrase::new("correct horse").unwrap();
-        let mut hasher = Sha256::new();
-        let mut members = [member(&source, 6 * HANDOFF_BYTES as u64, &mut hasher)];
+        let mut members = member(&source, 6 * HANDOFF_BYTES as u64);
         let err = write_archive(
             Path::new("/dev/full"),
             &mut members,

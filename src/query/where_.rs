@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::catalogue::{Catalogue, Entry, Kind, Snapshot};
 use crate::error::Result;
-use crate::places::{archives_by_id, content_of, visit_contents, Holding};
+use crate::places::{archives_by_id, content_of, distinct_contents, visit_contents, Holding};
 
 /// What one disc holds of the selected files.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,7 +61,8 @@ pub(super) fn answer(cat: &Catalogue, snap: &Snapshot, entries: &[Entry]) -> Res
     let archives = archives_by_id(cat)?;
     // sha256 -> (piece, length, disc) of every piece; no entry when not stored.
     let mut places: HashMap<String, Vec<(u32, u64, u32)>> = HashMap::new();
-    visit_contents(cat, entries, &archives, &mut |sha, stored| {
+    let digests = distinct_contents(entries)?;
+    visit_contents(cat, &digests, &archives, &mut |_, sha, stored| {
         if let Holding::Pieces(pieces) = stored {
             let on = pieces
                 .iter()

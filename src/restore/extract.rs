@@ -1,36 +1,26 @@
 //! Restore's use of an archive: write the wanted members into the staging directory (named by
 //! content hash, never by member name). Reading the archive itself is [`crate::archive`].
 
-use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
+use super::plan::{Members, Plan, Wanted};
 use crate::archive::{read_members, Member};
 use crate::catalogue::{Archive, Sha256};
 use crate::crypt::Passphrase;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
-/// A member restore wants from an archive.
-#[derive(Debug, Clone)]
-pub(crate) struct Wanted {
-    pub sha256: Sha256,
-    pub offset: u64,
-    pub length: u64,
-    /// The content is this one member (not split): its hash can be checked while writing.
-    pub whole: bool,
-}
-
 /// What reading one archive gave.
 #[derive(Debug, Default)]
 pub(crate) struct Got {
-    /// Members written to staging (by member name).
-    pub members: Vec<Vec<u8>>,
-    /// Whole contents whose hash did not match (sha256).
-    pub bad: Vec<String>,
+    /// Members written to staging (by index in the archive's [`Members`]).
+    pub members: Vec<u32>,
+    /// Whole contents whose hash did not match (by index in the plan).
+    pub bad: Vec<u32>,
     /// The archive file's bytes differ from what was recorded when it was written.
     pub file_changed: bool,
     /// Damage that stopped the reading part-way.
@@ -50,22 +40,23 @@ pub(crate) fn read_archive(
     path: &Path,
     a: &Archive,
     passphrase: Option<&Passphrase>,
-    wanted: &HashMap<Vec<u8>, Wanted>,
+    wanted: &Members,
+    plan: &Plan,
     stage: &Path,
     progress: &dyn Progress,
 ) -> Result<Got> {
     let mut got = Got::default();
     let mut visit = |m: Member<'_>| -> io::Result<()> {
-        let Some(w) = wanted.get(m.name) else {
+        let Some((k, w)) = wanted.get(m.name) else {
             return Ok(());
         };
         if !m.regular || m.size != w.length {
             return Err(io::Error::other("a member does not match the catalogue"));
         }
-        if write_member(m.data, w, stage, progress)? {
-            got.members.push(m.name.to_vec());
+        if write_member(m.data, w, &plan.sha256(w.content), stage, progress)? {
+            got.members.push(k as u32);
         } else {
-            got.bad.push(w.sha256.hex());
+            got.bad.push(w.content);
         }
         Ok(())
     };
@@ -79,10 +70,11 @@ pub(crate) fn read_archive(
 fn write_member(
     entry: &mut dyn Read,
     w: &Wanted,
+    sha256: &Sha256,
     stage: &Path,
     progress: &dyn Progress,
 ) -> io::Result<bool> {
-    let path = stage_path(stage, &w.sha256.hex());
+    let path = stage_path(stage, &sha256.hex());
     let mut f = OpenOptions::new()
         .create(true)
         .write(true)
@@ -128,7 +120,7 @@ fn write_member(
             "member is short",
         ));
     }
-    if w.whole && h.finalize().as_slice() != w.sha256.0.as_slice() {
+    if w.whole && h.finalize().as_slice() != sha256.0.as_slice() {
         drop(f);
         std::fs::remove_file(&path)?;
         return Ok(false);

@@ -203,6 +203,7 @@ fn restore_staged(
     let (cat, origin, dirs) = open_newest(dirs, opts, stage, progress, prompt)?;
     let explain = |e| origin.explain(e, HINT);
     let warn = |m: &str| progress.warn(m);
+    cat.small_cache().map_err(explain)?;
     let set_id = cat.backup_set_id().map_err(explain)?;
     // Discs swapped in the drive while the catalogue was being found count as what they are
     // now: a disc read before and taken out is asked for again when it is needed.
@@ -226,7 +227,11 @@ fn restore_staged(
     drop(cat);
 
     create_dirs(&opts.target, &entries)?;
-    progress.start(Stage::Restore, plan.total_bytes, plan.contents.len() as u64);
+    progress.start(
+        Stage::Restore,
+        plan.total_bytes,
+        plan.content_count() as u64,
+    );
     let r = Reader::new(&mut plan, opts, stage, progress, summary, parity)
         .read_all(&dirs, &set_id, prompt);
     progress.finish();
@@ -235,7 +240,7 @@ fn restore_staged(
         &opts.target,
         stage,
         &entries,
-        &plan,
+        &mut plan,
         &owners,
         summary,
         progress,

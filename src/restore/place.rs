@@ -42,14 +42,13 @@ pub(super) fn place_files(
     target: &Path,
     stage: &Path,
     entries: &[Entry],
-    plan: &Plan,
+    plan: &mut Plan,
     owners: &Owners,
     summary: &mut RestoreSummary,
     progress: &dyn Progress,
 ) -> Result<()> {
-    // The first path each content was placed at, and each hard-link group's: as indexes into
-    // `entries` (a million of them cost a few bytes each).
-    let mut placed: HashMap<Sha256, usize> = HashMap::new();
+    // The first path each content was placed at is kept in the plan (as an index into
+    // `entries`), and each hard-link group's here.
     let mut linked: HashMap<(u64, u64), PathBuf> = HashMap::new();
     for (i, e) in entries
         .iter()
@@ -58,9 +57,13 @@ pub(super) fn place_files(
     {
         let digest = e.sha256.expect("invariant: checked in Plan::new");
         let sha = digest.hex();
-        let st = &plan.contents[&digest];
+        let Some((index, st)) = plan.state(&digest) else {
+            let why = "its content is not in the restore plan".to_string();
+            summary.not_restored.push((e.path.clone(), why));
+            continue;
+        };
         let problem = match (&st.problem, st.pieces_left) {
-            (Some(problem), _) => Some(problem.clone()),
+            (Some(problem), _) => Some(problem.to_string()),
             (None, 1..) => Some("some of its pieces were not read".to_string()),
             (None, 0) => None,
         };
@@ -75,15 +78,15 @@ pub(super) fn place_files(
             summary.bytes += e.size;
             continue;
         }
-        let first = placed
-            .get(&digest)
-            .map(|&f| join_rel(target, &entries[f].path));
+        let first = st
+            .placed_at
+            .map(|f| join_rel(target, &entries[f as usize].path));
         if let Err(m) = place_one(stage, &sha, st, &dst, first.as_deref())? {
             progress.warn(&format!("{}: {m}", dst.display()));
             summary.not_restored.push((e.path.clone(), m));
             continue;
         }
-        placed.entry(digest).or_insert(i);
+        plan.state_mut(index).placed_at.get_or_insert(i as u32);
         if let Some(k) = e.link_key() {
             linked.insert(k, dst.clone());
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::extract::{read_archive, Got, Wanted};
+use super::extract::{read_archive, Got};
 use super::plan::Plan;
 use super::{DiscPrompt, RestoreOptions, RestoreSummary};
 use crate::error::{Error, Result};
@@ -337,16 +337,16 @@ impl<'a> Reader<'a> {
         }
         for &id in ids {
             self.left.remove(&id);
-            let (archive, wanted) = self.plan.archives[&id].clone();
+            let name = &self.plan.archives[&id].0.name;
             let why = if disc_present {
-                format!("archive {} is missing from disc {disc:04}", archive.name)
+                format!("archive {name} is missing from disc {disc:04}")
             } else {
-                format!("disc {disc:04} ({}) was not at hand", archive.name)
+                format!("disc {disc:04} ({name}) was not at hand")
             };
             if disc_present {
                 self.summary.damaged.push(why.clone());
             }
-            self.plan.fail(&wanted, &why);
+            self.fail_archive(id, |_| true, &why);
         }
     }
 
@@ -389,7 +389,9 @@ impl<'a> Reader<'a> {
             .map(|id| {
                 let (archive, wanted) = &self.plan.archives[id];
                 let path = &found[&archive.name];
-                let got = read_archive(path, archive, pass, wanted, self.stage, self.progress);
+                let plan = &*self.plan;
+                let got =
+                    read_archive(path, archive, pass, wanted, plan, self.stage, self.progress);
                 if !damaged(&got) {
                     return (*id, got);
                 }
@@ -400,8 +402,15 @@ impl<'a> Reader<'a> {
                 else {
                     return (*id, got);
                 };
-                let again =
-                    read_archive(&rebuilt, archive, pass, wanted, self.stage, self.progress);
+                let again = read_archive(
+                    &rebuilt,
+                    archive,
+                    pass,
+                    wanted,
+                    plan,
+                    self.stage,
+                    self.progress,
+                );
                 let _ = std::fs::remove_file(&rebuilt);
                 (*id, again)
             })
@@ -410,13 +419,14 @@ impl<'a> Reader<'a> {
 
     /// Counts the members read from archive `id` (file `path`) and records its damage.
     fn take_in(&mut self, id: i64, path: &Path, got: Got) {
-        let (archive, wanted) = self.plan.archives[&id].clone();
-        for m in &got.members {
-            self.plan.piece_read(&wanted[m].sha256.hex());
+        let name = self.plan.archives[&id].0.name.clone();
+        for &k in &got.members {
+            let content = self.plan.archives[&id].1.content_of(k as usize);
+            self.plan.piece_read(content);
         }
-        for sha in &got.bad {
-            let problem = format!("its content in {} is damaged", archive.name);
-            self.plan.set_problem(sha, problem);
+        for &content in &got.bad {
+            let problem = format!("its content in {name} is damaged");
+            self.plan.set_problem(content, problem);
         }
         if got.file_changed {
             let m = format!("{}: the file differs from what was written", path.display());
@@ -427,12 +437,11 @@ impl<'a> Reader<'a> {
             let m = e.to_string();
             self.progress.warn(&m);
             self.summary.damaged.push(m.clone());
-            let read: HashSet<&Vec<u8>> = got.members.iter().collect();
-            let unread: HashMap<Vec<u8>, Wanted> = wanted
-                .into_iter()
-                .filter(|(k, _)| !read.contains(k))
-                .collect();
-            self.plan.fail(&unread, &m);
+            let mut read = vec![false; self.plan.archives[&id].1.len()];
+            for &k in &got.members {
+                read[k as usize] = true;
+            }
+            self.fail_archive(id, |k| !read[k], &m);
         }
     }
 
@@ -449,7 +458,19 @@ impl<'a> Reader<'a> {
         };
         self.progress.warn(&m);
         self.summary.damaged.push(m.clone());
-        let wanted = self.plan.archives[&id].1.clone();
-        self.plan.fail(&wanted, &m);
+        self.fail_archive(id, |_| true, &m);
+    }
+
+    /// The contents of archive `id`'s members `which` (by index) cannot be restored, for this
+    /// reason unless another is known.
+    fn fail_archive(&mut self, id: i64, which: impl Fn(usize) -> bool, reason: &str) {
+        let (_, members) = &self.plan.archives[&id];
+        let contents: Vec<u32> = members
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| which(*k))
+            .map(|(_, w)| w.content)
+            .collect();
+        self.plan.fail(contents, reason);
     }
 }
