@@ -2,9 +2,12 @@
 # Benchmark butcher against the tools a person would otherwise use, on one generated corpus.
 #
 #   scripts/bench.sh [SIZE_MB] [SEED]   full run (default 1024 MiB, seed 1, 3 runs each);
-#                                       writes the results into docs/benchmarks.md
+#                                       writes the results into docs/benchmarks.md and the
+#                                       chart of the side-by-side throughputs into
+#                                       docs/benchmarks.svg (scripts/bench-chart.sh)
 #   scripts/bench.sh --smoke            8 MiB, one run each, restic/borg only if installed;
-#                                       writes the report into the work directory only
+#                                       writes the report and the chart into the work
+#                                       directory only
 #
 # Measured in one run on the same corpus, the commands alternating (round 1 runs every command
 # once, then round 2, ...), median of the rounds: butcher backup with --compression bzip2, zstd
@@ -364,14 +367,44 @@ medians() {
 
 # table INPUT_MIB: the medians of $RESULTS as a Markdown table.
 table() {
-    local input=$(($1 * 1048576))
     echo "| Command | MB/s of input | wall s | CPU s | peak RSS MiB | output MiB |"
     echo "|---|---:|---:|---:|---:|---:|"
-    medians | awk -v inb="$input" '{
+    rates "$1" | awk '{
         out = ($5 > 0) ? sprintf("%.1f", $5 / 1048576) : "-"
         gsub(/\|/, "\\|", $1)
-        printf "| `%s` | %.1f | %.2f | %.2f | %.0f | %s |\n", $1, inb / 1e6 / $2, $2, $4, $3 / 1024, out
+        printf "| `%s` | %s | %.2f | %.2f | %.0f | %s |\n", $1, $6, $2, $4, $3 / 1024, out
     }'
+}
+
+# rates INPUT_MIB: the medians, each line with its MB/s of input (one decimal) added:
+# "label wall rss cpu size MB/s". The table and the chart show these same figures.
+rates() {
+    medians | awk -v inb="$(($1 * 1048576))" '{ printf "%s %.1f\n", $0, inb / 1e6 / $2 }'
+}
+
+# The side-by-side commands the chart shows: butcher's three modes beside the pipelines,
+# restic and borg, backing up the corpus and restoring it.
+CHART_BACKUP="butcher-bzip2 butcher-zstd butcher-auto tar|bzip2-9|gpg tar|lbzip2-n2|gpg tar|zstd-3-T2|gpg restic borg-zstd3"
+CHART_RESTORE="restore-butcher-bzip2 restore-butcher-auto restore-gpg|bzip2-d|tar restore-restic restore-borg"
+
+# chart INPUT_MIB: $W/benchmarks.svg, drawn by scripts/bench-chart.sh from the rows
+# "group<TAB>label<TAB>MB/s" it writes to $W/chart.tsv (the commands not run are left out).
+chart() {
+    rates "$1" | awk -v backup="$CHART_BACKUP" -v restore="$CHART_RESTORE" '
+        BEGIN {
+            n = split(backup, b, " "); for (i = 1; i <= n; i++) group[b[i]] = "backup"
+            n = split(restore, r, " "); for (i = 1; i <= n; i++) group[r[i]] = "restore"
+        }
+        $1 in group {
+            label = $1
+            if (group[$1] == "restore") sub(/^restore-/, "", label)
+            printf "%s\t%s\t%s\n", group[$1], label, $6
+        }' >"$W/chart.tsv"
+    local rounds="medians of $RUNS rounds"
+    ((RUNS == 1)) && rounds="1 round"
+    "$ROOT/scripts/bench-chart.sh" "$W/chart.tsv" \
+        "make_corpus --size-mb $1 --seed $SEED; butcher at commit $COMMIT; $rounds" \
+        >"$W/benchmarks.svg"
 }
 
 # ratio A B: how many times faster A is than B (wall time), or "n/a".
@@ -566,13 +599,15 @@ main() {
         par2_round
     done
     report >"$W/report.md"
+    chart "$SIZE_MB"
     large_phase
     large_report >>"$W/report.md"
     if ((SMOKE)) || only_butcher; then
-        say "done; report: $W/report.md"
+        say "done; report: $W/report.md, chart: $W/benchmarks.svg"
         cat "$W/report.md"
     else
         write_doc
+        cp "$W/benchmarks.svg" "$ROOT/docs/benchmarks.svg"
         cat "$W/report.md"
     fi
 }

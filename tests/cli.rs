@@ -12,6 +12,8 @@ mod burn;
 mod by_hand;
 #[path = "cli/compat.rs"]
 mod compat;
+#[path = "cli/completions.rs"]
+mod completions;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/findings.rs"]

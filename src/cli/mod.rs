@@ -2,8 +2,10 @@
 
 mod backup;
 mod close;
+mod completions;
 mod diff;
 mod ls;
+mod man;
 mod output;
 mod passphrase;
 mod progress;
@@ -112,6 +114,10 @@ enum Command {
     Diff(diff::Args),
     /// Tell which discs to insert to restore the files matching GLOB.
     Where(r#where::Args),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page of butcher, or of one of its commands, in roff.
+    Man(man::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -135,6 +141,8 @@ pub fn main() -> i32 {
         Command::Ls(a) => ls::run(a, &ui),
         Command::Diff(a) => diff::run(a, &ui),
         Command::Where(a) => r#where::run(a, &ui),
+        Command::Completions(a) => completions::run(a, &ui),
+        Command::Man(a) => man::run(a, &ui),
     };
     match result {
         Ok(code) => code as i32,
