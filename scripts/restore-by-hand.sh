@@ -7,9 +7,11 @@
 #
 # DISCS holds the disc directories disc-0001, disc-0002, ... (copied from the discs).
 # TARGET must be empty or not exist. PASSFILE names a file whose first line is the
-# passphrase (not needed for an unencrypted backup; a Windows line end is fine). SNAPSHOT
-# is a snapshot id (default: the newest complete one). Any OpenPGP program that reads
-# SKESK v4 + SEIPD v1 messages can stand in for gpg in decrypt() below.
+# passphrase (a Windows line end is fine). A backup encrypted to OpenPGP keys restores
+# without PASSFILE when the secret key of one of its recipients is in gpg's keyring
+# (gpg --import KEYFILE). SNAPSHOT is a snapshot id (default: the newest complete one).
+# Any OpenPGP program that reads SKESK v4 / PKESK v3 + SEIPD v1 messages can stand in for
+# gpg in decrypt() below.
 set -euo pipefail
 DISCS=$1 TARGET=$2 SNAP=${3:-}
 STAGE="$TARGET/.by-hand-stage"
@@ -24,18 +26,21 @@ mkdir "$STAGE"
 trap 'rm -rf -- "$STAGE"' EXIT
 
 PASS=
-if ls "$DISCS"/disc-*/*.gpg >/dev/null 2>&1; then
-  if [ -z "${PASSFILE:-}" ] || [ ! -r "$PASSFILE" ]; then
-    echo "the backup is encrypted: set PASSFILE to a file whose first line is the passphrase" >&2
-    exit 1
-  fi
+if [ -n "${PASSFILE:-}" ]; then
+  if [ ! -r "$PASSFILE" ]; then echo "cannot read PASSFILE $PASSFILE" >&2; exit 1; fi
   IFS= read -r PASS < "$PASSFILE" || true
   PASS=${PASS%$'\r'}   # a passphrase file written on Windows ends its line with CR LF
 fi
-decrypt() {   # decrypt FILE: plaintext of FILE on stdout (the passphrase goes through a pipe)
+decrypt() {   # decrypt FILE: plaintext of FILE on stdout (a passphrase goes through a pipe)
   case "$1" in
-    *.gpg) gpg --batch --quiet --pinentry-mode loopback --passphrase-fd 3 -d "$1" \
-             3< <(printf '%s\n' "$PASS") ;;
+    *.gpg) if [ -n "${PASSFILE:-}" ]; then
+             gpg --batch --quiet --pinentry-mode loopback --passphrase-fd 3 -d "$1" \
+               3< <(printf '%s\n' "$PASS")
+           else   # the secret key of a recipient, from gpg's keyring
+             gpg --batch --quiet -d "$1"
+           fi || { echo "gpg cannot decrypt $1: set PASSFILE to a file whose first line is" \
+                        "the passphrase, or import a recipient's secret key" \
+                        "(gpg --import KEYFILE)" >&2; return 1; } ;;
     *) cat "$1" ;;
   esac
 }

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::catalogue::{Catalogue, SnapshotId};
-use crate::crypt::Passphrase;
 use crate::dest;
 use crate::diff::DiffSummary;
 use crate::disc::group::GroupContext;
 use crate::disc::{DiscSize, DiscSizes, DiscWriter, Parity};
-use crate::encryption::check_passphrase;
+use crate::encryption::check_keys;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::path_bytes;
 use crate::ingest::{ingest, IngestOptions, IngestSummary};
+use crate::keys::Keys;
 use crate::layout::{self, disc_dir_name, MIN_ARCHIVE_BYTES, MIN_DISC_BYTES};
 use crate::pack::{pack, PackOptions, PackSummary};
 use crate::progress::Progress;
@@ -28,8 +28,10 @@ pub struct BackupOptions {
     pub dest: PathBuf,
     /// The working catalogue; default `DEST/catalogue.db`.
     pub catalogue: Option<PathBuf>,
-    /// Passphrase; `None` writes unencrypted archives.
-    pub passphrase: Option<Passphrase>,
+    /// The passphrase and recipients to encrypt with; `None` writes unencrypted archives.
+    pub keys: Option<Keys>,
+    /// Encrypt to the recipients of `keys` from this run on, instead of the set's.
+    pub change_recipients: bool,
     /// Archive size and compression.
     pub pack: PackOptions,
     /// Capacity of one disc.
@@ -157,14 +159,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let cat = dest::open_or_create(&opts.dest, &cat_path)?;
     let _lock = dest::lock(&opts.dest)?;
     dest::remove_partials(&opts.dest)?;
-    check_passphrase(&cat, opts.passphrase.as_ref())?;
+    check_keys(&cat, opts.keys.as_ref(), opts.change_recipients)?;
     let cat = up_to_date(cat, &cat_path, progress)?;
     let group_size = settle_group_size(&cat, opts.parity_discs)?;
 
     let ctx = GroupContext {
         dest: &opts.dest,
         disc_size: opts.disc_size,
-        passphrase: opts.passphrase.as_ref(),
+        passphrase: opts.keys.as_ref(),
         parity: opts.parity.percent(),
         progress,
     };
@@ -184,7 +186,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             parity: opts.parity.percent(),
             group: group_size,
         },
-        opts.passphrase.as_ref(),
+        opts.keys.as_ref(),
         progress,
     );
     if let Some(n) = discs.resume_open_disc()? {
@@ -199,7 +201,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         snapshot,
         &mut discs,
         &opts.pack,
-        opts.passphrase.as_ref(),
+        opts.keys.as_ref(),
         progress,
     )?;
     cat.finish_snapshot(
@@ -231,8 +233,8 @@ pub struct CloseOptions {
     pub dest: PathBuf,
     /// The working catalogue; default `DEST/catalogue.db`.
     pub catalogue: Option<PathBuf>,
-    /// Passphrase of the set (`None` for an unencrypted set).
-    pub passphrase: Option<Passphrase>,
+    /// Keys of the set (`None` for an unencrypted set).
+    pub keys: Option<Keys>,
     /// Capacity of one disc.
     pub disc_size: DiscSize,
     /// Recovery data on the parity disc.
@@ -253,7 +255,7 @@ pub fn close_group(
     let cat = Catalogue::open(&cat_path)?;
     let _lock = dest::lock(&opts.dest)?;
     dest::remove_partials(&opts.dest)?;
-    check_passphrase(&cat, opts.passphrase.as_ref())?;
+    check_keys(&cat, opts.keys.as_ref(), false)?;
     let cat = up_to_date(cat, &cat_path, progress)?;
     let group_size = settle_group_size(&cat, None)?;
     if group_size == 0 {
@@ -264,7 +266,7 @@ pub fn close_group(
     let ctx = GroupContext {
         dest: &opts.dest,
         disc_size: opts.disc_size,
-        passphrase: opts.passphrase.as_ref(),
+        passphrase: opts.keys.as_ref(),
         parity: opts.parity.percent(),
         progress,
     };
@@ -347,7 +349,7 @@ fn dry_run(
         }
         Catalogue::create_in_memory()?
     };
-    check_passphrase(&cat, opts.passphrase.as_ref())?;
+    check_keys(&cat, opts.keys.as_ref(), opts.change_recipients)?;
     let group_size = settle_group_size(&cat, opts.parity_discs)?;
     let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);

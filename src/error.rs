@@ -29,10 +29,12 @@ pub enum Error {
         /// What to do about it.
         hint: String,
     },
-    /// The passphrase does not decrypt the given file.
-    WrongPassphrase(PathBuf),
-    /// The passphrase is not the one the backup set recorded on its first run.
-    NotTheSetsPassphrase,
+    /// Neither the passphrase nor a secret key given decrypts the file; the text says what the
+    /// file is encrypted to and what was given (empty when a passphrase alone was wrong).
+    WrongKey(PathBuf, String),
+    /// The passphrase or keys given do not open the backup set (as its first run recorded);
+    /// the text says what it expects (empty when a passphrase alone was wrong).
+    NotTheSetsKey(String),
     /// Encryption or decryption failed for a reason other than the passphrase.
     Crypto(String),
     /// The user asked for something that cannot be done; the message says why and what to do.
@@ -73,15 +75,24 @@ impl fmt::Display for Error {
             Error::CatalogueDamaged { what, detail, hint } => {
                 write!(f, "{what} is damaged ({detail}); {hint}")
             }
-            Error::WrongPassphrase(p) => write!(
+            Error::WrongKey(p, why) if why.is_empty() => write!(
                 f,
                 "wrong passphrase: it does not decrypt {} (check the passphrase and try again)",
                 p.display()
             ),
-            Error::NotTheSetsPassphrase => write!(
+            Error::WrongKey(p, why) => write!(
+                f,
+                "the passphrase or keys given do not open {}: {why}",
+                p.display()
+            ),
+            Error::NotTheSetsKey(why) if why.is_empty() => write!(
                 f,
                 "wrong passphrase: it is not the passphrase of this backup set (check the \
                  passphrase and try again)"
+            ),
+            Error::NotTheSetsKey(why) => write!(
+                f,
+                "the passphrase or keys given do not open this backup set: {why}"
             ),
             Error::Crypto(m) => write!(f, "{m}"),
             Error::Usage(m) => write!(f, "{m}"),

@@ -35,6 +35,7 @@ mod error;
 pub mod fsmeta;
 mod fsutil;
 mod ingest;
+mod keys;
 mod layout;
 mod pack;
 mod places;
@@ -61,6 +62,7 @@ pub use crate::disc::size::{ByteSize, DiscSize};
 pub use crate::disc::Parity;
 pub use crate::error::{Error, Result};
 pub use crate::ingest::{IngestOptions, IngestSummary};
+pub use crate::keys::{load_identity, load_recipients, Keys, SecretKey};
 pub use crate::layout::{
     disc_dir_name, disc_range, MIN_ARCHIVE_BYTES, MIN_DISC_BYTES, WORKING_CATALOGUE,
 };

@@ -242,8 +242,8 @@ pub struct RebuildDiscOptions {
     pub number: u32,
     /// Where its directory is written; must not exist or be empty.
     pub out: PathBuf,
-    /// Passphrase of an encrypted set (to read its catalogue copy).
-    pub passphrase: Option<crate::crypt::Passphrase>,
+    /// Keys of an encrypted set (to read its catalogue copy).
+    pub keys: Option<crate::keys::Keys>,
 }
 
 /// What `butcher rebuild-disc` did.
@@ -278,7 +278,7 @@ pub fn rebuild_disc(
         )));
     }
     let warn = |m: &str| progress.warn(m);
-    let pass = opts.passphrase.clone();
+    let pass = opts.keys.clone();
     let ask = move || {
         pass.clone()
             .ok_or_else(|| Error::Usage("the discs are encrypted: give the passphrase".into()))

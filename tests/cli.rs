@@ -32,6 +32,8 @@ mod one_drive;
 mod parity;
 #[path = "cli/query.rs"]
 mod query;
+#[path = "cli/recipients.rs"]
+mod recipients;
 #[path = "cli/recovery.rs"]
 mod recovery;
 #[path = "cli/robust.rs"]

@@ -17,9 +17,10 @@ use std::thread::Scope;
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::Archive;
-use crate::crypt::{DecryptReader, Passphrase};
+use crate::crypt::DecryptReader;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::hex;
+use crate::keys::Keys;
 use bzread::ParBzReader;
 
 /// One tar member as it is read.
@@ -51,7 +52,7 @@ pub(crate) struct Outcome {
 pub(crate) fn read_members(
     path: &Path,
     a: &Archive,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     visit: &mut dyn FnMut(Member<'_>) -> io::Result<()>,
 ) -> Result<Outcome> {
     let file = File::open(path).ctx("open", path)?;
@@ -66,7 +67,7 @@ pub(crate) fn read_members(
     });
     match walked {
         Ok(()) => {}
-        Err(e @ Error::WrongPassphrase(_)) => return Err(e),
+        Err(e @ Error::WrongKey(..)) => return Err(e),
         Err(e) => outcome.error = Some(e),
     }
     // Hash the rest of the file too, to compare with what was recorded when it was written.
@@ -126,7 +127,7 @@ fn plain_reader<'scope, R: Read + Send + Sync + 'scope>(
     scope: &'scope Scope<'scope, '_>,
     raw: R,
     a: &Archive,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     path: &Path,
 ) -> Result<Box<dyn Read + 'scope>> {
     let compressed = decrypted(raw, a, passphrase, path)?;
@@ -148,7 +149,7 @@ fn plain_reader<'scope, R: Read + Send + Sync + 'scope>(
 fn decrypted<'a, R: Read + Send + Sync + 'a>(
     raw: R,
     a: &Archive,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     path: &Path,
 ) -> Result<Box<dyn Read + Send + 'a>> {
     Ok(if a.encrypted {

@@ -300,9 +300,10 @@ impl Catalogue {
     ) -> Result<Vec<super::PendingContent>> {
         self.read_transaction(|| {
             let names = PathNames::load(self)?;
-            // sha256 -> (id of the first path, size, mode, mtime). Path ids, not copies of the
-            // names: a first run has as many pending contents as files.
-            let mut first: HashMap<Sha256, (i64, u64, u32, i64)> = HashMap::new();
+            // (sha256, path id, size, mode, mtime) of every file that needs its content stored:
+            // path ids, not copies of the names, and a vector, not a map (a first run has as
+            // many pending contents as files).
+            let mut first: Vec<(Sha256, i64, u64, u32, i64)> = Vec::new();
             {
                 let mut st = self.conn.prepare(
                     "SELECT v.path_id, v.sha256, c.size, v.mode, v.mtime_ns
@@ -313,26 +314,27 @@ impl Catalogue {
                 let mut rows = st.query([snapshot.0])?;
                 while let Some(r) = rows.next()? {
                     let path_id: i64 = r.get(0)?;
-                    let Some(path) = names.get(path_id) else {
+                    if names.get(path_id).is_none() {
                         continue;
-                    };
+                    }
                     let Some(sha) = digest_opt(r, "versions", 1)? else {
                         continue;
                     };
-                    let row = (path_id, count(r, "contents", 2)?, r.get(3)?, r.get(4)?);
-                    match first.get(&sha) {
-                        Some(p) if names.get(p.0).is_some_and(|q| q <= path) => {}
-                        _ => {
-                            first.insert(sha, row);
-                        }
-                    }
+                    let size = count(r, "contents", 2)?;
+                    first.push((sha, path_id, size, r.get(3)?, r.get(4)?));
                 }
             }
+            // Each content once, with its first path in byte order; then in path order.
+            let name = |id: i64| names.get(id).unwrap_or_default();
+            first.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(name(b.1))));
+            first.dedup_by(|later, kept| later.0 == kept.0);
+            first.sort_unstable_by(|a, b| name(a.1).cmp(name(b.1)));
+            first.shrink_to_fit();
             let mut done = self.conn.prepare(
                 "SELECT COUNT(*), COALESCE(SUM(length), 0) FROM pieces WHERE sha256 = ?1",
             )?;
             let mut out = Vec::with_capacity(first.len());
-            for (sha, (path_id, size, mode, mtime_ns)) in first {
+            for (sha, path_id, size, mode, mtime_ns) in first {
                 let (pieces_done, bytes_done): (u32, i64) =
                     done.query_row([&sha.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 let path = names.get(path_id).unwrap_or_default().to_vec();
@@ -346,7 +348,6 @@ impl Catalogue {
                     mtime_ns,
                 });
             }
-            out.sort_by(|a, b| a.path.cmp(&b.path));
             Ok(out)
         })
     }

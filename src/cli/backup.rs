@@ -9,7 +9,7 @@ use butcher::{
 };
 
 use super::output::{json_numbers, JsonObject};
-use super::passphrase::{resolve, Ask, PassArgs};
+use super::passphrase::{resolve_writing, Ask, PassArgs, RecipientArgs};
 use super::progress::CliProgress;
 use super::{human_bytes, ExitCode, Ui};
 
@@ -22,8 +22,10 @@ pub struct Args {
     dest: PathBuf,
     #[command(flatten)]
     pass: PassArgs,
+    #[command(flatten)]
+    rec: RecipientArgs,
     /// Write archives and catalogue copies unencrypted.
-    #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file"])]
+    #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file", "recipients"])]
     no_encryption: bool,
     /// Input bytes per archive; larger files are split into pieces (K/M/G suffixes).
     #[arg(
@@ -96,7 +98,7 @@ fn parse_compression() -> impl clap::builder::TypedValueParser<Value = Compressi
 
 fn options(a: &Args) -> Result<BackupOptions> {
     let catalogue = butcher::working_catalogue(&a.dest, a.catalogue.as_deref());
-    let passphrase = if a.no_encryption {
+    let keys = if a.no_encryption {
         None
     } else {
         let ask = if catalogue.exists() {
@@ -104,13 +106,14 @@ fn options(a: &Args) -> Result<BackupOptions> {
         } else {
             Ask::Twice
         };
-        Some(resolve(&a.pass, ask)?)
+        Some(resolve_writing(&a.pass, &a.rec, ask)?)
     };
     Ok(BackupOptions {
         source: a.src.clone(),
         dest: a.dest.clone(),
         catalogue: a.catalogue.clone(),
-        passphrase,
+        keys,
+        change_recipients: a.rec.change_recipients,
         pack: PackOptions {
             archive_size: a.archive_size.0,
             compression: a.compression,

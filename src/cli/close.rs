@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use butcher::{disc_range, CloseOptions, DiscSize, Parity};
 
 use super::backup::group_lines;
-use super::passphrase::{resolve, Ask, PassArgs};
+use super::passphrase::{resolve_writing, Ask, PassArgs, RecipientArgs};
 use super::progress::CliProgress;
 use super::{ExitCode, Ui};
 
@@ -17,8 +17,10 @@ pub struct Args {
     dest: PathBuf,
     #[command(flatten)]
     pass: PassArgs,
+    #[command(flatten)]
+    rec: RecipientArgs,
     /// The set is not encrypted.
-    #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file"])]
+    #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file", "recipients"])]
     no_encryption: bool,
     /// Capacity of one disc, as the backups gave it.
     #[arg(
@@ -43,15 +45,15 @@ pub struct Args {
 
 /// Writes the parity disc of the open group now.
 pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
-    let passphrase = if a.no_encryption {
+    let keys = if a.no_encryption {
         None
     } else {
-        Some(resolve(&a.pass, Ask::Once)?)
+        Some(resolve_writing(&a.pass, &a.rec, Ask::Once)?)
     };
     let opts = CloseOptions {
         dest: a.dest.clone(),
         catalogue: a.catalogue.clone(),
-        passphrase,
+        keys,
         disc_size: a.disc_size,
         parity: a.parity,
     };

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use butcher::{CatalogueView, Entry, Error, Snapshot};
 
 use super::output::show;
-use super::passphrase::{resolve, Ask, PassArgs};
+use super::passphrase::{resolve_reading, IdentityArgs, PassArgs};
 use super::Ui;
 
 /// Where to read the catalogue, and how to print.
@@ -22,6 +22,8 @@ pub struct SourceArgs {
     pub catalogue: Option<PathBuf>,
     #[command(flatten)]
     pub pass: PassArgs,
+    #[command(flatten)]
+    pub ids: IdentityArgs,
     /// Print JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -29,7 +31,7 @@ pub struct SourceArgs {
 
 /// Opens the catalogue `a` names for reading; says on stderr which file it read.
 pub fn open(a: &SourceArgs, ui: &Ui) -> Result<CatalogueView> {
-    let ask = || resolve(&a.pass, Ask::Once).map_err(|e| Error::Usage(format!("{e:#}")));
+    let ask = || resolve_reading(&a.pass, &a.ids).map_err(|e| Error::Usage(format!("{e:#}")));
     let warn = |m: &str| eprintln!("butcher: warning: {m}");
     let view = CatalogueView::open(&a.source, a.catalogue.as_deref(), &ask, &warn)
         .with_context(|| format!("cannot read a catalogue from {}", a.source.display()))?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use butcher::{discs_encrypted, DiscPrompt, NoPrompt, RebuildDiscOptions};
 
-use super::passphrase::{resolve, Ask, PassArgs};
+use super::passphrase::{resolve_reading, IdentityArgs, PassArgs};
 use super::progress::CliProgress;
 use super::restore::TerminalPrompt;
 use super::{ExitCode, Ui};
@@ -23,6 +23,8 @@ pub struct Args {
     out_dir: PathBuf,
     #[command(flatten)]
     pass: PassArgs,
+    #[command(flatten)]
+    ids: IdentityArgs,
     /// Another folder holding disc directories (repeatable).
     #[arg(long = "discs", value_name = "DIR")]
     discs: Vec<PathBuf>,
@@ -32,8 +34,8 @@ pub struct Args {
 pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let mut roots = vec![a.source.clone()];
     roots.extend(a.discs.iter().cloned());
-    let passphrase = match discs_encrypted(&roots)? {
-        Some(true) => Some(resolve(&a.pass, Ask::Once)?),
+    let keys = match discs_encrypted(&roots)? {
+        Some(true) => Some(resolve_reading(&a.pass, &a.ids)?),
         _ => None,
     };
     let opts = RebuildDiscOptions {
@@ -41,7 +43,7 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
         more_discs: a.discs.clone(),
         number: a.number,
         out: a.out_dir.clone(),
-        passphrase,
+        keys,
     };
     let progress = CliProgress::new(ui);
     let mut terminal = TerminalPrompt {

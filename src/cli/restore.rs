@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use butcher::{discs_encrypted, DiscPrompt, NoPrompt, Progress, RestoreOptions, WhyLast};
 
 use super::output::show;
-use super::passphrase::{resolve, Ask, PassArgs};
+use super::passphrase::{resolve_reading, IdentityArgs, PassArgs};
 use super::progress::CliProgress;
 use super::{human_bytes, ExitCode, Ui};
 
@@ -21,6 +21,8 @@ pub struct Args {
     target: PathBuf,
     #[command(flatten)]
     pass: PassArgs,
+    #[command(flatten)]
+    ids: IdentityArgs,
     /// Snapshot id to restore (see `butcher snapshots SOURCE`); default the newest complete one.
     #[arg(long, value_name = "N")]
     snapshot: Option<i64>,
@@ -39,15 +41,15 @@ pub struct Args {
 pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let mut roots = vec![a.source.clone()];
     roots.extend(a.discs.iter().cloned());
-    let passphrase = match discs_encrypted(&roots)? {
-        Some(true) => Some(resolve(&a.pass, Ask::Once)?),
+    let keys = match discs_encrypted(&roots)? {
+        Some(true) => Some(resolve_reading(&a.pass, &a.ids)?),
         _ => None,
     };
     let opts = RestoreOptions {
         source: a.source.clone(),
         more_discs: a.discs.clone(),
         target: a.target.clone(),
-        passphrase,
+        keys,
         snapshot: a.snapshot,
         paths: a.paths.clone(),
         numeric_owner: a.numeric_owner,

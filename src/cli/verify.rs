@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use butcher::{discs_encrypted, verify, RecoveryState, VerifyOptions};
 
-use super::passphrase::{resolve, resolve_given, Ask, PassArgs};
+use super::passphrase::{given_reading, resolve_reading, IdentityArgs, PassArgs};
 use super::progress::CliProgress;
 use super::{human_bytes, ExitCode, Ui};
 
@@ -16,8 +16,10 @@ pub struct Args {
     source: PathBuf,
     #[command(flatten)]
     pass: PassArgs,
+    #[command(flatten)]
+    ids: IdentityArgs,
     /// Also decrypt and unpack every archive and check every file's sha256 (needs the
-    /// passphrase of an encrypted backup).
+    /// passphrase or secret key of an encrypted backup).
     #[arg(long)]
     deep: bool,
 }
@@ -25,15 +27,15 @@ pub struct Args {
 /// Runs the checks, prints a report per disc on stdout, and exits 4 when damage is found.
 pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let encrypted = discs_encrypted(std::slice::from_ref(&a.source))? == Some(true);
-    let passphrase = if a.deep && encrypted {
-        Some(resolve(&a.pass, Ask::Once)?)
+    let keys = if a.deep && encrypted {
+        Some(resolve_reading(&a.pass, &a.ids)?)
     } else {
-        resolve_given(&a.pass)?
+        given_reading(&a.pass, &a.ids)?
     };
     let progress = CliProgress::new(ui);
     let opts = VerifyOptions {
         source: a.source.clone(),
-        passphrase,
+        keys,
         deep: a.deep,
     };
     let report = verify(&opts, &progress)

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use super::{write_closing_files, Closing, DiscSize};
 use crate::catalogue::{Catalogue, ParityFile, ParityGroup, SnapshotId};
-use crate::crypt::Passphrase;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{hash_file, sync_dir, write_atomic};
+use crate::keys::Keys;
 use crate::layout::{
     self, disc_dir_name, parity_piece_name, parse_piece_name, running_piece_name, sectors,
     PARITY_MANIFEST, RUNNING_PARITY_DIR, SUMS_NAME, TMP_SUFFIX,
@@ -35,7 +35,7 @@ const CHUNK: usize = 8 << 20;
 pub struct GroupContext<'a> {
     pub dest: &'a Path,
     pub disc_size: DiscSize,
-    pub passphrase: Option<&'a Passphrase>,
+    pub passphrase: Option<&'a Keys>,
     /// Recovery data of the parity disc itself, in percent.
     pub parity: u32,
     pub progress: &'a dyn Progress,

@@ -15,9 +15,10 @@ pub use parity::Parity;
 pub use size::DiscSize;
 
 use crate::catalogue::{Catalogue, SnapshotId};
-use crate::crypt::{EncryptWriter, Passphrase};
+use crate::crypt::EncryptWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{sync_dir, write_atomic, write_atomic_with};
+use crate::keys::Keys;
 use crate::layout::{
     self, catalogue_copy_name, disc_dir_name, sectors, FORMAT_NAME, FORMAT_TEXT, README_NAME,
     SUMS_NAME, TMP_SUFFIX,
@@ -54,7 +55,7 @@ pub struct DiscWriter<'a> {
     snapshot: SnapshotId,
     disc_size: u64,
     archive_size: u64,
-    passphrase: Option<&'a Passphrase>,
+    passphrase: Option<&'a Keys>,
     parity: u32,
     group: u32,
     progress: &'a dyn Progress,
@@ -71,7 +72,7 @@ impl<'a> DiscWriter<'a> {
         cat: &'a Catalogue,
         snapshot: SnapshotId,
         sizes: DiscSizes,
-        passphrase: Option<&'a Passphrase>,
+        passphrase: Option<&'a Keys>,
         progress: &'a dyn Progress,
     ) -> Self {
         DiscWriter {
@@ -323,7 +324,7 @@ pub(crate) struct Closing<'a> {
     archives: &'a [(String, String)],
     /// Bytes its archives take, in whole sectors.
     used: u64,
-    passphrase: Option<&'a Passphrase>,
+    passphrase: Option<&'a Keys>,
     parity: u32,
     progress: &'a dyn Progress,
     /// For a parity disc: the first and last data disc it protects.
@@ -482,7 +483,7 @@ pub fn finish_interrupted_closing(
     dest: &Path,
     cat: &Catalogue,
     disc: DiscSize,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     parity: u32,
     progress: &dyn Progress,
 ) -> Result<Vec<u32>> {

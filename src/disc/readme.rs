@@ -37,7 +37,7 @@ pub fn render(header: &Header, encrypted: bool) -> String {
         "aNNNNNN.tar.bz2"
     };
     let how = if encrypted {
-        "encrypted with your passphrase (OpenPGP, .gpg)"
+        "encrypted (OpenPGP, .gpg) with your passphrase or to your keys"
     } else {
         "not encrypted"
     };
@@ -48,8 +48,8 @@ backup set {set_id}, format version {version}, disc size {disc_size} bytes
 
 This disc holds part of a backup made with butcher. You can restore it without butcher,
 with bash, an OpenPGP program, tar, bzip2 or zstd, and sqlite3. The archives and the
-catalogue copy are OpenPGP messages (SKESK v4 + SEIPD v1) that GnuPG (gpg) decrypts; any
-program that reads those works as well (rnp and PGPy do).
+catalogue copy are OpenPGP messages (SKESK v4 and/or PKESK v3 + SEIPD v1) that GnuPG (gpg)
+decrypts; any program that reads those works as well (rnp and PGPy do).
 
 Start from the highest-numbered disc of the set: its number is on the first line of its
 README.txt, and its catalogue copy lists every disc written up to it and every snapshot.
@@ -75,7 +75,10 @@ Repairing a damaged disc
   fresh disc. A flipped byte or an unreadable 2048-byte sector costs one recovery slice.
 
 In what follows PASSFILE is a file whose first line is the passphrase (make it yourself,
-readable only by you, and delete it afterwards).
+readable only by you, and delete it afterwards). A backup encrypted to OpenPGP keys (made with
+butcher backup --recipient CERT) opens with the secret key of any of its recipients instead:
+import it once (gpg --import KEYFILE), use  gpg -d  where the passphrase command is below, and
+leave PASSFILE unset for the script (gpg asks for the key's own passphrase, if it has one).
 
 Quick restore of everything (needs all discs; copy each disc to a folder disc-NNNN):
   1. mkdir OUT, then for every archive on every disc in name order (a000001, a000002, ...):

@@ -18,10 +18,10 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Archive, Catalogue, PendingContent, Piece, SnapshotId};
-use crate::crypt::Passphrase;
 use crate::disc::DiscWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{join_rel, sync_dir};
+use crate::keys::Keys;
 use crate::layout::{archive_name, piece_member, Codec};
 use crate::progress::{Progress, Stage};
 pub use compression::Compression;
@@ -103,7 +103,7 @@ pub fn pack(
     snapshot: SnapshotId,
     discs: &mut DiscWriter<'_>,
     opts: &PackOptions,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     progress: &dyn Progress,
 ) -> Result<PackSummary> {
     let pending = cat.pending_contents(snapshot)?;
@@ -173,7 +173,7 @@ struct Packer<'r, 'd> {
     snapshot: SnapshotId,
     discs: &'r mut DiscWriter<'d>,
     archive_size: u64,
-    passphrase: Option<&'r Passphrase>,
+    passphrase: Option<&'r Keys>,
     progress: &'r dyn Progress,
     /// The hashers of contents partly stored in this run's archives, by job index.
     partial: HashMap<usize, Sha256>,

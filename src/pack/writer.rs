@@ -12,9 +12,10 @@ use std::thread;
 use sha2::{Digest, Sha256};
 
 use super::parbz::ParBzWriter;
-use crate::crypt::{EncryptWriter, Passphrase};
+use crate::crypt::EncryptWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::HashingWriter;
+use crate::keys::Keys;
 use crate::layout::Codec;
 use crate::progress::Progress;
 
@@ -214,7 +215,7 @@ pub(crate) fn write_archive(
     path: &Path,
     members: &mut dyn Members,
     compression: Codec,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     progress: &dyn Progress,
 ) -> Result<Written> {
     let file = File::create(path).ctx("create", path)?;
@@ -429,7 +430,7 @@ mod tests {
             .map(|i| ((i * 7919) % 251) as u8)
             .collect();
         std::fs::write(&source, &data).unwrap();
-        let pass = Passphrase::new("correct horse").unwrap();
+        let pass = Keys::from(crate::crypt::Passphrase::new("correct horse").unwrap());
         for c in [Codec::None, Codec::Zstd, Codec::Bzip2] {
             let path = dir.path().join("archive");
             let mut members = member(&source, data.len() as u64);
@@ -477,7 +478,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("src");
         std::fs::write(&source, vec![7u8; 6 * HANDOFF_BYTES]).unwrap();
-        let pass = Passphrase::new("correct horse").unwrap();
+        let pass = Keys::from(crate::crypt::Passphrase::new("correct horse").unwrap());
         let mut members = member(&source, 6 * HANDOFF_BYTES as u64);
         let err = write_archive(
             Path::new("/dev/full"),

@@ -7,9 +7,9 @@ mod where_;
 use std::path::Path;
 
 use crate::catalogue::{Catalogue, Entry, Kind, Snapshot, SnapshotId, Written};
-use crate::crypt::Passphrase;
 use crate::diff::Diff;
 use crate::error::{Error, Result};
+use crate::keys::Keys;
 use crate::select::{globs, matches_or_below};
 use crate::source::{open_any, CatalogueOrigin};
 pub use where_::{DiscUse, WhereAnswer};
@@ -53,7 +53,7 @@ impl CatalogueView {
     pub fn open(
         source: &Path,
         catalogue: Option<&Path>,
-        passphrase: &dyn Fn() -> Result<Passphrase>,
+        passphrase: &dyn Fn() -> Result<Keys>,
         warn: &dyn Fn(&str),
     ) -> Result<Self> {
         let (cat, origin) = open_any(source, catalogue, passphrase, warn)?;

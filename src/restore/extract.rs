@@ -10,8 +10,8 @@ use sha2::Digest;
 use super::plan::{Members, Plan, Wanted};
 use crate::archive::{read_members, Member};
 use crate::catalogue::{Archive, Sha256};
-use crate::crypt::Passphrase;
 use crate::error::{Error, Result};
+use crate::keys::Keys;
 use crate::progress::Progress;
 
 /// What reading one archive gave.
@@ -39,7 +39,7 @@ pub(crate) fn stage_path(stage: &Path, sha256: &str) -> PathBuf {
 pub(crate) fn read_archive(
     path: &Path,
     a: &Archive,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     wanted: &Members,
     plan: &Plan,
     stage: &Path,

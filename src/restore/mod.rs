@@ -13,10 +13,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, Entry, RootMeta, SnapshotId};
-use crate::crypt::Passphrase;
-use crate::encryption::passphrase_opens;
+use crate::encryption::check_keys_open;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{is_missing_or_empty, join_rel};
+use crate::keys::Keys;
 use crate::progress::{Progress, Stage};
 use crate::select;
 use crate::source::{self, CatalogueOrigin, DiscDir};
@@ -83,8 +83,8 @@ pub struct RestoreOptions {
     pub more_discs: Vec<PathBuf>,
     /// Where to restore; must not exist or be empty.
     pub target: PathBuf,
-    /// Passphrase for an encrypted backup.
-    pub passphrase: Option<Passphrase>,
+    /// Keys for an encrypted backup.
+    pub keys: Option<Keys>,
     /// Snapshot id; default the newest complete one.
     pub snapshot: Option<i64>,
     /// Globs selecting paths (and everything below them); empty means everything.
@@ -300,18 +300,16 @@ fn open_newest(
 ) -> Result<(Catalogue, CatalogueOrigin, Vec<DiscDir>)> {
     let warn = |m: &str| progress.warn(m);
     if let Some((cat, origin)) = source::open_working(&opts.source, &warn) {
-        // The working catalogue is not encrypted: check the passphrase against the set's
-        // record before any archive is read with it.
-        if let Some(p) = opts.passphrase.as_ref() {
-            if !passphrase_opens(&cat, p).map_err(|e| origin.explain(e, HINT))? {
-                return Err(Error::NotTheSetsPassphrase);
-            }
+        // The working catalogue is not encrypted: check the keys against the set's record
+        // before any archive is read with them.
+        if let Some(k) = opts.keys.as_ref() {
+            check_keys_open(&cat, k).map_err(|e| origin.explain(e, HINT))?;
         }
         return Ok((cat, origin, dirs));
     }
     let mut offered = false;
     loop {
-        let pass = opts.passphrase.as_ref();
+        let pass = opts.keys.as_ref();
         let prefer = Some(opts.source.as_path());
         let (cat, origin) = source::open_catalogue(&dirs, prefer, pass, Some(stage), &warn)?;
         let explain = |e| origin.explain(e, HINT);

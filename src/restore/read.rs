@@ -384,7 +384,7 @@ impl<'a> Reader<'a> {
         ids: &[i64],
         found: &HashMap<String, PathBuf>,
     ) -> Vec<(i64, Result<Got>)> {
-        let pass = self.opts.passphrase.as_ref();
+        let pass = self.opts.keys.as_ref();
         ids.par_iter()
             .map(|id| {
                 let (archive, wanted) = &self.plan.archives[id];
@@ -448,10 +448,16 @@ impl<'a> Reader<'a> {
     /// Archive `id` could not be read at all.
     fn give_up_archive(&mut self, id: i64, e: Error) {
         let m = match e {
-            // The passphrase opened the catalogue copy and a set has one passphrase: an archive
-            // it does not open is damaged (its key packet), not a reason to stop the restore.
-            Error::WrongPassphrase(p) => format!(
+            // The keys opened the catalogue copy: an archive they do not open is damaged (its
+            // key packets), or encrypted to recipients the set had before a change; either
+            // way not a reason to stop the restore.
+            Error::WrongKey(p, why) if why.is_empty() => format!(
                 "{}: the passphrase of the backup does not open it; it is damaged",
+                p.display()
+            ),
+            Error::WrongKey(p, why) => format!(
+                "{}: the keys given do not open it ({why}); it is damaged, or encrypted to \
+                 recipients the set had before --change-recipients",
                 p.display()
             ),
             e => e.to_string(),

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::{disc_dirs, encrypted, listed_sha256, DiscDir};
 use crate::catalogue::Catalogue;
-use crate::crypt::{decrypt_file, DecryptReader, Passphrase};
+use crate::crypt::{decrypt_file, DecryptReader};
 use crate::error::{Error, IoContext, Result};
+use crate::keys::Keys;
 use crate::layout::{catalogue_copy_name, SUMS_NAME, WORKING_CATALOGUE};
 
 /// Which catalogue was opened, for messages that must say which file is damaged.
@@ -66,7 +67,7 @@ impl CatalogueOrigin {
 pub fn open_catalogue(
     dirs: &[DiscDir],
     prefer: Option<&Path>,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     spill: Option<&Path>,
     warn: &dyn Fn(&str),
 ) -> Result<(Catalogue, CatalogueOrigin)> {
@@ -121,7 +122,7 @@ pub fn open_catalogue(
                 let disc = c.discs()?.iter().map(|x| x.number).max().or(d.number);
                 return Ok((c, CatalogueOrigin { path, disc }));
             }
-            Err(e @ Error::WrongPassphrase(_)) => match refused {
+            Err(e @ Error::WrongKey(..)) => match refused {
                 Some((_, first)) => return Err(first),
                 None => refused = Some((path, e)),
             },
@@ -188,7 +189,7 @@ fn matches_sums(d: &DiscDir, copy: &Path) -> Result<()> {
 
 /// The catalogue copy on disc `d` and whether it is encrypted; `None` when it has none. An
 /// encrypted copy without a passphrase is a usage error.
-fn copy_on(d: &DiscDir, passphrase: Option<&Passphrase>) -> Result<Option<(PathBuf, bool)>> {
+fn copy_on(d: &DiscDir, passphrase: Option<&Keys>) -> Result<Option<(PathBuf, bool)>> {
     let sealed = d.path.join(catalogue_copy_name(true));
     let plain = d.path.join(catalogue_copy_name(false));
     if sealed.is_file() {
@@ -228,7 +229,7 @@ const SPILLED: &str = "catalogue.db";
 /// when given, else into memory.
 fn load_copy(
     path: &Path,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     spill: Option<&Path>,
     what: &str,
 ) -> Result<Catalogue> {
@@ -347,7 +348,7 @@ impl CatalogueSource {
     /// Opens it for reading; returns the catalogue and the file it was read from.
     pub fn open(
         &self,
-        passphrase: Option<&Passphrase>,
+        passphrase: Option<&Keys>,
         warn: &dyn Fn(&str),
     ) -> Result<(Catalogue, CatalogueOrigin)> {
         match self {
@@ -383,7 +384,7 @@ impl CatalogueSource {
 pub fn open_any(
     path: &Path,
     catalogue: Option<&Path>,
-    passphrase: &dyn Fn() -> Result<Passphrase>,
+    passphrase: &dyn Fn() -> Result<Keys>,
     warn: &dyn Fn(&str),
 ) -> Result<(Catalogue, CatalogueOrigin)> {
     let source = CatalogueSource::locate(path, catalogue)?;
@@ -420,7 +421,7 @@ mod tests {
     #[test]
     fn a_spilled_copy_is_a_private_file_and_damage_leaves_none() {
         let tmp = tempfile::tempdir().unwrap();
-        let pass = Passphrase::new("correct horse").unwrap();
+        let pass = Keys::from(crate::crypt::Passphrase::new("correct horse").unwrap());
         let cat = Catalogue::create_in_memory().unwrap();
         cat.set_meta("marker", "from disc 1").unwrap();
         let good = encrypt_bytes(&cat.to_bytes().unwrap(), &pass).unwrap();
@@ -434,11 +435,11 @@ mod tests {
         let spill = tmp.path().join("spill");
         fs::create_dir(&spill).unwrap();
 
-        let wrong = Passphrase::new("battery staple").unwrap();
+        let wrong = Keys::from(crate::crypt::Passphrase::new("battery staple").unwrap());
         let warned = std::cell::RefCell::new(Vec::new());
         let warn = |m: &str| warned.borrow_mut().push(m.to_string());
         match open_catalogue(&dirs, None, Some(&wrong), Some(&spill), &warn) {
-            Err(Error::WrongPassphrase(_)) => {}
+            Err(Error::WrongKey(..)) => {}
             other => panic!(
                 "expected a wrong passphrase, got {:?}",
                 other.map(|r| r.1.path)

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use super::{files_by_archive, VerifyReport};
 use crate::archive::{read_members, Member};
 use crate::catalogue::{Archive, Catalogue};
-use crate::crypt::Passphrase;
 use crate::error::Result;
 use crate::fsutil::hex;
+use crate::keys::Keys;
 use crate::progress::{Progress, Stage};
 use crate::source::DiscDir;
 
@@ -35,7 +35,7 @@ struct Running {
 pub(super) fn check(
     cat: &Catalogue,
     dirs: &[DiscDir],
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     report: &mut VerifyReport,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -86,7 +86,7 @@ fn expected_members(cat: &Catalogue) -> Result<HashMap<i64, ArchiveMembers>> {
 fn check_archive(
     path: &std::path::Path,
     a: &Archive,
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     want: &ArchiveMembers,
     running: &mut HashMap<String, Running>,
     progress: &dyn Progress,

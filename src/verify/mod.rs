@@ -14,9 +14,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Archive, Catalogue, Kind};
-use crate::crypt::Passphrase;
-use crate::encryption::passphrase_opens;
+use crate::encryption::check_keys_open;
 use crate::error::{Error, Result};
+use crate::keys::Keys;
 use crate::layout::{catalogue_copy_name, is_archive_name, README_NAME};
 use crate::progress::{Progress, Stage};
 use crate::recovery::RecoveryState;
@@ -28,7 +28,7 @@ pub struct VerifyOptions {
     /// DEST, a folder of discs, or one disc.
     pub source: PathBuf,
     /// Needed for an encrypted catalogue copy and for `deep`.
-    pub passphrase: Option<Passphrase>,
+    pub keys: Option<Keys>,
     /// Decrypt and unpack every archive and check every content.
     pub deep: bool,
 }
@@ -98,7 +98,7 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
         report.discs.push(check_sums(d, progress)?);
     }
     progress.finish();
-    let pass = opts.passphrase.as_ref();
+    let pass = opts.keys.as_ref();
     let cat = open_catalogue(&opts.source, &dirs, pass, &mut report, progress)?;
     if let Some((cat, origin)) = cat {
         report.catalogue_checked = true;
@@ -108,10 +108,8 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
         check_entries(&cat, &mut report).map_err(explain)?;
         if opts.deep {
             // A wrong passphrase would make every archive look damaged: refuse it first.
-            if let Some(p) = pass {
-                if !passphrase_opens(&cat, p).map_err(explain)? {
-                    return Err(Error::NotTheSetsPassphrase);
-                }
+            if let Some(k) = pass {
+                check_keys_open(&cat, k).map_err(explain)?;
             }
             report.deep_checked = true;
             deep::check(&cat, &dirs, pass, &mut report, progress).map_err(explain)?;
@@ -165,7 +163,7 @@ fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
 fn open_catalogue(
     source: &Path,
     dirs: &[DiscDir],
-    passphrase: Option<&Passphrase>,
+    passphrase: Option<&Keys>,
     report: &mut VerifyReport,
     progress: &dyn Progress,
 ) -> Result<Option<(Catalogue, CatalogueOrigin)>> {
@@ -177,7 +175,7 @@ fn open_catalogue(
         match source::open_catalogue(dirs, None, passphrase, None, &warn) {
             Ok(opened) => disc_copy = Some(opened),
             // Not damage: the passphrase given is not the set's.
-            Err(e @ Error::WrongPassphrase(_)) => return Err(e),
+            Err(e @ Error::WrongKey(..)) => return Err(e),
             Err(e) => problems.borrow_mut().push(e.to_string()),
         }
         report.problems.extend(problems.into_inner());
