@@ -81,7 +81,7 @@ pub fn ingest(
     let mut entries = walk(src, &leave_out, &mut summary, progress)?;
     // What the newest recorded snapshot has, path by path: the hashes and attributes of what
     // did not change are taken from it, and only what changed is recorded.
-    let mut prev = cat.recorder()?;
+    let prev = cat.recorder()?;
     reuse_hashes(&mut entries, &prev, opts.rehash, &mut summary);
     read_xattrs(src, cat, &mut entries, &prev, &mut summary, progress)?;
     hash_files(src, &mut entries, &mut summary, progress);
@@ -98,8 +98,7 @@ pub fn ingest(
             Kind::Symlink => summary.symlinks += 1,
         }
     }
-    cat.record_with(&mut prev, snapshot, &entries)?;
-    drop(prev);
+    cat.record_with(prev, snapshot, &entries)?;
     let (users, groups) = owner_names(&entries);
     cat.record_owner_names(&users, &groups)?;
     let root = fs::metadata(src).map_err(|e| Error::io("read the source", src, e))?;
