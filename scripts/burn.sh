@@ -12,7 +12,11 @@ Usage: $prog DISC_DIR --iso FILE [--disc-size SIZE] [--dry-run]
 Verify DISC_DIR against its SHA256SUMS, then either write an ISO 9660 image
 (Rock Ridge + Joliet, no padding) to FILE, or burn DISC_DIR onto the disc in
 DEVICE (growisofs if installed, xorriso otherwise). Any data on a rewritable
-disc in DEVICE is overwritten. An image larger than the disc is refused.
+disc in DEVICE is overwritten. An image larger than the disc is refused. After
+burning, when DISC_DIR lies in a backup's DEST and the disc can be mounted
+read-only, it runs  butcher verify MOUNT --record DEST  so that
+butcher status DEST  shows the disc as read back from its medium (BUTCHER
+names the butcher program, default butcher on PATH).
 
   --iso FILE        write an image file instead of burning
   --disc-size SIZE  the disc's capacity: bd25, bd50, bd100, dvd, dvd-dl, or
@@ -96,7 +100,9 @@ else
 fi
 
 # Refuse to put a disc together whose contents do not match its checksums.
-[[ -f $dir/SHA256SUMS ]] || die "$dir/SHA256SUMS is missing"
+# A disc left open by `butcher backup --keep-open` has archives but no SHA256SUMS yet.
+[[ -f $dir/SHA256SUMS ]] ||
+    die "$dir/SHA256SUMS is missing: the disc is not finished (an open disc: run  butcher close DEST  first)"
 (cd "$dir" && sha256sum --check --quiet --strict SHA256SUMS) >&2 ||
     die "checksum verification failed in $dir; not imaging it"
 
@@ -138,7 +144,7 @@ else
     # Like growisofs -Z: blank/format a rewritable disc if needed, write a
     # single session and close the disc.
     cmd=(xorriso -outdev "$dev" -blank as_needed -close on
-        -as mkisofs "${opts[@]}" "$dir" -- -commit -eject all)
+        -as mkisofs "${opts[@]}" "$dir" -- -commit)
 fi
 
 # -print-size reports 2048-byte blocks.
@@ -158,3 +164,22 @@ fi
 "${cmd[@]}"
 [[ -n $iso ]] && size=$(stat -c %s -- "$iso")
 echo "image size: $size bytes ($(numfmt --to=iec-i --suffix=B "$size"))"
+
+# Read the burned disc back and record it in DEST, when that can be done here.
+if [[ -n $dev ]]; then
+    dest=$(dirname -- "$dir")
+    butcher=${BUTCHER:-butcher}
+    if [[ -f $dest/catalogue.db ]] && command -v "$butcher" >/dev/null; then
+        mnt=$(mktemp -d)
+        if mount -o ro -- "$dev" "$mnt" 2>/dev/null; then
+            rc=0
+            "$butcher" verify "$mnt" --record "$dest" || rc=$?
+            umount -- "$mnt" || true
+            rmdir -- "$mnt"
+            exit "$rc"
+        fi
+        rmdir -- "$mnt"
+    fi
+    echo "$prog: to record that the disc reads back intact, mount it and run:" \
+        "butcher verify MOUNT_POINT --record DEST" >&2
+fi

@@ -44,6 +44,9 @@ pub struct BackupOptions {
     pub ingest: IngestOptions,
     /// Work out what the run would write, and write nothing.
     pub dry_run: bool,
+    /// Leave the run's last disc open (no catalogue copy, no SHA256SUMS yet), so that the
+    /// next run goes on filling it; `butcher close` finishes it.
+    pub keep_open: bool,
 }
 
 /// What a backup run did.
@@ -191,7 +194,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     );
     if let Some(n) = discs.resume_open_disc()? {
         progress.note(&format!(
-            "continuing {}, left open by an interrupted run",
+            "continuing {}, left open by the last run (--keep-open, or interrupted)",
             disc_dir_name(n)
         ));
     }
@@ -210,7 +213,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         ingest_summary.bytes,
         pack_summary.input_bytes,
     )?;
-    discs.close_current()?;
+    if !opts.keep_open {
+        discs.close_current()?;
+    }
     discs.finish_folding()?;
     let mut written = caught_up;
     written.extend(discs.closed());
@@ -241,13 +246,21 @@ pub struct CloseOptions {
     pub parity: Parity,
 }
 
-/// Closes the open group of a set with parity discs early: its parity disc is written for
-/// the data discs it has. Returns the parity discs written (none when the group is empty)
-/// and where the set's groups stand.
-pub fn close_group(
-    opts: &CloseOptions,
-    progress: &dyn Progress,
-) -> Result<(Vec<u32>, Option<GroupStatus>)> {
+/// What `butcher close` did.
+#[derive(Debug, Clone, Default)]
+pub struct CloseSummary {
+    /// The data disc finished (left open by `backup --keep-open` or an interrupted run).
+    pub disc: Option<u32>,
+    /// Parity discs written.
+    pub parity: Vec<u32>,
+    /// Where the set's parity groups stand (sets with parity discs).
+    pub groups: Option<GroupStatus>,
+}
+
+/// Finishes what is open in a set: the open data disc (catalogue copy, README, recovery
+/// files, SHA256SUMS), then, in a set with parity discs, the open group early (its parity
+/// disc is written for the data discs it has).
+pub fn close(opts: &CloseOptions, progress: &dyn Progress) -> Result<CloseSummary> {
     let cat_path = dest::catalogue_path(&opts.dest, opts.catalogue.as_deref());
     if !cat_path.is_file() {
         return Err(dest::not_a_backup(&opts.dest));
@@ -258,9 +271,10 @@ pub fn close_group(
     check_keys(&cat, opts.keys.as_ref(), false)?;
     let cat = up_to_date(cat, &cat_path, progress)?;
     let group_size = settle_group_size(&cat, None)?;
-    if group_size == 0 {
+    let open_disc = cat.discs()?.iter().any(|d| !d.closed);
+    if group_size == 0 && !open_disc {
         return Err(Error::Usage(
-            "this backup set has no parity discs (its first run had no --parity-discs)".to_string(),
+            "nothing to close: no disc is open, and the set has no parity discs".to_string(),
         ));
     }
     let ctx = GroupContext {
@@ -270,13 +284,43 @@ pub fn close_group(
         parity: opts.parity.percent(),
         progress,
     };
-    let mut written = finish_interrupted(&cat, group_size, ctx)?;
-    if let Some(snapshot) = cat.latest_snapshot_id()? {
-        if let Some(p) = crate::disc::group::close_group(&cat, snapshot, ctx)? {
-            written.push(p);
+    let mut summary = CloseSummary {
+        parity: finish_interrupted(&cat, group_size, ctx)?,
+        ..CloseSummary::default()
+    };
+    let Some(snapshot) = cat.latest_snapshot_id()? else {
+        return Ok(summary);
+    };
+    if open_disc {
+        let mut discs = DiscWriter::new(
+            &opts.dest,
+            &cat,
+            snapshot,
+            DiscSizes {
+                disc: opts.disc_size,
+                archive: PackOptions::DEFAULT_ARCHIVE_BYTES,
+                parity: opts.parity.percent(),
+                group: group_size,
+            },
+            opts.keys.as_ref(),
+            progress,
+        );
+        if discs.resume_open_disc()?.is_some() {
+            summary.disc = discs.close_current()?;
         }
+        discs.finish_folding()?;
+        // Closing the disc may have filled its group, whose parity disc is then written.
+        summary
+            .parity
+            .extend(discs.closed().iter().filter(|&&n| Some(n) != summary.disc));
     }
-    Ok((written, GroupStatus::of(&cat, group_size)?))
+    if group_size > 0 {
+        if let Some(p) = crate::disc::group::close_group(&cat, snapshot, ctx)? {
+            summary.parity.push(p);
+        }
+        summary.groups = GroupStatus::of(&cat, group_size)?;
+    }
+    Ok(summary)
 }
 
 /// Finishes what an interrupted run left in DEST, saying so: discs marked closed without

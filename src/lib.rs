@@ -46,6 +46,7 @@ mod recovery;
 mod restore;
 mod select;
 mod source;
+mod status;
 mod sums;
 mod verify;
 
@@ -53,7 +54,7 @@ mod verify;
 mod testdata;
 
 pub use crate::backup::{
-    backup, close_group, BackupOptions, BackupSummary, CloseOptions, GroupStatus,
+    backup, close, BackupOptions, BackupSummary, CloseOptions, CloseSummary, GroupStatus,
 };
 pub use crate::catalogue::{Entry, Kind, Snapshot, SnapshotId, FORMAT_VERSION};
 pub use crate::crypt::Passphrase;
@@ -73,6 +74,9 @@ pub use crate::rebuild::{rebuild_disc, RebuildDiscOptions, RebuildDiscSummary};
 pub use crate::recovery::{repair_disc, RecoveryState, RepairSummary};
 pub use crate::restore::{restore, DiscPrompt, NoPrompt, RestoreOptions, RestoreSummary, WhyLast};
 pub use crate::source::{discs_encrypted, CatalogueOrigin};
+pub use crate::status::{
+    record_read_back, status, DiscStatus, Group, SnapshotStatus, StatusReport,
+};
 pub use crate::verify::{verify, DiscReport, VerifyOptions, VerifyReport};
 
 /// Where the working catalogue of DEST is: `catalogue` when given (`backup --catalogue`), else

@@ -16,6 +16,8 @@ mod compat;
 mod completions;
 #[path = "cli/errors.rs"]
 mod errors;
+#[path = "cli/everyday.rs"]
+mod everyday;
 #[path = "cli/findings.rs"]
 mod findings;
 #[path = "cli/golden.rs"]

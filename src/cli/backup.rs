@@ -24,6 +24,10 @@ pub struct Args {
     pass: PassArgs,
     #[command(flatten)]
     rec: RecipientArgs,
+    /// Leave the run's last disc open (no catalogue copy or SHA256SUMS yet) for the next run
+    /// to go on filling; `butcher close DEST` finishes it.
+    #[arg(long)]
+    keep_open: bool,
     /// Write archives and catalogue copies unencrypted.
     #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file", "recipients"])]
     no_encryption: bool,
@@ -127,6 +131,7 @@ fn options(a: &Args) -> Result<BackupOptions> {
             exclude_from: a.exclude_from.clone(),
         },
         dry_run: a.dry_run,
+        keep_open: a.keep_open,
     })
 }
 

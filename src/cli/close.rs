@@ -43,7 +43,7 @@ pub struct Args {
     catalogue: Option<PathBuf>,
 }
 
-/// Writes the parity disc of the open group now.
+/// Finishes the open disc and the open parity group now.
 pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let keys = if a.no_encryption {
         None
@@ -58,14 +58,21 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
         parity: a.parity,
     };
     let progress = CliProgress::new(ui);
-    let (written, groups) = butcher::close_group(&opts, &progress)
-        .with_context(|| format!("closing the parity group in {} failed", a.dest.display()))?;
-    if written.is_empty() {
-        progress.say("butcher: the open parity group is empty: no parity disc to write");
-    } else {
-        progress.say(&format!("butcher: wrote {}", disc_range(&written)));
+    let s = butcher::close(&opts, &progress)
+        .with_context(|| format!("closing in {} failed", a.dest.display()))?;
+    match s.disc {
+        Some(n) => progress.say(&format!(
+            "butcher: finished {}: burn it when you like",
+            butcher::disc_dir_name(n)
+        )),
+        None => progress.say("butcher: no data disc was open"),
     }
-    if let Some(g) = &groups {
+    if !s.parity.is_empty() {
+        progress.say(&format!("butcher: wrote parity {}", disc_range(&s.parity)));
+    } else if s.groups.is_some() {
+        progress.say("butcher: the open parity group is empty: no parity disc to write");
+    }
+    if let Some(g) = &s.groups {
         for line in group_lines(g) {
             progress.say(&line);
         }

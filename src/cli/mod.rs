@@ -14,6 +14,7 @@ mod rebuild_disc;
 mod repair;
 mod restore;
 mod snapshots;
+mod status;
 mod verify;
 mod r#where;
 
@@ -96,8 +97,10 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 enum Command {
     /// Back up SRC into disc directories in DEST.
     Backup(backup::Args),
-    /// Write the parity disc of the open group now, for the data discs it has.
+    /// Finish the open disc (left by --keep-open) and write the open group's parity disc now.
     Close(close::Args),
+    /// Show where a backup set stands: snapshots, discs, what to do next.
+    Status(status::Args),
     /// Restore a snapshot from disc directories into TARGET.
     Restore(restore::Args),
     /// Check discs: checksums and archives; with --deep every file's sha256.
@@ -133,6 +136,7 @@ pub fn main() -> i32 {
     let result = match &opts.command {
         Command::Backup(a) => backup::run(a, &ui),
         Command::Close(a) => close::run(a, &ui),
+        Command::Status(a) => status::run(a, &ui),
         Command::Restore(a) => restore::run(a, &ui),
         Command::Verify(a) => verify::run(a, &ui),
         Command::Repair(a) => repair::run(a, &ui),

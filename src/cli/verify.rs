@@ -22,6 +22,10 @@ pub struct Args {
     /// passphrase or secret key of an encrypted backup).
     #[arg(long)]
     deep: bool,
+    /// When the disc is intact, record in the working catalogue of this DEST that it was read
+    /// back from its medium today (`butcher status DEST` shows it).
+    #[arg(long, value_name = "DEST")]
+    record: Option<PathBuf>,
 }
 
 /// Runs the checks, prints a report per disc on stdout, and exits 4 when damage is found.
@@ -74,12 +78,26 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
         }
     };
     progress.say(&format!("butcher: verified {depth}"));
-    if report.all_well() {
-        Ok(ExitCode::Ok)
-    } else {
+    if !report.all_well() {
         eprintln!("butcher: damage found (see above)");
-        Ok(ExitCode::Damage)
+        if let Some(dest) = &a.record {
+            eprintln!(
+                "butcher: nothing recorded in {}: the disc is not intact",
+                dest.display()
+            );
+        }
+        return Ok(ExitCode::Damage);
     }
+    if let Some(dest) = &a.record {
+        let recorded = butcher::record_read_back(dest, None, &report)
+            .with_context(|| format!("cannot record the read-back in {}", dest.display()))?;
+        progress.say(&format!(
+            "butcher: recorded in {} that {} read back from media intact",
+            dest.display(),
+            butcher::disc_range(&recorded)
+        ));
+    }
+    Ok(ExitCode::Ok)
 }
 
 /// What a damaged disc's recovery data can do, after `DAMAGED`.

@@ -222,9 +222,10 @@ pub fn discs_encrypted(roots: &[PathBuf]) -> Result<Option<bool>> {
     Ok(encrypted(&disc_dirs(roots)?))
 }
 
-/// Whether the discs in `dirs` are encrypted (their catalogue copy is).
+/// Whether the discs in `dirs` are encrypted (their catalogue copy is; for a disc without
+/// one, an open disc, its archives are).
 pub fn encrypted(dirs: &[DiscDir]) -> Option<bool> {
-    dirs.iter().find_map(|d| {
+    let by_copy = dirs.iter().find_map(|d| {
         if d.path.join(catalogue_copy_name(true)).is_file() {
             Some(true)
         } else if d.path.join(catalogue_copy_name(false)).is_file() {
@@ -232,6 +233,15 @@ pub fn encrypted(dirs: &[DiscDir]) -> Option<bool> {
         } else {
             None
         }
+    });
+    by_copy.or_else(|| {
+        dirs.iter().find_map(|d| {
+            let names = fs::read_dir(&d.path).ok()?;
+            names
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .find(|n| is_archive_name(n))
+                .map(|n| n.ends_with(".gpg"))
+        })
     })
 }
 
