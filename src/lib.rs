@@ -73,7 +73,9 @@ pub use crate::rebuild::{rebuild_disc, RebuildDiscOptions, RebuildDiscSummary};
 pub use crate::recovery::{repair_disc, RecoveryState, RepairSummary};
 pub use crate::restore::{restore, DiscPrompt, NoPrompt, RestoreOptions, RestoreSummary, WhyLast};
 pub use crate::source::{discs_encrypted, CatalogueOrigin};
-pub use crate::verify::{verify, DiscReport, VerifyOptions, VerifyReport};
+pub use crate::verify::{
+    verify, ArchiveProblem, DiscReport, FileProblem, VerifyOptions, VerifyReport,
+};
 
 /// Where the working catalogue of DEST is: `catalogue` when given (`backup --catalogue`), else
 /// `DEST/catalogue.db`.
