@@ -77,7 +77,9 @@ pub use crate::source::{discs_encrypted, CatalogueOrigin};
 pub use crate::status::{
     record_read_back, status, DiscStatus, Group, SnapshotStatus, StatusReport,
 };
-pub use crate::verify::{verify, DiscReport, VerifyOptions, VerifyReport};
+pub use crate::verify::{
+    verify, ArchiveProblem, DiscReport, FileProblem, VerifyOptions, VerifyReport,
+};
 
 /// Where the working catalogue of DEST is: `catalogue` when given (`backup --catalogue`), else
 /// `DEST/catalogue.db`.

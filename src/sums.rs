@@ -44,20 +44,44 @@ pub(crate) fn entries(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A file of a disc that does not match its `SHA256SUMS` (damaged, missing, not listed), or
+/// `SHA256SUMS` itself when it cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// The file's name in the disc directory.
+    pub name: String,
+    /// What is wrong, as one line that names the file.
+    pub line: String,
+}
+
 /// Checks the directory `dir` against its `SHA256SUMS`: every file listed is there with that
 /// sha256, nothing unlisted lies beside it. Returns the problems, one line each; `hashed` hears
 /// of the length of every file hashed. `SHA256SUMS` is not authenticated: a name in it that is
 /// not a plain file name of the directory is reported, never opened.
 pub(crate) fn check(dir: &Path, hashed: &mut dyn FnMut(u64)) -> Result<Vec<String>> {
+    Ok(check_files(dir, hashed)?
+        .into_iter()
+        .map(|p| p.line)
+        .collect())
+}
+
+/// [`check`], each problem with the file it concerns.
+pub(crate) fn check_files(dir: &Path, hashed: &mut dyn FnMut(u64)) -> Result<Vec<FileProblem>> {
     let mut out = Vec::new();
+    let mut bad = |name: &str, line: String| {
+        out.push(FileProblem {
+            name: name.to_string(),
+            line,
+        })
+    };
     let text = match read(dir) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            out.push(format!("{SUMS_NAME} is missing"));
+            bad(SUMS_NAME, format!("{SUMS_NAME} is missing"));
             String::new()
         }
         Err(e) => {
-            out.push(format!("{SUMS_NAME}: cannot read it: {e}"));
+            bad(SUMS_NAME, format!("{SUMS_NAME}: cannot read it: {e}"));
             String::new()
         }
     };
@@ -66,14 +90,15 @@ pub(crate) fn check(dir: &Path, hashed: &mut dyn FnMut(u64)) -> Result<Vec<Strin
         let (sha, name) = match line {
             Line::Entry(sha, name) => (sha, name),
             Line::Unreadable(l) => {
-                out.push(format!("{SUMS_NAME}: unreadable line {l:?}"));
+                bad(SUMS_NAME, format!("{SUMS_NAME}: unreadable line {l:?}"));
                 continue;
             }
         };
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            out.push(format!(
-                "{SUMS_NAME}: names {name:?}, not a file of the disc"
-            ));
+            bad(
+                SUMS_NAME,
+                format!("{SUMS_NAME}: names {name:?}, not a file of the disc"),
+            );
             continue;
         }
         listed.push(name.to_string());
@@ -81,16 +106,19 @@ pub(crate) fn check(dir: &Path, hashed: &mut dyn FnMut(u64)) -> Result<Vec<Strin
             Ok((got, len)) => {
                 hashed(len);
                 if got != sha {
-                    out.push(format!("{name}: sha256 differs from {SUMS_NAME} (damaged)"));
+                    bad(
+                        name,
+                        format!("{name}: sha256 differs from {SUMS_NAME} (damaged)"),
+                    );
                 }
             }
-            Err(e) => out.push(format!("{name}: {e}")),
+            Err(e) => bad(name, format!("{name}: {e}")),
         }
     }
     for ent in fs::read_dir(dir).ctx("read", dir)?.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
         if name != SUMS_NAME && !listed.contains(&name) {
-            out.push(format!("{name}: not listed in {SUMS_NAME}"));
+            bad(&name, format!("{name}: not listed in {SUMS_NAME}"));
         }
     }
     Ok(out)

@@ -26,6 +26,8 @@ mod golden;
 mod growth;
 #[path = "cli/incremental.rs"]
 mod incremental;
+#[path = "cli/json_output.rs"]
+mod json_output;
 #[path = "cli/metadata.rs"]
 mod metadata;
 #[path = "cli/one_drive.rs"]

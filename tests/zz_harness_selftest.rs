@@ -624,3 +624,29 @@ fn dir_size_counts_regular_files_only() {
     assert_eq!(dir_size_bytes(&d), 123);
     assert_eq!(dir_size_bytes(d.join("a")), 100);
 }
+
+#[test]
+fn the_json_reader_reads_json_and_refuses_what_is_not() {
+    let v = json::Json::parse(
+        "{\"a\":[1, 2.5,-3e2],\"s\":\"x\\\"\\u00e9\\ud83d\\ude00\\n\",\"t\":true,\"n\":null,\"o\":{}}",
+    )
+    .unwrap();
+    assert_eq!(v.get("a").arr().len(), 3);
+    assert_eq!(v.get("a").arr()[0].u64(), 1);
+    assert_eq!(v.get("s").str(), "x\"é😀\n");
+    assert!(v.get("t").bool());
+    assert!(v.get("n").is_null());
+    assert!(!v.has("z"));
+    for bad in [
+        "",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "1 2",
+        "\"a",
+        "{\"a\":1,\"a\":2}",
+        "tru",
+    ] {
+        assert!(json::Json::parse(bad).is_err(), "{bad:?} accepted");
+    }
+}

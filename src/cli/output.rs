@@ -123,6 +123,11 @@ pub fn json_list(items: impl IntoIterator<Item = String>) -> String {
     format!("[\n{}\n]", items.join(",\n"))
 }
 
+/// A JSON array of strings, one per line.
+pub fn json_strings(items: &[String]) -> String {
+    json_list(items.iter().map(|s| json_str(s)))
+}
+
 /// A JSON array of numbers on one line.
 pub fn json_numbers<T: Display>(items: &[T]) -> String {
     let v: Vec<String> = items.iter().map(|n| n.to_string()).collect();
@@ -223,5 +228,6 @@ mod tests {
         assert_eq!(json_list(Vec::new()), "[]");
         assert_eq!(json_list(["1".into(), "2".into()]), "[\n1,\n2\n]");
         assert_eq!(json_numbers(&[1u32, 4]), "[1,4]");
+        assert_eq!(json_strings(&["a\"".into()]), "[\n\"a\\\"\"\n]");
     }
 }

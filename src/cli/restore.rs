@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
-use butcher::{discs_encrypted, DiscPrompt, NoPrompt, Progress, RestoreOptions, WhyLast};
+use butcher::{
+    discs_encrypted, DiscPrompt, NoPrompt, Progress, RestoreOptions, RestoreSummary, WhyLast,
+};
 
-use super::output::show;
+use super::output::{json_list, json_numbers, json_str, json_strings, show, JsonObject};
 use super::passphrase::{resolve_reading, IdentityArgs, PassArgs};
 use super::progress::CliProgress;
 use super::{human_bytes, ExitCode, Ui};
@@ -35,6 +37,9 @@ pub struct Args {
     /// Give owners back by their recorded user and group ids, not by name (as root).
     #[arg(long)]
     numeric_owner: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs a restore and prints its summary.
@@ -66,6 +71,9 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     };
     let s = butcher::restore(&opts, &progress, prompt)
         .with_context(|| format!("restore into {} failed", a.target.display()))?;
+    if a.json {
+        println!("{}", json(&s));
+    }
     progress.say(&format!(
         "butcher: restored snapshot {}: {} files ({}), {} directories, {} symlinks; every file's sha256 checked",
         s.snapshot, s.files, human_bytes(s.bytes), s.dirs, s.symlinks
@@ -99,6 +107,30 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
         eprintln!("butcher: not restored: {}: {why}", show(p));
     }
     Ok(ExitCode::Incomplete)
+}
+
+/// The summary as one JSON object: what was restored, what was not and why.
+fn json(s: &RestoreSummary) -> String {
+    let with_reason = |list: &[(Vec<u8>, String)], key: &str| {
+        json_list(
+            list.iter()
+                .map(|(p, why)| JsonObject::new().path("path", p).str(key, why).build()),
+        )
+    };
+    JsonObject::new()
+        .num("snapshot", s.snapshot)
+        .num("files", s.files)
+        .num("dirs", s.dirs)
+        .num("symlinks", s.symlinks)
+        .num("bytes", s.bytes)
+        .raw("not_restored", with_reason(&s.not_restored, "why"))
+        .raw("metadata", with_reason(&s.metadata, "what"))
+        .raw("missing_discs", json_numbers(&s.missing_discs))
+        .raw("damaged", json_strings(&s.damaged))
+        .raw("repaired", json_strings(&s.repaired))
+        .raw("older", s.older.as_deref().map_or("null".into(), json_str))
+        .num("owners_kept", s.owners_kept)
+        .build()
 }
 
 /// Asks on the terminal for a disc: Enter means "it is in the drive now" (SOURCE is read

@@ -55,10 +55,8 @@ pub(super) fn check(
         let want = members.get(&a.id.0).cloned().unwrap_or_default();
         let outcome = check_archive(&path, a, passphrase, &want, &mut running, progress);
         if let Err(problem) = outcome {
-            let who = files.get(&a.id.0).map(|v| v.join(", ")).unwrap_or_default();
-            report.discs[i]
-                .problems
-                .push(format!("{}: {problem}; files in it: {who}", a.name));
+            let who = files.get(&a.id.0).map(Vec::as_slice).unwrap_or_default();
+            report.discs[i].archive_problem(&a.name, problem, who);
         }
     }
     progress.finish();

@@ -21,6 +21,7 @@ use crate::layout::{catalogue_copy_name, is_archive_name, README_NAME};
 use crate::progress::{Progress, Stage};
 use crate::recovery::RecoveryState;
 use crate::source::{self, CatalogueOrigin, DiscDir};
+pub use crate::sums::FileProblem;
 
 /// What to verify.
 #[derive(Debug, Clone, Default)]
@@ -46,11 +47,50 @@ pub struct DiscReport {
     pub bytes_checked: u64,
     /// Problems, one line each; empty when all is well.
     pub problems: Vec<String>,
+    /// The disc's files that do not match its SHA256SUMS (each also a line of `problems`).
+    pub files: Vec<FileProblem>,
+    /// The archives the catalogue places on this disc that are missing or damaged, each with
+    /// the files whose content it holds (each finding also a line of `problems`).
+    pub archives: Vec<ArchiveProblem>,
     /// The working catalogue says an interrupted run left this disc open: it is not finished
     /// (the next run finishes it), so what it lacks is not damage.
     pub unfinished: bool,
     /// What the disc's recovery data says, for a damaged disc; `None` when not looked at.
     pub recovery: Option<RecoveryState>,
+}
+
+/// A missing or damaged archive of a disc.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveProblem {
+    /// The archive's file name on the disc.
+    pub name: String,
+    /// What is wrong with it, one finding each (the shallow and the deep check may both find
+    /// something).
+    pub problems: Vec<String>,
+    /// The paths (raw bytes, as the catalogue has them) whose content it holds, in byte
+    /// order: the files a restore loses with it.
+    pub files: Vec<Vec<u8>>,
+}
+
+impl DiscReport {
+    /// Records that archive `name` is missing or damaged (`problem`), with the paths whose
+    /// content it holds.
+    pub(crate) fn archive_problem(&mut self, name: &str, problem: String, files: &[Vec<u8>]) {
+        let shown: Vec<std::borrow::Cow<'_, str>> =
+            files.iter().map(|f| String::from_utf8_lossy(f)).collect();
+        self.problems.push(format!(
+            "{name}: {problem}; files in it: {}",
+            shown.join(", ")
+        ));
+        match self.archives.iter_mut().find(|a| a.name == name) {
+            Some(a) => a.problems.push(problem),
+            None => self.archives.push(ArchiveProblem {
+                name: name.to_string(),
+                problems: vec![problem],
+                files: files.to_vec(),
+            }),
+        }
+    }
 }
 
 /// The findings of a verify run.
@@ -143,11 +183,12 @@ fn check_sums(d: &DiscDir, progress: &dyn Progress) -> Result<DiscReport> {
         ..Default::default()
     };
     let (mut files, mut bytes) = (0, 0);
-    r.problems = crate::sums::check(&d.path, &mut |len| {
+    r.files = crate::sums::check_files(&d.path, &mut |len| {
         files += 1;
         bytes += len;
         progress.advance(len, 1);
     })?;
+    r.problems = r.files.iter().map(|p| p.line.clone()).collect();
     r.files_checked = files;
     r.bytes_checked = bytes;
     if !d.path.join(catalogue_copy_name(true)).is_file()
@@ -262,10 +303,8 @@ fn check_archives(cat: &Catalogue, dirs: &[DiscDir], report: &mut VerifyReport) 
             .filter(|a| a.disc == number && is_archive_name(&a.name))
         {
             if let Some(problem) = check_archive_file(&d.path, a) {
-                let who = files.get(&a.id.0).map(|v| v.join(", ")).unwrap_or_default();
-                report.discs[i]
-                    .problems
-                    .push(format!("{}: {problem}; files in it: {who}", a.name));
+                let who = files.get(&a.id.0).map(Vec::as_slice).unwrap_or_default();
+                report.discs[i].archive_problem(&a.name, problem, who);
             }
         }
     }
@@ -291,9 +330,10 @@ fn check_archive_file(dir: &Path, a: &Archive) -> Option<String> {
     }
 }
 
-/// Archive id -> the paths (newest snapshot first) whose content lives in it.
-pub(crate) fn files_by_archive(cat: &Catalogue) -> Result<HashMap<i64, Vec<String>>> {
-    let mut by_sha: HashMap<String, String> = HashMap::new();
+/// Archive id -> the paths (raw bytes, in byte order) whose content lives in it; a content
+/// is named by its path in the newest snapshot that has it.
+pub(crate) fn files_by_archive(cat: &Catalogue) -> Result<HashMap<i64, Vec<Vec<u8>>>> {
+    let mut by_sha: HashMap<String, Vec<u8>> = HashMap::new();
     for s in cat.snapshots()?.into_iter().rev() {
         // Rows that cannot be read are reported by check_entries.
         for e in cat
@@ -303,13 +343,11 @@ pub(crate) fn files_by_archive(cat: &Catalogue) -> Result<HashMap<i64, Vec<Strin
             .filter(|e| e.kind == Kind::File)
         {
             if let Some(sha) = e.sha256 {
-                by_sha
-                    .entry(sha.hex())
-                    .or_insert_with(|| String::from_utf8_lossy(&e.path).into_owned());
+                by_sha.entry(sha.hex()).or_insert(e.path);
             }
         }
     }
-    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut out: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
     for (sha, path) in by_sha {
         for p in cat.pieces(&sha)? {
             out.entry(p.archive.0).or_default().push(path.clone());

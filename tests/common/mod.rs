@@ -12,6 +12,7 @@
 
 pub mod compare;
 pub mod damage;
+pub mod json;
 pub mod tree;
 
 pub use compare::{assert_trees_equal, compare_trees};
