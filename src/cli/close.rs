@@ -60,12 +60,11 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let progress = CliProgress::new(ui);
     let s = butcher::close(&opts, &progress)
         .with_context(|| format!("closing in {} failed", a.dest.display()))?;
-    match s.disc {
-        Some(n) => progress.say(&format!(
+    if let Some(n) = s.disc {
+        progress.say(&format!(
             "butcher: finished {}: burn it when you like",
             butcher::disc_dir_name(n)
-        )),
-        None => progress.say("butcher: no data disc was open"),
+        ));
     }
     if !s.parity.is_empty() {
         progress.say(&format!("butcher: wrote parity {}", disc_range(&s.parity)));

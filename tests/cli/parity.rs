@@ -336,7 +336,11 @@ fn close_writes_the_open_group_and_the_set_keeps_its_k() {
     );
     assert!(err.contains("after every 3 data discs"), "{err}");
     let out = env.butcher_ok(["close".as_ref(), env.dest().as_os_str()]);
-    assert!(stderr(&out).contains("wrote disc-"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wrote parity disc-"),
+        "{}",
+        stderr(&out)
+    );
     let parity = parity_discs(&env.dest());
     assert_eq!(parity.len(), 1);
     assert!(!env.dest().join("parity-open").exists());
