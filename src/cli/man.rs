@@ -31,8 +31,20 @@ pub fn run(a: &Args, _ui: &Ui) -> Result<ExitCode> {
     let mut roff = Vec::new();
     page.render(&mut roff)
         .context("cannot render the manual page")?;
-    to_stdout(|out| out.write_all(&roff))?;
+    to_stdout(|out| out.write_all(&th_first(roff)))?;
     Ok(ExitCode::Ok)
+}
+
+/// The page with its `.TH` line first, as man pages begin: clap_mangen puts the two lines
+/// that define the apostrophe string before it, which work as well after it.
+fn th_first(roff: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&roff);
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if let Some(k) = lines.iter().position(|l| l.starts_with(".TH ")) {
+        let th = lines.remove(k);
+        lines.insert(0, th);
+    }
+    lines.concat().into_bytes()
 }
 
 /// butcher's clap command, built, so that every command knows its full name

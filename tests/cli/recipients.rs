@@ -264,7 +264,16 @@ fn an_unattended_run_needs_no_secret_and_no_terminal() {
     }
     let mut env = env_with_tree();
     let key = ed25519(&env, "cron");
-    env.set_env("BUTCHER_RECIPIENTS", &key.public);
+    // A binary certificate (gpg --export without --armor), named by the environment.
+    let binary = env.path("cron.pub.gpg");
+    run_ok(
+        gpg(&env, &key.home)
+            .arg("--output")
+            .arg(&binary)
+            .args(["--export", &key.fpr]),
+    );
+    assert_ne!(fs::read(&binary).unwrap()[0], b'-', "armored");
+    env.set_env("BUTCHER_RECIPIENTS", &binary);
     env.butcher_ok(backup_args(&env, &[]));
     fs::write(env.src().join("new-this-month.txt"), "new\n".repeat(100)).unwrap();
     // TestEnv commands run with stdin null and no controlling terminal.
@@ -380,11 +389,11 @@ fn a_protected_secret_key_opens_with_its_passphrase_file() {
     for f in crate::common::list_files(&env.dest()) {
         let bytes = fs::read(&f).unwrap();
         let secret = fs::read(&key.secret).unwrap();
+        // Any 32-byte stretch of the exported key, taken every 16 bytes.
+        let stretches: Vec<&[u8]> = secret.windows(32).step_by(16).collect();
         assert!(
-            !bytes
-                .windows(64)
-                .any(|w| secret.windows(64).next() == Some(w)),
-            "{} holds the secret key",
+            !bytes.windows(32).any(|w| stretches.contains(&w)),
+            "{} holds part of the secret key",
             f.display()
         );
     }
@@ -598,4 +607,44 @@ fn the_by_hand_script_restores_with_a_keyring() {
             .arg(env.target()),
     );
     assert_trees_equal(env.src(), env.target());
+}
+
+/// Nothing of the user's data is left in plaintext outside SRC and TARGET: not on the discs,
+/// not in DEST (whose working catalogue holds names and hashes, never contents), not in the
+/// temporary directory, after an unattended backup and a restore with the key.
+#[test]
+fn no_plaintext_of_the_data_outside_src_and_target() {
+    if !keys_available() {
+        return;
+    }
+    let mut env = env_with_tree();
+    let marker = b"plaintext-marker-5f0c2e9a-do-not-leak";
+    let mut content = Vec::new();
+    for _ in 0..2000 {
+        content.extend_from_slice(marker);
+    }
+    fs::write(env.src().join("secret.txt"), &content).unwrap();
+    let tmp = env.path("tmp");
+    fs::create_dir(&tmp).unwrap();
+    env.set_env("TMPDIR", &tmp);
+    let key = ed25519(&env, "leak");
+    backup_to(&env, &[&key], &["--compression", "none"]);
+    let target = env.target();
+    let sec = key.secret.display().to_string();
+    restore_with(&env, &discs_only(&env), &target, &["--identity", &sec]);
+    assert_eq!(fs::read(target.join("secret.txt")).unwrap(), content);
+    let mut looked = 0;
+    for f in crate::common::list_files(env.root()) {
+        if f.starts_with(env.src()) || f.starts_with(&target) {
+            continue;
+        }
+        let bytes = fs::read(&f).unwrap_or_default();
+        looked += 1;
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker),
+            "{} holds the data in plaintext",
+            f.display()
+        );
+    }
+    assert!(looked > 10, "{looked} files looked at");
 }
