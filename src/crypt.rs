@@ -18,12 +18,11 @@ use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationHelper,
 };
 use openpgp::parse::Parse;
-use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
 use openpgp::types::{Features, SymmetricAlgorithm};
 
 use crate::error::{Error, Result};
-use crate::keys::{policy, Keys};
+use crate::keys::{encryption_subkeys, policy, Keys};
 
 /// A passphrase. Its `Debug` output never shows the secret.
 #[derive(Clone)]
@@ -64,14 +63,7 @@ impl<'a> EncryptWriter<'a> {
         let mut recipients = Vec::new();
         for cert in keys.recipients() {
             let vc = cert.with_policy(policy(), None).map_err(cannot)?;
-            let subkeys = vc
-                .keys()
-                .supported()
-                .alive()
-                .revoked(false)
-                .for_storage_encryption()
-                .for_transport_encryption();
-            for ka in subkeys {
+            for ka in encryption_subkeys(&vc) {
                 // SEIPD v1 for every recipient: a key id as handle, and only the v1 feature.
                 recipients.push(Recipient::new(
                     Features::empty().set_seipdv1(),
@@ -217,8 +209,6 @@ impl<'a> DecryptReader<'a> {
     /// Fails with [`Error::WrongKey`] when neither the passphrase nor a secret key of `keys`
     /// opens it.
     pub fn new<R: Read + Send + Sync + 'a>(source: R, keys: &Keys, path: &Path) -> Result<Self> {
-        static POLICY: std::sync::OnceLock<StandardPolicy<'static>> = std::sync::OnceLock::new();
-        let policy = POLICY.get_or_init(StandardPolicy::new);
         let helper = Helper { keys: keys.clone() };
         // The default holds back 25 MiB (several times over) to check signatures of small
         // messages before releasing data; butcher's messages carry no signature, and every
@@ -226,7 +216,7 @@ impl<'a> DecryptReader<'a> {
         // small when several archives are read at once.
         let inner = DecryptorBuilder::from_reader(source)
             .map(|b| b.buffer_size(1 << 20))
-            .and_then(|b| b.with_policy(policy, None, helper))
+            .and_then(|b| b.with_policy(policy(), None, helper))
             .map_err(|e| classify(e, keys, path))?;
         Ok(DecryptReader {
             inner,

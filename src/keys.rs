@@ -65,6 +65,20 @@ pub(crate) fn policy() -> &'static StandardPolicy<'static> {
     POLICY.get_or_init(StandardPolicy::new)
 }
 
+/// The subkeys of a valid certificate that a message is encrypted to: supported, alive, not
+/// revoked, flagged for storage or transport encryption. Loading a recipient and writing a
+/// message ask the same question.
+pub(crate) fn encryption_subkeys<'a, 'c>(
+    vc: &'a ValidCert<'c>,
+) -> impl Iterator<Item = ValidErasedKeyAmalgamation<'c, openpgp::packet::key::PublicParts>> + 'a {
+    vc.keys()
+        .supported()
+        .alive()
+        .revoked(false)
+        .for_storage_encryption()
+        .for_transport_encryption()
+}
+
 impl Keys {
     /// Keys with this passphrase (if any), these recipients and these identities.
     pub fn new(
@@ -149,15 +163,7 @@ pub fn load_recipients(path: &Path) -> Result<Vec<Cert>> {
         if let Err(e) = vc.alive() {
             return Err(bad(format!("it has expired or is not yet valid ({e})")));
         }
-        let usable = vc
-            .keys()
-            .supported()
-            .alive()
-            .revoked(false)
-            .for_storage_encryption()
-            .for_transport_encryption()
-            .count();
-        if usable == 0 {
+        if encryption_subkeys(&vc).next().is_none() {
             return Err(bad(
                 "it has no encryption-capable subkey that is valid now (expired, revoked, or \
                  made for signing only)"

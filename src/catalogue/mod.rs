@@ -19,8 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 pub use parity::{ParityFile, ParityGroup};
 pub use query::BadRow;
 pub use rows::{
-    Archive, ArchiveId, Disc, Entry, Kind, PendingContent, Piece, RootMeta, Sha256, Snapshot,
-    SnapshotId, Written,
+    Archive, ArchiveId, Disc, Entry, Kind, NewPiece, PendingContent, Piece, RootMeta, Sha256,
+    Snapshot, SnapshotId, Written,
 };
 pub use upgrade::{upgrade, upgraded_in_memory};
 pub use versions::{Known, Recorder};
@@ -341,6 +341,15 @@ impl Catalogue {
 
     /// A content's sha256 (lowercase hex) as this catalogue stores it: 32 bytes from format 6
     /// on, hex text before.
+    /// A content's sha256 as this catalogue stores it (see [`Catalogue::sha_param`]).
+    fn sha_value(&self, sha256: &Sha256) -> rusqlite::types::Value {
+        if self.version >= VERSIONS_FORMAT {
+            rusqlite::types::Value::Blob(sha256.0.to_vec())
+        } else {
+            rusqlite::types::Value::Text(sha256.hex())
+        }
+    }
+
     fn sha_param(&self, sha256: &str) -> rusqlite::types::Value {
         match crate::fsutil::unhex(sha256) {
             Some(b) if self.version >= VERSIONS_FORMAT && b.len() == 32 => {
@@ -487,9 +496,9 @@ impl Catalogue {
     pub fn record_archive(
         &self,
         archive: &Archive,
-        pieces: impl IntoIterator<Item = Piece>,
-        completed: impl IntoIterator<Item = (String, u32)>,
-        discarded: &[String],
+        pieces: impl IntoIterator<Item = NewPiece>,
+        completed: impl IntoIterator<Item = (Sha256, u32)>,
+        discarded: &[Sha256],
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
@@ -515,7 +524,7 @@ impl Catalogue {
             )?;
             for p in pieces {
                 ins.execute(params![
-                    self.sha_param(&p.sha256),
+                    self.sha_value(&p.sha256),
                     p.piece,
                     archive.id.0,
                     p.member,
@@ -525,11 +534,11 @@ impl Catalogue {
             }
             let mut done = tx.prepare("UPDATE contents SET pieces = ?2 WHERE sha256 = ?1")?;
             for (sha, n) in completed {
-                done.execute(params![self.sha_param(&sha), n])?;
+                done.execute(params![self.sha_value(&sha), n])?;
             }
             let mut forget = tx.prepare("DELETE FROM pieces WHERE sha256 = ?1")?;
             for sha in discarded {
-                forget.execute([self.sha_param(sha)])?;
+                forget.execute([self.sha_value(sha)])?;
             }
         }
         tx.commit()?;

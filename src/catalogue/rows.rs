@@ -286,11 +286,24 @@ pub(super) fn archive(r: &Row) -> rusqlite::Result<Archive> {
     })
 }
 
-/// One piece of a content inside an archive.
+/// A piece a new archive holds, as packing records it (the archive is given beside it).
+#[derive(Debug, Clone)]
+pub struct NewPiece {
+    /// The content.
+    pub sha256: Sha256,
+    /// 1-based piece number.
+    pub piece: u32,
+    /// The tar member name, raw bytes.
+    pub member: Vec<u8>,
+    /// Offset of the piece in the content.
+    pub offset: u64,
+    /// Length of the piece.
+    pub length: u64,
+}
+
+/// One piece of a content inside an archive (of the content it was asked for).
 #[derive(Debug, Clone)]
 pub struct Piece {
-    /// The content.
-    pub sha256: String,
     /// 1-based piece number.
     pub piece: u32,
     /// The archive holding it.
@@ -305,7 +318,6 @@ pub struct Piece {
 
 pub(super) fn piece(r: &Row) -> rusqlite::Result<Piece> {
     Ok(Piece {
-        sha256: sha(r, "pieces", 0)?,
         piece: col(r, "pieces", 1)?,
         archive: ArchiveId(col(r, "pieces", 2)?),
         member: col(r, "pieces", 3)?,

@@ -17,7 +17,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::catalogue::{Archive, Catalogue, PendingContent, Piece, SnapshotId};
+use crate::catalogue::{Archive, Catalogue, NewPiece, PendingContent, SnapshotId};
 use crate::disc::DiscWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{join_rel, sync_dir};
@@ -278,15 +278,14 @@ impl Packer<'_, '_> {
             );
             self.progress.warn(&msg);
             self.summary.changed.push(msg);
-            discarded.push(job.content.sha256.hex());
+            discarded.push(job.content.sha256);
         }
         let kept = || plan.iter().filter(|s| !changed.contains(&s.index));
         let pieces = kept().map(|s| {
             let job = &jobs[s.index];
-            Piece {
-                sha256: job.content.sha256.hex(),
+            NewPiece {
+                sha256: job.content.sha256,
                 piece: job.next_piece,
-                archive: archive.id,
                 member: job.member_name().into_owned(),
                 offset: s.offset,
                 length: s.len,
@@ -298,7 +297,7 @@ impl Packer<'_, '_> {
             .map(|s| {
                 completed += 1;
                 let job = &jobs[s.index];
-                (job.content.sha256.hex(), job.next_piece)
+                (job.content.sha256, job.next_piece)
             });
         self.cat
             .record_archive(&archive, pieces, finished, &discarded)?;

@@ -255,3 +255,74 @@ fn status_shows_discs_read_back_from_media() {
     );
     assert!(err.contains("not to the set"), "{err}");
 }
+
+/// Every long operation prints plain progress lines when stderr is not a terminal: restore,
+/// verify (plain and deep), repair and rebuild-disc, as backup does (roundtrip.rs).
+#[test]
+fn long_operations_print_plain_progress_without_a_terminal() {
+    let env = TestEnv::new()
+        .with_passphrase(PASS)
+        .with_env("BUTCHER_PROGRESS_SECONDS", "0");
+    for i in 0..6 {
+        write(&env, &format!("f{i}.bin"), 10 + i, 700_000);
+    }
+    env.butcher_ok([
+        "backup".as_ref(),
+        env.src().as_os_str(),
+        env.dest().as_os_str(),
+        "--archive-size=512K".as_ref(),
+        "--disc-size=2M".as_ref(),
+        "--parity-discs=2".as_ref(),
+    ]);
+    let dest = env.dest().display().to_string();
+    let plain = |out: &std::process::Output, stage: &str, what: &str| {
+        let err = stderr(out);
+        assert!(
+            err.contains(&format!("butcher: {stage}:")),
+            "{what}: no {stage} line: {err}"
+        );
+        assert!(!err.contains('\u{1b}'), "{what}: terminal escapes: {err}");
+    };
+    let target = env.path("out").display().to_string();
+    plain(
+        &env.butcher_ok(["restore", &dest, &target]),
+        "restoring",
+        "restore",
+    );
+    plain(&env.butcher_ok(["verify", &dest]), "checking", "verify");
+    plain(
+        &env.butcher_ok(["verify", &dest, "--deep"]),
+        "checking",
+        "verify --deep",
+    );
+    // repair of a copy of disc 1 with one flipped byte.
+    let copy = env.path("copy");
+    crate::common::cp_a(&env.dest().join("disc-0001"), &copy);
+    crate::common::make_writable(&copy);
+    let archive = fs::read_dir(&copy)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".tar"))
+        .unwrap();
+    crate::common::damage::flip_middle_byte(&archive);
+    plain(
+        &env.butcher_ok(["repair", &copy.display().to_string()]),
+        "checking",
+        "repair",
+    );
+    // rebuild-disc of disc 1 from the others.
+    let shelf = env.path("shelf");
+    fs::create_dir(&shelf).unwrap();
+    for d in disc_dirs(&env.dest())
+        .iter()
+        .filter(|d| !d.ends_with("disc-0001"))
+    {
+        crate::common::cp_a(d, &shelf.join(d.file_name().unwrap()));
+    }
+    let rebuilt = env.path("rebuilt").display().to_string();
+    plain(
+        &env.butcher_ok(["rebuild-disc", &shelf.display().to_string(), "1", &rebuilt]),
+        "restoring",
+        "rebuild-disc",
+    );
+}
