@@ -58,7 +58,9 @@ fn main() {
         eprintln!("usage: stages DIR [MIB]");
         std::process::exit(2);
     };
-    let mib: usize = args.get(1).map_or(1024, |s| s.parse().expect("MIB is a number"));
+    let mib: usize = args
+        .get(1)
+        .map_or(1024, |s| s.parse().expect("MIB is a number"));
     let data = read_tree(Path::new(dir), mib << 20);
     let n = data.len();
     println!("{} MiB of {dir}, one thread per stage\n", n >> 20);
@@ -96,7 +98,9 @@ fn main() {
         h.update(&compressed);
         h.finalize_cd().ok()
     });
-    stage("sha256 (archive file)", c, || sha2::Sha256::digest(&cipher_text));
+    stage("sha256 (archive file)", c, || {
+        sha2::Sha256::digest(&cipher_text)
+    });
     let tmp = tempfile_dir();
     std::fs::write(tmp.join("archive"), &cipher_text).expect("a temporary file");
     stage("PAR2 10 % (all threads)", c, || {

@@ -32,6 +32,8 @@ mod json_output;
 mod metadata;
 #[path = "cli/one_drive.rs"]
 mod one_drive;
+#[path = "cli/openpgp.rs"]
+mod openpgp;
 #[path = "cli/parity.rs"]
 mod parity;
 #[path = "cli/query.rs"]

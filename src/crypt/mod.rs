@@ -70,7 +70,8 @@ impl<'a> EncryptWriter<'a> {
         for cert in keys.recipients() {
             let vc = cert.with_policy(policy(), None).map_err(cannot)?;
             for ka in encryption_subkeys(&vc) {
-                let pkesk = PKESK3::for_recipient(CIPHER, &session_key, ka.key()).map_err(cannot)?;
+                let pkesk =
+                    PKESK3::for_recipient(CIPHER, &session_key, ka.key()).map_err(cannot)?;
                 Packet::PKESK(pkesk.into())
                     .serialize(&mut sink)
                     .map_err(cannot)?;
@@ -292,7 +293,9 @@ fn literal_of(mut ppr: PacketParserResult<'_>) -> anyhow::Result<Option<PacketPa
         }
         ppr = pp.recurse()?.1;
     }
-    Err(anyhow::anyhow!("the encrypted data holds no literal data packet"))
+    Err(anyhow::anyhow!(
+        "the encrypted data holds no literal data packet"
+    ))
 }
 
 impl Read for DecryptReader<'_> {
@@ -301,7 +304,9 @@ impl Read for DecryptReader<'_> {
             Plain::Literal(r) => r.read(buf),
             Plain::Parsed(slot) => read_parsed(slot, buf),
         };
-        got.map_err(|e| io::Error::new(e.kind(), format!("decrypting {}: {e}", self.path.display())))
+        got.map_err(|e| {
+            io::Error::new(e.kind(), format!("decrypting {}: {e}", self.path.display()))
+        })
     }
 }
 

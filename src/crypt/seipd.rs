@@ -634,9 +634,25 @@ mod tests {
     #[test]
     fn round_trips_at_every_size_near_the_chunk_edges() {
         let key = [7u8; 32];
-        for n in [0, 1, 15, 16, 17, 500, CHUNK - 7, CHUNK - 6, CHUNK, CHUNK + 1, 3 * CHUNK + 5] {
+        for n in [
+            0,
+            1,
+            15,
+            16,
+            17,
+            500,
+            CHUNK - 7,
+            CHUNK - 6,
+            CHUNK,
+            CHUNK + 1,
+            3 * CHUNK + 5,
+        ] {
             let data = sample(n);
-            assert_eq!(decrypt(&encrypt(&data, &key), &key).unwrap(), data, "{n} bytes");
+            assert_eq!(
+                decrypt(&encrypt(&data, &key), &key).unwrap(),
+                data,
+                "{n} bytes"
+            );
         }
     }
 
