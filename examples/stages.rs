@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
 use sha1::Digest as _;
-use sha2::Digest as _;
 
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes the struct it is given.

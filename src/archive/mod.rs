@@ -136,10 +136,14 @@ fn plain_reader<'scope, R: Read + Send + Sync + 'scope>(
             let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
             Box::new(ParBzReader::new(scope, compressed, workers))
         }
+        // Reading, hashing and decrypting on a thread of their own, decompressing and the
+        // caller's work (tar, writing and hashing files) on this one: one archive keeps two
+        // cores busy.
         "zstd" => Box::new(
-            zstd::stream::read::Decoder::new(compressed)
+            zstd::stream::read::Decoder::new(ReadAhead::new(scope, compressed))
                 .map_err(|e| Error::Damaged(format!("zstd: {e}")))?,
         ),
+        "none" if a.encrypted => Box::new(ReadAhead::new(scope, compressed)),
         "none" => compressed,
         other => return Err(Error::Damaged(format!("unknown compression {other:?}"))),
     })
@@ -159,4 +163,144 @@ fn decrypted<'a, R: Read + Send + Sync + 'a>(
     } else {
         Box::new(raw)
     })
+}
+
+/// What the read-ahead thread hands over: a chunk of the stream, its end, or what stopped it.
+enum Ahead {
+    Data(Vec<u8>),
+    End,
+    Failed(io::Error),
+}
+
+/// Bytes per chunk read ahead, and chunks queued: a few MiB in flight.
+const AHEAD_BYTES: usize = 1 << 20;
+const AHEAD_QUEUE: usize = 4;
+
+/// Reads a stream on a thread of its own, a few MiB ahead of the caller. The end of the stream
+/// is an explicit message, so a thread that stopped without one reads as an error, never as a
+/// short stream. Dropping the reader stops the thread at its next chunk.
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<Ahead>,
+    chunk: io::Cursor<Vec<u8>>,
+    ended: bool,
+}
+
+impl ReadAhead {
+    fn new<'scope, R: Read + Send + 'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        mut inner: R,
+    ) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
+        scope.spawn(move || loop {
+            let mut buf = vec![0u8; AHEAD_BYTES];
+            let mut n = 0;
+            let msg = loop {
+                match inner.read(&mut buf[n..]) {
+                    Ok(0) => break None,
+                    Ok(k) => {
+                        n += k;
+                        if n == buf.len() {
+                            break None;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Some(Ahead::Failed(e)),
+                }
+            };
+            buf.truncate(n);
+            let last = msg.is_some() || n < AHEAD_BYTES;
+            if n > 0 && tx.send(Ahead::Data(buf)).is_err() {
+                return;
+            }
+            if last {
+                let _ = tx.send(msg.unwrap_or(Ahead::End));
+                return;
+            }
+        });
+        ReadAhead {
+            rx,
+            chunk: io::Cursor::new(Vec::new()),
+            ended: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.chunk.read(buf)?;
+            if n > 0 || buf.is_empty() || self.ended {
+                return Ok(n);
+            }
+            match self.rx.recv() {
+                Ok(Ahead::Data(d)) => self.chunk = io::Cursor::new(d),
+                Ok(Ahead::End) => self.ended = true,
+                Ok(Ahead::Failed(e)) => return Err(e),
+                Err(_) => return Err(io::Error::other("the reading thread stopped")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives `data` in odd-sized reads, then `end`.
+    struct Source {
+        data: Vec<u8>,
+        at: usize,
+        end: fn() -> io::Result<usize>,
+    }
+
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.data.len() {
+                return (self.end)();
+            }
+            let n = buf.len().min(7777).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn read_through(data: &[u8], end: fn() -> io::Result<usize>) -> io::Result<Vec<u8>> {
+        std::thread::scope(|scope| {
+            let source = Source {
+                data: data.to_vec(),
+                at: 0,
+                end,
+            };
+            let mut out = Vec::new();
+            ReadAhead::new(scope, source).read_to_end(&mut out)?;
+            Ok(out)
+        })
+    }
+
+    #[test]
+    fn read_ahead_gives_the_stream_and_its_errors() {
+        for len in [0, 1, AHEAD_BYTES - 1, AHEAD_BYTES, 3 * AHEAD_BYTES + 5] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            assert_eq!(read_through(&data, || Ok(0)).unwrap(), data, "{len} bytes");
+            let e = read_through(&data, || Err(io::Error::other("bad sector"))).unwrap_err();
+            assert_eq!(e.to_string(), "bad sector");
+        }
+    }
+
+    #[test]
+    fn a_reading_thread_that_stops_without_the_end_is_an_error() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
+        tx.send(Ahead::Data(vec![1, 2, 3])).unwrap();
+        drop(tx);
+        let mut r = ReadAhead {
+            rx,
+            chunk: io::Cursor::new(Vec::new()),
+            ended: false,
+        };
+        let mut out = Vec::new();
+        let e = r.read_to_end(&mut out).unwrap_err();
+        assert_eq!(out, [1, 2, 3]);
+        assert!(e.to_string().contains("stopped"), "{e}");
+    }
 }
