@@ -172,7 +172,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     check_keys(&cat, opts.keys.as_ref(), opts.change_recipients)?;
     let cat = up_to_date(cat, &cat_path, progress)?;
     let group_size = settle_group_size(&cat, opts.parity_discs)?;
-    check_fits(opts, cat.size_bytes()?, group_size)?;
 
     let ctx = GroupContext {
         dest: &opts.dest,

@@ -479,11 +479,14 @@ pub(crate) fn disc_too_small(
     let closing = "what closing a disc adds (its catalogue copy, README, recovery data)";
     match largest_archive_that_fits(disc_size, catalogue_bytes, parity, group) {
         Some(most) if most < archive_size => Error::Usage(format!(
-            "the disc size ({disc_size} bytes) is too small for archives of {archive_size}              bytes beside {closing}: lower --archive-size to {}K or less, or give a larger              --disc-size",
+            "the disc size ({disc_size} bytes) is too small for archives of {archive_size} \
+             bytes beside {closing}: lower --archive-size to {}K or less, or give a larger \
+             --disc-size",
             most / 1024
         )),
         _ => Error::Usage(format!(
-            "the disc size ({disc_size} bytes) is too small: {closing} leaves no room for an              archive (about {} bytes are needed); give a larger --disc-size",
+            "the disc size ({disc_size} bytes) is too small: {closing} leaves no room for an \
+             archive (about {} bytes are needed); give a larger --disc-size",
             closing_reserve(catalogue_bytes, 1) + min_useful_room(MIN_ARCHIVE_BYTES)
         )),
     }

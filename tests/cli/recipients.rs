@@ -528,10 +528,10 @@ fn restore_without_a_key_that_opens_the_set_says_what_it_expects() {
     let discs = discs_only(&env);
     let target = env.path("out");
     let t = target.display().to_string();
-    // No key and no passphrase, no terminal: one line, exit 2, TARGET untouched.
+    // No key and no passphrase, no terminal: one line, exit 1, TARGET untouched.
     for source in [env.dest(), discs.clone()] {
         let out = env.butcher(["restore", &source.display().to_string(), &t]);
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
         assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
         assert!(!target.exists());

@@ -202,6 +202,7 @@ fn a_disc_too_small_for_one_archive_is_refused_before_dest_is_touched() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("lower --archive-size"), "{err}");
+    assert!(!err.contains("  "), "{err}");
     assert!(!env.dest().exists(), "DEST was created");
     let closed = env.butcher_fails(
         [
