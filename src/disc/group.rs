@@ -105,10 +105,10 @@ pub(crate) fn xor_into(dst: &mut [u8], src: &[u8]) {
 
 /// A piece file of a parity stream.
 #[derive(Debug, Clone)]
-struct PieceFile {
+pub(super) struct PieceFile {
     /// The last disc whose stream is in it (`None`: a finished parity disc's piece).
-    upto: Option<u32>,
-    path: PathBuf,
+    pub(super) upto: Option<u32>,
+    pub(super) path: PathBuf,
     len: u64,
 }
 
@@ -165,7 +165,7 @@ fn scan_pieces(dir: &Path) -> Result<BTreeMap<u32, PieceFile>> {
 /// the running parity in `running`. Pieces that already hold it are left alone, so a run
 /// killed half-way and run again ends with the same bytes. A piece that does not match its
 /// checksum is not folded into: the error names it and says `hint`, what to do.
-fn fold(
+pub(super) fn fold(
     running: &Path,
     disc: u32,
     files: &[ParityFile],
@@ -499,15 +499,15 @@ pub(crate) fn finish_parity_disc(
         sync_dir(ctx.dest)?;
     }
     let mut pieces = scan_pieces(&dir)?;
-    let mut sums = piece_hashes(&pieces)?;
-    if let Some(bad) = first_mismatch(&pieces, &sums)? {
-        remake_pieces(cat, group, &dir, &bad)?;
+    let mut sums = piece_sums::piece_hashes(&pieces)?;
+    if let Some(bad) = piece_sums::first_mismatch(&pieces, &sums)? {
+        piece_sums::remake_pieces(cat, group, &dir, &bad)?;
         ctx.progress.note(&format!(
             "{bad}: the parity of discs {:04}-{:04} was made again from them",
             group.first, group.last
         ));
         pieces = scan_pieces(&dir)?;
-        sums = piece_hashes(&pieces)?;
+        sums = piece_sums::piece_hashes(&pieces)?;
     }
     let count = group.length.div_ceil(group.piece_size) as u32;
     let mut listed = Vec::new();
@@ -570,80 +570,6 @@ pub(crate) fn finish_parity_disc(
             dir.display(),
             ctx.disc_size.bytes()
         )));
-    }
-    Ok(())
-}
-
-/// The sha256 of every piece file of `pieces`, by piece number.
-fn piece_hashes(pieces: &BTreeMap<u32, PieceFile>) -> Result<BTreeMap<u32, String>> {
-    pieces
-        .iter()
-        .map(|(k, p)| Ok((*k, hash_file(&p.path).ctx("read", &p.path)?.0)))
-        .collect()
-}
-
-/// The first running piece of `pieces` that does not match its checksum, said in words.
-fn first_mismatch(
-    pieces: &BTreeMap<u32, PieceFile>,
-    sums: &BTreeMap<u32, String>,
-) -> Result<Option<String>> {
-    for (k, p) in pieces.iter().filter(|(_, p)| p.upto.is_some()) {
-        if let Some(bad) = piece_sums::mismatch(&p.path, sums.get(k).map_or("", |s| s))? {
-            return Ok(Some(bad));
-        }
-    }
-    Ok(None)
-}
-
-/// Makes the parity of `group` in `dir` again from the group's data discs, when a piece is
-/// damaged (`bad`) after the group was recorded closed (a closing interrupted): the discs must
-/// all be in DEST, or the error says which to put back.
-fn remake_pieces(cat: &Catalogue, group: &ParityGroup, dir: &Path, bad: &str) -> Result<()> {
-    let Some(dest) = dir.parent() else {
-        return Err(piece_sums::damaged(&[bad.to_string()], ""));
-    };
-    let members: Vec<_> = cat
-        .parity_members()?
-        .into_iter()
-        .filter(|m| m.parity_disc == Some(group.parity_disc))
-        .collect();
-    let absent: Vec<String> = members
-        .iter()
-        .filter(|m| !dest.join(disc_dir_name(m.disc)).join(SUMS_NAME).is_file())
-        .map(|m| disc_dir_name(m.disc))
-        .collect();
-    if !absent.is_empty() {
-        return Err(piece_sums::damaged(
-            &[bad.to_string()],
-            &format!(
-                "the parity disc {} can be made again only from the data discs of its group, \
-                 and {} {} not in DEST any more: copy them back into DEST from their discs, \
-                 then run again",
-                disc_dir_name(group.parity_disc),
-                absent.join(", "),
-                if absent.len() == 1 { "is" } else { "are" }
-            ),
-        ));
-    }
-    for ent in fs::read_dir(dir).ctx("read", dir)? {
-        let ent = ent.ctx("read", dir)?;
-        let name = ent.file_name().to_string_lossy().into_owned();
-        if parse_piece_name(&name).is_some() || piece_sums::piece_of(&name).is_some() {
-            fs::remove_file(ent.path()).ctx("remove", &ent.path())?;
-        }
-    }
-    for m in &members {
-        let files = cat.parity_files(m.disc)?;
-        let data = dest.join(disc_dir_name(m.disc));
-        fold(
-            dir,
-            m.disc,
-            &files,
-            &data,
-            m.stream_length,
-            group.piece_size,
-            "",
-        )?;
     }
     Ok(())
 }

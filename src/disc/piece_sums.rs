@@ -6,11 +6,13 @@
 //! are sealed into a parity disc. A piece without one (written by an older butcher) is not
 //! checked.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use crate::catalogue::Catalogue;
+use super::group::{fold, PieceFile};
+use crate::catalogue::{Catalogue, ParityGroup};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{hash_file, write_atomic};
 use crate::layout::{
@@ -149,4 +151,83 @@ pub(crate) fn damaged(bad: &[String], hint: &str) -> Error {
         "the running parity of the open group is damaged: {}; {hint}",
         bad.join("; ")
     ))
+}
+
+/// The sha256 of every piece file of `pieces`, by piece number.
+pub(super) fn piece_hashes(pieces: &BTreeMap<u32, PieceFile>) -> Result<BTreeMap<u32, String>> {
+    pieces
+        .iter()
+        .map(|(k, p)| Ok((*k, hash_file(&p.path).ctx("read", &p.path)?.0)))
+        .collect()
+}
+
+/// The first running piece of `pieces` that does not match its checksum, said in words.
+pub(super) fn first_mismatch(
+    pieces: &BTreeMap<u32, PieceFile>,
+    sums: &BTreeMap<u32, String>,
+) -> Result<Option<String>> {
+    for (k, p) in pieces.iter().filter(|(_, p)| p.upto.is_some()) {
+        if let Some(bad) = mismatch(&p.path, sums.get(k).map_or("", |s| s))? {
+            return Ok(Some(bad));
+        }
+    }
+    Ok(None)
+}
+
+/// Makes the parity of `group` in `dir` again from the group's data discs, when a piece is
+/// damaged (`bad`) after the group was recorded closed (a closing interrupted): the discs must
+/// all be in DEST, or the error says which to put back.
+pub(super) fn remake_pieces(
+    cat: &Catalogue,
+    group: &ParityGroup,
+    dir: &Path,
+    bad: &str,
+) -> Result<()> {
+    let Some(dest) = dir.parent() else {
+        return Err(damaged(&[bad.to_string()], ""));
+    };
+    let members: Vec<_> = cat
+        .parity_members()?
+        .into_iter()
+        .filter(|m| m.parity_disc == Some(group.parity_disc))
+        .collect();
+    let absent: Vec<String> = members
+        .iter()
+        .filter(|m| !dest.join(disc_dir_name(m.disc)).join(SUMS_NAME).is_file())
+        .map(|m| disc_dir_name(m.disc))
+        .collect();
+    if !absent.is_empty() {
+        return Err(damaged(
+            &[bad.to_string()],
+            &format!(
+                "the parity disc {} can be made again only from the data discs of its group, \
+                 and {} {} not in DEST any more: copy them back into DEST from their discs, \
+                 then run again",
+                disc_dir_name(group.parity_disc),
+                absent.join(", "),
+                if absent.len() == 1 { "is" } else { "are" }
+            ),
+        ));
+    }
+    for ent in fs::read_dir(dir).ctx("read", dir)? {
+        let ent = ent.ctx("read", dir)?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if parse_piece_name(&name).is_some() || piece_of(&name).is_some() {
+            fs::remove_file(ent.path()).ctx("remove", &ent.path())?;
+        }
+    }
+    for m in &members {
+        let files = cat.parity_files(m.disc)?;
+        let data = dest.join(disc_dir_name(m.disc));
+        fold(
+            dir,
+            m.disc,
+            &files,
+            &data,
+            m.stream_length,
+            group.piece_size,
+            "",
+        )?;
+    }
+    Ok(())
 }

@@ -200,10 +200,10 @@ fn a_disc_too_small_for_one_archive_is_refused_before_dest_is_touched() {
         backup_args(&env, &["--archive-size=64M", "--disc-size=1M"]),
         2,
     );
+    assert!(!env.dest().exists(), "DEST was created: {err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("lower --archive-size"), "{err}");
     assert!(!err.contains("  "), "{err}");
-    assert!(!env.dest().exists(), "DEST was created");
     let closed = env.butcher_fails(
         [
             "close".as_ref(),
