@@ -149,6 +149,7 @@ impl BackupSummary {
 pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
     let started = Instant::now();
     check_sizes(opts)?;
+    dest::check_usable(&opts.dest)?;
     // Bad exclusion rules are refused before DEST is touched.
     crate::ingest::exclusions(
         &opts.source,
@@ -159,6 +160,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         return dry_run(opts, progress, started);
     }
     let (src, cat_path) = source_and_catalogue(opts)?;
+    if !cat_path.exists() {
+        // A new set: sizes that leave no room for one archive are refused before DEST is
+        // created, with the catalogue as it starts.
+        let fresh = Catalogue::create_in_memory()?.size_bytes()?;
+        check_fits(opts, fresh, opts.parity_discs.unwrap_or(0))?;
+    }
     let cat = dest::open_or_create(&opts.dest, &cat_path)?;
     let _lock = dest::lock(&opts.dest)?;
     dest::remove_partials(&opts.dest)?;
@@ -176,43 +183,31 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let caught_up = finish_interrupted(&cat, group_size, ctx)?;
     let own = own_files_inside(&src, &opts.dest, &cat_path, progress);
     let previous = cat.latest_complete()?.map(|s| s.id);
+    note_interrupted(&cat, progress)?;
     let snapshot = cat.begin_snapshot(path_bytes(&src))?;
-    let ingest_summary = ingest(&src, &own, &cat, snapshot, &opts.ingest, progress)?;
-    let changes = changes_since(&cat, previous, snapshot)?;
-    let mut discs = DiscWriter::new(
-        &opts.dest,
-        &cat,
+    let run = Run {
+        opts,
+        src: &src,
+        own: &own,
+        cat: &cat,
         snapshot,
-        DiscSizes {
-            disc: opts.disc_size,
-            archive: opts.pack.archive_size,
-            parity: opts.parity.percent(),
-            group: group_size,
-        },
-        opts.keys.as_ref(),
+        group_size,
         progress,
-    );
-    if let Some(n) = discs.resume_open_disc()? {
-        progress.note(&format!(
-            "continuing {}, left open by the last run (--keep-open, or interrupted)",
-            disc_dir_name(n)
-        ));
-    }
-    let pack_summary = pack(
-        &src,
-        &cat,
-        snapshot,
-        &mut discs,
-        &opts.pack,
-        opts.keys.as_ref(),
-        progress,
-    )?;
-    cat.finish_snapshot(
-        snapshot,
-        ingest_summary.files,
-        ingest_summary.bytes,
-        pack_summary.input_bytes,
-    )?;
+    };
+    let Stored {
+        ingest: ingest_summary,
+        changes,
+        pack: pack_summary,
+        mut discs,
+    } = match run.store(previous) {
+        Ok(stored) => stored,
+        Err(e) => {
+            // Said now rather than by the next run; a failure to say it changes nothing the
+            // next run does not mend.
+            let _ = cat.mark_interrupted(snapshot);
+            return Err(e);
+        }
+    };
     if !opts.keep_open {
         discs.close_current()?;
     }
@@ -229,6 +224,87 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         changes,
         dry_run: false,
     })
+}
+
+/// The snapshot a backup run stores, and what storing it needs.
+struct Run<'a> {
+    opts: &'a BackupOptions,
+    src: &'a Path,
+    own: &'a [PathBuf],
+    cat: &'a Catalogue,
+    snapshot: SnapshotId,
+    group_size: u32,
+    progress: &'a dyn Progress,
+}
+
+/// What storing a snapshot gave; the run's last disc is still open in `discs`.
+struct Stored<'a> {
+    ingest: IngestSummary,
+    changes: Option<(i64, DiffSummary)>,
+    pack: PackSummary,
+    discs: DiscWriter<'a>,
+}
+
+impl<'a> Run<'a> {
+    /// Ingests the source, packs what is new onto discs and marks the snapshot complete.
+    fn store(&self, previous: Option<SnapshotId>) -> Result<Stored<'a>> {
+        let (opts, cat, snapshot, progress) = (self.opts, self.cat, self.snapshot, self.progress);
+        let ingest_summary = ingest(self.src, self.own, cat, snapshot, &opts.ingest, progress)?;
+        let changes = changes_since(cat, previous, snapshot)?;
+        let mut discs = DiscWriter::new(
+            &opts.dest,
+            cat,
+            snapshot,
+            DiscSizes {
+                disc: opts.disc_size,
+                archive: opts.pack.archive_size,
+                parity: opts.parity.percent(),
+                group: self.group_size,
+            },
+            opts.keys.as_ref(),
+            progress,
+        );
+        if let Some(n) = discs.resume_open_disc()? {
+            progress.note(&format!(
+                "continuing {}, left open by the last run (--keep-open, or interrupted)",
+                disc_dir_name(n)
+            ));
+        }
+        let pack_summary = pack(
+            self.src,
+            cat,
+            snapshot,
+            &mut discs,
+            &opts.pack,
+            opts.keys.as_ref(),
+            progress,
+        )?;
+        cat.finish_snapshot(
+            snapshot,
+            ingest_summary.files,
+            ingest_summary.bytes,
+            pack_summary.input_bytes,
+        )?;
+        Ok(Stored {
+            ingest: ingest_summary,
+            changes,
+            pack: pack_summary,
+            discs,
+        })
+    }
+}
+
+/// Marks the snapshots whose run was interrupted (still `running` while no run is under
+/// way), saying so.
+fn note_interrupted(cat: &Catalogue, progress: &dyn Progress) -> Result<()> {
+    for id in cat.mark_running_interrupted()? {
+        progress.note(&format!(
+            "snapshot {} was interrupted before it was complete: it stays incomplete (restore \
+             does not offer it), and this run stores what it had not",
+            id.0
+        ));
+    }
+    Ok(())
 }
 
 /// What `butcher close DEST` needs.
@@ -271,6 +347,7 @@ pub fn close(opts: &CloseOptions, progress: &dyn Progress) -> Result<CloseSummar
     check_keys(&cat, opts.keys.as_ref(), false)?;
     let cat = up_to_date(cat, &cat_path, progress)?;
     let group_size = settle_group_size(&cat, None)?;
+    note_interrupted(&cat, progress)?;
     let open_disc = cat.discs()?.iter().any(|d| !d.closed);
     if group_size == 0 && !open_disc {
         return Err(Error::Usage(
@@ -415,7 +492,15 @@ fn dry_run(
         opts.parity.percent(),
         group_size,
     )
-    .ok_or_else(|| layout::disc_too_small(opts.disc_size.bytes(), archive_size, cat_bytes))?;
+    .ok_or_else(|| {
+        layout::disc_too_small(
+            opts.disc_size.bytes(),
+            archive_size,
+            cat_bytes,
+            opts.parity.percent(),
+            group_size,
+        )
+    })?;
     // The parity discs of the groups these discs fill.
     let open = crate::disc::group::open_members(&cat)?.len() as u32;
     let disc_count = match group_size {
@@ -484,10 +569,28 @@ fn changes_since(
 
 /// The source as an absolute path, and where the working catalogue is.
 fn source_and_catalogue(opts: &BackupOptions) -> Result<(PathBuf, PathBuf)> {
-    let src = fs::canonicalize(&opts.source)
-        .map_err(|e| Error::io("read the source", &opts.source, e))?;
+    let src = fs::canonicalize(&opts.source).map_err(|e| {
+        Error::named(
+            "read the source",
+            &opts.source,
+            e,
+            "give the folder to back up",
+        )
+    })?;
     let cat_path = dest::catalogue_path(&opts.dest, opts.catalogue.as_deref());
     Ok((src, cat_path))
+}
+
+/// Refuses a disc size with no room for one archive of the size asked, beside a catalogue of
+/// `catalogue_bytes` in a set of `group` data discs per parity disc.
+fn check_fits(opts: &BackupOptions, catalogue_bytes: u64, group: u32) -> Result<()> {
+    layout::check_one_archive_fits(
+        opts.disc_size.bytes(),
+        opts.pack.archive_size,
+        catalogue_bytes,
+        opts.parity.percent(),
+        group,
+    )
 }
 
 fn check_sizes(opts: &BackupOptions) -> Result<()> {

@@ -19,6 +19,23 @@ pub(crate) fn not_a_backup(dest: &Path) -> Error {
     ))
 }
 
+/// What to give as DEST instead of a path that is not usable.
+const DEST_HINT: &str = "give a folder for the backup: a new or empty one, or a backup's DEST";
+
+/// Refuses a DEST that is not a directory (a file, or a path below one) or cannot be read,
+/// before anything is written; a DEST that does not exist yet is fine.
+pub(crate) fn check_usable(dest: &Path) -> Result<()> {
+    match fs::metadata(dest) {
+        Ok(md) if md.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Usage(format!(
+            "{} is not a directory; {DEST_HINT}",
+            dest.display()
+        ))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::named("read the destination", dest, e, DEST_HINT)),
+    }
+}
+
 /// Where the working catalogue of DEST is: `catalogue` when given, else `DEST/catalogue.db`.
 pub(crate) fn catalogue_path(dest: &Path, catalogue: Option<&Path>) -> PathBuf {
     catalogue
@@ -53,7 +70,7 @@ pub(crate) fn open_or_create(dest: &Path, cat_path: &Path) -> Result<Catalogue> 
         Err(e) if e.kind() == ErrorKind::NotFound => {
             fs::create_dir_all(dest).ctx("create the destination", dest)?;
         }
-        Err(e) => return Err(Error::io("read the destination", dest, e)),
+        Err(e) => return Err(Error::named("read the destination", dest, e, DEST_HINT)),
     }
     probe_writable(dest)?;
     create_catalogue(cat_path, &tmp)

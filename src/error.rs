@@ -53,6 +53,17 @@ impl Error {
         }
     }
 
+    /// The error for a path the user named that does not exist (or lies below a file): a
+    /// usage error (exit 2), one line that says so and `hint`, what to give instead. Any
+    /// other I/O error (permission denied, a failing disk) stays an I/O error.
+    pub fn named(op: &'static str, path: &Path, source: std::io::Error, hint: &str) -> Self {
+        use std::io::ErrorKind::{NotADirectory, NotFound};
+        if !matches!(source.kind(), NotFound | NotADirectory) {
+            return Error::io(op, path, source);
+        }
+        Error::Usage(format!("cannot {op} {}: {source}; {hint}", path.display()))
+    }
+
     /// True when the error means the disc ran out of space.
     pub fn is_no_space(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.raw_os_error() == Some(28))
@@ -101,14 +112,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// No variant gives a `source`: an I/O error's text is part of the message already (the
+/// library's errors are shown alone, e.g. as a warning line), and a chain that showed it again
+/// would print the OS error twice.
+impl std::error::Error for Error {}
 
 /// Adds an operation and a path to an `io::Result`.
 pub(crate) trait IoContext<T> {

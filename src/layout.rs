@@ -126,6 +126,9 @@ pub(crate) fn running_piece_name(k: u32, upto: u32) -> String {
     format!("{}.d{upto:04}", parity_piece_name(k))
 }
 
+/// Added to a running piece's name to name its checksum file (`parity-0001.bin.d0005.sha256`).
+pub(crate) const RUNNING_SUM_SUFFIX: &str = ".sha256";
+
 /// Piece number and, for a running piece, the disc it holds the streams up to.
 pub(crate) fn parse_piece_name(name: &str) -> Option<(u32, Option<u32>)> {
     let rest = name.strip_prefix("parity-")?;
@@ -461,13 +464,73 @@ fn room_on(
     largest_room(most, archive_size, fits)
 }
 
-/// The error for a disc size with no room for one archive beside what closing the disc adds.
-pub(crate) fn disc_too_small(disc_size: u64, archive_size: u64, catalogue_bytes: u64) -> Error {
-    Error::Usage(format!(
-        "the disc size ({disc_size} bytes) is too small: a disc needs room for at least one \
-         archive besides its catalogue copy ({} bytes)",
-        closing_reserve(catalogue_bytes, 1) + min_useful_room(archive_size)
-    ))
+/// The error for a disc size with no room for one archive of `archive_size` beside what
+/// closing the disc adds (its catalogue copy for a catalogue of `catalogue_bytes`, README,
+/// recovery data at `parity` percent, room for the parity disc of a group of `group`). It
+/// says what to change: the largest `--archive-size` that fits, or a larger `--disc-size`
+/// when not even the smallest archive does.
+pub(crate) fn disc_too_small(
+    disc_size: u64,
+    archive_size: u64,
+    catalogue_bytes: u64,
+    parity: u32,
+    group: u32,
+) -> Error {
+    let closing = "what closing a disc adds (its catalogue copy, README, recovery data)";
+    match largest_archive_that_fits(disc_size, catalogue_bytes, parity, group) {
+        Some(most) if most < archive_size => Error::Usage(format!(
+            "the disc size ({disc_size} bytes) is too small for archives of {archive_size} \
+             bytes beside {closing}: lower --archive-size to {}K or less, or give a larger \
+             --disc-size",
+            most / 1024
+        )),
+        _ => Error::Usage(format!(
+            "the disc size ({disc_size} bytes) is too small: {closing} leaves no room for an \
+             archive (about {} bytes are needed); give a larger --disc-size",
+            closing_reserve(catalogue_bytes, 1) + min_useful_room(MIN_ARCHIVE_BYTES)
+        )),
+    }
+}
+
+/// The largest archive size, in whole KiB, for which an empty disc has room: an archive is
+/// given a disc's room when that is at least a 16th of the archive size.
+fn largest_archive_that_fits(
+    disc_size: u64,
+    catalogue_bytes: u64,
+    parity: u32,
+    group: u32,
+) -> Option<u64> {
+    let room = room_for_archive(
+        disc_size,
+        MIN_ARCHIVE_BYTES,
+        catalogue_bytes,
+        &[],
+        parity,
+        group,
+    )?;
+    let most = room.saturating_mul(16) / 1024 * 1024;
+    (most >= MIN_ARCHIVE_BYTES).then_some(most)
+}
+
+/// Refuses, before anything is written, archive and disc sizes for which an empty disc has
+/// no room for one archive, with a catalogue of `catalogue_bytes`.
+pub(crate) fn check_one_archive_fits(
+    disc_size: u64,
+    archive_size: u64,
+    catalogue_bytes: u64,
+    parity: u32,
+    group: u32,
+) -> Result<()> {
+    match room_for_archive(disc_size, archive_size, catalogue_bytes, &[], parity, group) {
+        Some(_) => Ok(()),
+        None => Err(disc_too_small(
+            disc_size,
+            archive_size,
+            catalogue_bytes,
+            parity,
+            group,
+        )),
+    }
 }
 
 /// How many discs `content_bytes` of new content would fill, with the same accounting as a
@@ -594,6 +657,32 @@ mod tests {
         );
         // A disc too small for any archive.
         assert_eq!(estimate_discs(1, archive, 64 * 1024, cat, 0, 0), None);
+    }
+
+    /// The archive size a refusal says to lower `--archive-size` to fits an empty disc, and
+    /// twice it does not (issue 25).
+    #[test]
+    fn the_archive_size_a_refusal_suggests_fits() {
+        let cat = 40_000;
+        for disc in [MIN_DISC_BYTES, 1 << 20, 50 << 20] {
+            for (parity, group) in [(0, 0), (10, 0), (10, 3)] {
+                let Some(most) = largest_archive_that_fits(disc, cat, parity, group) else {
+                    continue;
+                };
+                assert!(check_one_archive_fits(disc, most, cat, parity, group).is_ok());
+                let too_big = 2 * most + 64 * 1024;
+                let err = check_one_archive_fits(disc, too_big, cat, parity, group)
+                    .unwrap_err()
+                    .to_string();
+                let said = format!("--archive-size to {}K", most / 1024);
+                assert!(err.contains(&said), "{err}");
+            }
+        }
+        let err = check_one_archive_fits(64 * 1024, 1 << 20, cat, 10, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger --disc-size"), "{err}");
+        assert!(!err.contains("--archive-size"), "{err}");
     }
 
     /// The room given leaves space for the recovery files of whatever the disc ends up

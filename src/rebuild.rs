@@ -240,7 +240,8 @@ pub struct RebuildDiscOptions {
     pub more_discs: Vec<PathBuf>,
     /// The lost data disc.
     pub number: u32,
-    /// Where its directory is written; must not exist or be empty.
+    /// Where its directory is written; must not exist, be empty, or hold only what an
+    /// interrupted rebuild left.
     pub out: PathBuf,
     /// Keys of an encrypted set (to read its catalogue copy).
     pub keys: Option<crate::keys::Keys>,
@@ -271,12 +272,7 @@ pub fn rebuild_disc(
 ) -> Result<RebuildDiscSummary> {
     use crate::layout::{is_recovery_name, SUMS_NAME};
     use crate::source;
-    if !crate::fsutil::is_missing_or_empty(&opts.out).ctx("read", &opts.out)? {
-        return Err(Error::Usage(format!(
-            "{} is not empty: give a new or empty directory",
-            opts.out.display()
-        )));
-    }
+    let left = leftovers(&opts.out)?;
     let warn = |m: &str| progress.warn(m);
     let pass = opts.keys.clone();
     let ask = move || {
@@ -310,9 +306,10 @@ pub fn rebuild_disc(
     roots.extend(opts.more_discs.iter().cloned());
     let dirs = source::disc_dirs(&roots)?;
     let mut dir_of = |n: u32| disc_at_hand_or_asked(n, &dirs, &archives, &set_id, prompt, &warn);
+    take_up(&opts.out, left, map.files_of(opts.number), progress)?;
     fs::create_dir_all(&opts.out).ctx("create", &opts.out)?;
     let stage = opts.out.join(format!(
-        ".butcher-rebuild-{}{}",
+        "{STAGE_PREFIX}{}{}",
         std::process::id(),
         crate::layout::TMP_SUFFIX
     ));
@@ -374,9 +371,117 @@ pub fn rebuild_disc(
     result
 }
 
+/// The name of a rebuild's staging directory in OUT_DIR begins so (then the process id, then
+/// `.partial`).
+const STAGE_PREFIX: &str = ".butcher-rebuild-";
+
+/// What an interrupted rebuild left in OUT_DIR.
+#[derive(Debug, Default)]
+struct Leftovers {
+    /// Its staging directories.
+    stages: Vec<PathBuf>,
+    /// Files it had moved into place (`SHA256SUMS`, moved last, is not among them), by name.
+    files: Vec<String>,
+}
+
+/// What OUT_DIR holds, when it is missing, empty, or holds only what an interrupted rebuild
+/// left: its staging directories, and files of a disc but `SHA256SUMS`. Anything else
+/// refuses it: OUT_DIR must be new or empty.
+fn leftovers(out: &Path) -> Result<Leftovers> {
+    let not_empty = || {
+        Error::Usage(format!(
+            "{} is not empty: give a new or empty directory",
+            out.display()
+        ))
+    };
+    let mut left = Leftovers::default();
+    let entries = match fs::read_dir(out) {
+        Ok(it) => it,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(left),
+        Err(e) => {
+            return Err(Error::named(
+                "read",
+                out,
+                e,
+                "give a new or empty directory",
+            ))
+        }
+    };
+    for ent in entries {
+        let ent = ent.ctx("read", out)?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(not_empty());
+        };
+        let kind = ent.file_type().ctx("read", &ent.path())?;
+        if kind.is_dir() && is_stage_name(name) {
+            left.stages.push(ent.path());
+        } else if kind.is_file() && name != crate::layout::SUMS_NAME && plain_name(name) {
+            left.files.push(name.to_string());
+        } else {
+            return Err(not_empty());
+        }
+    }
+    Ok(left)
+}
+
+/// Whether `name` is that of a rebuild's staging directory: `.butcher-rebuild-PID.partial`.
+fn is_stage_name(name: &str) -> bool {
+    name.strip_prefix(STAGE_PREFIX)
+        .and_then(|rest| rest.strip_suffix(crate::layout::TMP_SUFFIX))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Takes up what an interrupted rebuild of the disc whose stream is `files` left in `out`:
+/// its staging directories are removed, the files it had moved into place are written again.
+/// Files that are not the disc's refuse OUT_DIR.
+fn take_up(
+    out: &Path,
+    left: Leftovers,
+    files: &[ParityFile],
+    progress: &dyn crate::progress::Progress,
+) -> Result<()> {
+    let of_disc = |n: &str| files.iter().any(|f| f.name == n) || crate::layout::is_recovery_name(n);
+    if !left.files.iter().all(|n| of_disc(n)) {
+        return Err(Error::Usage(format!(
+            "{} is not empty: give a new or empty directory",
+            out.display()
+        )));
+    }
+    if left.stages.is_empty() && left.files.is_empty() {
+        return Ok(());
+    }
+    progress.note(&format!(
+        "{} holds what an interrupted rebuild left: starting it over",
+        out.display()
+    ));
+    for stage in &left.stages {
+        fs::remove_dir_all(stage).ctx("remove", stage)?;
+    }
+    for name in &left.files {
+        let p = out.join(name);
+        fs::remove_file(&p).ctx("remove", &p)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::plain_name;
+    use super::{is_stage_name, plain_name};
+
+    #[test]
+    fn only_a_rebuilds_own_staging_directories_are_taken_up() {
+        assert!(is_stage_name(".butcher-rebuild-1234.partial"));
+        for other in [
+            ".butcher-rebuild-.partial",
+            ".butcher-rebuild-12x.partial",
+            ".butcher-rebuild-12",
+            "butcher-rebuild-12.partial",
+            "disc-0001",
+        ] {
+            assert!(!is_stage_name(other), "{other}");
+        }
+    }
 
     #[test]
     fn only_plain_names_are_files_of_a_disc() {

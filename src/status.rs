@@ -43,6 +43,8 @@ pub struct SnapshotStatus {
     pub id: i64,
     pub started_ns: i64,
     pub complete: bool,
+    /// Its run stopped before it was complete (see [`crate::Snapshot::interrupted`]).
+    pub interrupted: bool,
     pub files: u64,
     pub bytes: u64,
 }
@@ -107,6 +109,7 @@ pub fn status(dest: &Path, catalogue: Option<&Path>) -> Result<StatusReport> {
                 id: s.id.0,
                 started_ns: s.started_ns,
                 complete: s.complete,
+                interrupted: s.interrupted,
                 files: s.files,
                 bytes: s.bytes,
             })

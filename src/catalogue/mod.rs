@@ -36,6 +36,10 @@ const VERSIONS_FORMAT: u32 = 6;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
+/// The meta key `interrupted_N` records that snapshot N's run stopped before the snapshot was
+/// complete (docs/format.md, section 5).
+const INTERRUPTED_PREFIX: &str = "interrupted_";
+
 /// The entries of a snapshot (`?1`) in a catalogue of format 5 or older, in byte order of
 /// their paths, as `rows::entry` reads them.
 const ENTRIES_OF_SNAPSHOT: &str =
@@ -382,7 +386,66 @@ impl Catalogue {
              FROM snapshots ORDER BY id",
         )?;
         let rows = st.query_map([], rows::snapshot)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut all: Vec<Snapshot> = rows.collect::<rusqlite::Result<_>>()?;
+        self.tell_interrupted(&mut all)?;
+        Ok(all)
+    }
+
+    /// Sets `interrupted` on the snapshots of `snaps` whose run stopped before they were
+    /// complete: marked so by a later run, or older than the newest snapshot (runs on one
+    /// DEST take turns, so a later one began only after it stopped).
+    pub(crate) fn tell_interrupted(&self, snaps: &mut [Snapshot]) -> Result<()> {
+        if snaps.iter().all(|s| s.complete) {
+            return Ok(());
+        }
+        let newest: Option<i64> =
+            self.conn
+                .query_row("SELECT MAX(id) FROM snapshots", [], |r| r.get(0))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT substr(key, ?2) FROM meta WHERE substr(key, 1, ?2 - 1) = ?1")?;
+        let prefix = INTERRUPTED_PREFIX;
+        let rows = st.query_map(params![prefix, prefix.len() as i64 + 1], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut marked = std::collections::HashSet::new();
+        for id in rows {
+            if let Ok(id) = id?.parse::<i64>() {
+                marked.insert(id);
+            }
+        }
+        for s in snaps.iter_mut().filter(|s| !s.complete) {
+            s.interrupted = marked.contains(&s.id.0) || newest.is_some_and(|n| s.id.0 < n);
+        }
+        Ok(())
+    }
+
+    /// Records that the run of snapshot `id` stopped before the snapshot was complete (meta
+    /// `interrupted_N`, the time it was marked): it stays `running` in `snapshots`, whose
+    /// status takes no other value, and is shown as interrupted.
+    pub fn mark_interrupted(&self, id: SnapshotId) -> Result<()> {
+        self.set_meta(
+            &format!("{INTERRUPTED_PREFIX}{}", id.0),
+            &now_ns().to_string(),
+        )
+    }
+
+    /// Marks every snapshot still `running` and not yet marked as interrupted: called by a
+    /// run before it begins its own, when no other run can be under way. Returns those
+    /// marked now.
+    pub fn mark_running_interrupted(&self) -> Result<Vec<SnapshotId>> {
+        let mut marked = Vec::new();
+        for s in self.snapshots()? {
+            if s.complete {
+                continue;
+            }
+            let key = format!("{INTERRUPTED_PREFIX}{}", s.id.0);
+            if self.meta(&key)?.is_none() {
+                self.set_meta(&key, &now_ns().to_string())?;
+                marked.push(s.id);
+            }
+        }
+        Ok(marked)
     }
 
     /// The newest complete snapshot, if any.

@@ -17,7 +17,7 @@ pub type BadArchive = (i64, String);
 impl Catalogue {
     /// One snapshot by id, complete or not.
     pub fn snapshot(&self, id: SnapshotId) -> Result<Option<Snapshot>> {
-        Ok(self
+        let mut found: Vec<Snapshot> = self
             .conn
             .query_row(
                 "SELECT id, started_ns, finished_ns, status, source, files, bytes, new_bytes
@@ -25,7 +25,11 @@ impl Catalogue {
                 [id.0],
                 rows::snapshot,
             )
-            .optional()?)
+            .optional()?
+            .into_iter()
+            .collect();
+        self.tell_interrupted(&mut found)?;
+        Ok(found.pop())
     }
 
     /// The discs holding the pieces of a content, in number order (empty when nothing of it

@@ -210,6 +210,9 @@ pub struct Snapshot {
     pub finished_ns: Option<i64>,
     /// True once every content it needs is stored.
     pub complete: bool,
+    /// Its run stopped before it was complete (killed, or stopped by an error): a later run
+    /// marked it so (meta `interrupted_N`), or a later snapshot exists. Never complete.
+    pub interrupted: bool,
     /// The source path as given.
     pub source: Vec<u8>,
     /// Number of regular files.
@@ -226,6 +229,7 @@ pub(super) fn snapshot(r: &Row) -> rusqlite::Result<Snapshot> {
         started_ns: col(r, "snapshots", 1)?,
         finished_ns: col(r, "snapshots", 2)?,
         complete: col::<String>(r, "snapshots", 3)? == "complete",
+        interrupted: false,
         source: col(r, "snapshots", 4)?,
         files: count(r, "snapshots", 5)?,
         bytes: count(r, "snapshots", 6)?,

@@ -4,6 +4,7 @@ mod backup;
 mod close;
 mod completions;
 mod diff;
+mod interrupt;
 mod ls;
 mod man;
 mod output;
@@ -29,7 +30,7 @@ pub enum ExitCode {
     Ok = 0,
     /// An error stopped the run.
     Error = 1,
-    /// The command line was wrong.
+    /// The command line, what it names, or the passphrase or key given was wrong.
     Usage = 2,
     /// Finished, but some files were skipped or not restored.
     Incomplete = 3,
@@ -41,7 +42,9 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  everything done
   1  an error stopped the run (the message says what to do)
-  2  the command line or what it names is wrong (e.g. TARGET not empty, DEST not a backup)
+  2  the command line or what it names is wrong (e.g. SRC or SOURCE missing, DEST a
+     file or not a backup, TARGET not empty), or the passphrase or key given does not
+     open the backup set
   3  finished, but some files were skipped (backup), not restored (restore)
      or never stored (where); or restore found only an older snapshot than
      the newest the set has
@@ -133,6 +136,7 @@ pub fn main() -> i32 {
         quiet: opts.quiet,
         progress_every: opts.progress_seconds,
     };
+    interrupt::on_interrupt(on_interrupt_text(&opts.command));
     let result = match &opts.command {
         Command::Backup(a) => backup::run(a, &ui),
         Command::Close(a) => close::run(a, &ui),
@@ -154,6 +158,25 @@ pub fn main() -> i32 {
             eprintln!("butcher: {e:#}");
             exit_code_of(&e) as i32
         }
+    }
+}
+
+/// What an interrupt leaves of what `command` was writing, and what to do.
+fn on_interrupt_text(command: &Command) -> &'static str {
+    match command {
+        Command::Backup(_) => {
+            "DEST holds every archive and disc finished so far, each whole; run the same \
+             backup again: it resumes where this one stopped (this snapshot stays incomplete \
+             and shows as interrupted)"
+        }
+        Command::Close(_) => {
+            "DEST holds what was finished, each file whole; run `butcher close` again to finish"
+        }
+        Command::RebuildDisc(_) => {
+            "the disc is not finished in OUT_DIR (no SHA256SUMS); run the same command again: \
+             it starts the rebuild over"
+        }
+        _ => "",
     }
 }
 
@@ -181,7 +204,11 @@ fn exit_code_of(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
         if let Some(be) = cause.downcast_ref::<butcher::Error>() {
             return match be {
-                butcher::Error::Usage(_) => ExitCode::Usage,
+                // A wrong passphrase or key is what the user gave being wrong, the same on
+                // every command (backup checks it against the set, restore on a disc).
+                butcher::Error::Usage(_)
+                | butcher::Error::WrongKey(..)
+                | butcher::Error::NotTheSetsKey(_) => ExitCode::Usage,
                 butcher::Error::Damaged(_) => ExitCode::Damage,
                 _ => ExitCode::Error,
             };

@@ -19,7 +19,8 @@ pub struct Args {
     source: PathBuf,
     /// The number of the lost data disc.
     number: u32,
-    /// Where to write its directory; must not exist or be empty.
+    /// Where to write its directory; must not exist, be empty, or hold only what an
+    /// interrupted rebuild of the disc left (taken up).
     out_dir: PathBuf,
     #[command(flatten)]
     pass: PassArgs,

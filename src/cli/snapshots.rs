@@ -13,9 +13,10 @@ use super::{ExitCode, Ui};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 A header line, then one line per snapshot, oldest first: ID, DATE (UTC, when the run
-started), STATUS (`complete`, or `running` for a run under way or killed), FILES, BYTES
-(of those files), NEW BYTES (content the run stored), DISCS (the discs the run wrote
-archives to, e.g. `0003-0004`, or `-`).")]
+started), STATUS (`complete`; `interrupted` for a run that stopped before it was complete,
+killed or stopped by an error; `running` for a run under way, or killed and not yet seen
+by a later run), FILES, BYTES (of those files), NEW BYTES (content the run stored), DISCS
+(the discs the run wrote archives to, e.g. `0003-0004`, or `-`).")]
 pub struct Args {
     #[command(flatten)]
     src: SourceArgs,
@@ -37,6 +38,8 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
 fn status(s: &Snapshot) -> &'static str {
     if s.complete {
         "complete"
+    } else if s.interrupted {
+        "interrupted"
     } else {
         "running"
     }
@@ -45,14 +48,14 @@ fn status(s: &Snapshot) -> &'static str {
 fn text(out: &mut dyn Write, rows: &[SnapshotRow]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:>4}  {:<19}  {:<8}  {:>9}  {:>15}  {:>15}  DISCS",
+        "{:>4}  {:<19}  {:<11}  {:>9}  {:>15}  {:>15}  DISCS",
         "ID", "DATE (UTC)", "STATUS", "FILES", "BYTES", "NEW BYTES"
     )?;
     for r in rows {
         let s = &r.snapshot;
         writeln!(
             out,
-            "{:>4}  {}  {:<8}  {:>9}  {:>15}  {:>15}  {}",
+            "{:>4}  {}  {:<11}  {:>9}  {:>15}  {:>15}  {}",
             s.id.0,
             utc(s.started_ns),
             status(s),

@@ -77,10 +77,14 @@ fn text(out: &mut dyn Write, r: &StatusReport) -> std::io::Result<()> {
     for s in &r.snapshots {
         writeln!(
             out,
-            "  {:>4}  {}  {:<8}  {} files, {}",
+            "  {:>4}  {}  {:<11}  {} files, {}",
             s.id,
             utc(s.started_ns),
-            if s.complete { "complete" } else { "running" },
+            match (s.complete, s.interrupted) {
+                (true, _) => "complete",
+                (false, true) => "interrupted",
+                (false, false) => "running",
+            },
             s.files,
             human_bytes(s.bytes)
         )?;
@@ -123,6 +127,7 @@ fn json(r: &StatusReport) -> String {
             .num("id", s.id)
             .str("started", &utc(s.started_ns))
             .num("complete", s.complete)
+            .num("interrupted", s.interrupted)
             .num("files", s.files)
             .num("bytes", s.bytes)
             .build()

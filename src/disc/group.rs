@@ -16,10 +16,12 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{write_closing_files, Closing, DiscSize};
+use sha2::{Digest, Sha256};
+
+use super::{piece_sums, write_closing_files, Closing, DiscSize};
 use crate::catalogue::{Catalogue, ParityFile, ParityGroup, SnapshotId};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{hash_file, sync_dir, write_atomic};
+use crate::fsutil::{hash_file, hex, sync_dir, write_atomic};
 use crate::keys::Keys;
 use crate::layout::{
     self, disc_dir_name, parity_piece_name, parse_piece_name, running_piece_name, sectors,
@@ -103,22 +105,28 @@ pub(crate) fn xor_into(dst: &mut [u8], src: &[u8]) {
 
 /// A piece file of a parity stream.
 #[derive(Debug, Clone)]
-struct PieceFile {
+pub(super) struct PieceFile {
     /// The last disc whose stream is in it (`None`: a finished parity disc's piece).
-    upto: Option<u32>,
-    path: PathBuf,
+    pub(super) upto: Option<u32>,
+    pub(super) path: PathBuf,
     len: u64,
 }
 
 /// The piece files in `dir` by piece number: of several for one piece, the newest is kept
-/// and the others (which it replaced) are removed, as are files being written.
+/// and the others (which it replaced) are removed, as are files being written and checksum
+/// files whose piece is gone.
 fn scan_pieces(dir: &Path) -> Result<BTreeMap<u32, PieceFile>> {
     let mut out: BTreeMap<u32, PieceFile> = BTreeMap::new();
+    let mut sums = Vec::new();
     for ent in fs::read_dir(dir).ctx("read", dir)? {
         let ent = ent.ctx("read", dir)?;
         let name = ent.file_name().to_string_lossy().into_owned();
         if name.starts_with("parity-") && name.ends_with(TMP_SUFFIX) {
             fs::remove_file(ent.path()).ctx("remove", &ent.path())?;
+            continue;
+        }
+        if let Some(piece) = piece_sums::piece_of(&name) {
+            sums.push((dir.join(piece), ent.path()));
             continue;
         }
         let Some((k, upto)) = parse_piece_name(&name) else {
@@ -145,19 +153,26 @@ fn scan_pieces(dir: &Path) -> Result<BTreeMap<u32, PieceFile>> {
             }
         }
     }
+    for (piece, sum) in sums {
+        if !out.values().any(|p| p.path == piece) {
+            fs::remove_file(&sum).ctx("remove", &sum)?;
+        }
+    }
     Ok(out)
 }
 
 /// Adds the stream of data disc `disc` (its `files`, in `disc_dir`, `stream_len` bytes) to
 /// the running parity in `running`. Pieces that already hold it are left alone, so a run
-/// killed half-way and run again ends with the same bytes.
-fn fold(
+/// killed half-way and run again ends with the same bytes. A piece that does not match its
+/// checksum is not folded into: the error names it and says `hint`, what to do.
+pub(super) fn fold(
     running: &Path,
     disc: u32,
     files: &[ParityFile],
     disc_dir: &Path,
     stream_len: u64,
     piece: u64,
+    hint: &str,
 ) -> Result<()> {
     if !running.is_dir() {
         fs::create_dir(running).ctx("create", running)?;
@@ -177,9 +192,14 @@ fn fold(
         let target = running.join(running_piece_name(k, disc));
         let start = u64::from(k - 1) * piece;
         if k > mine {
-            // The stream ends before this piece: same bytes, the name says it is in.
+            // The stream ends before this piece: same bytes, the name says it is in, and
+            // its checksum goes with it.
             if let Some(p) = cur {
+                if let Some(sum) = piece_sums::recorded(&p.path)? {
+                    piece_sums::record(&target, &sum)?;
+                }
                 fs::rename(&p.path, &target).ctx("rename", &target)?;
+                piece_sums::remove(&p.path)?;
             }
             continue;
         }
@@ -191,6 +211,8 @@ fn fold(
             Some(p) => Some(File::open(&p.path).ctx("read", &p.path)?),
             None => None,
         };
+        // The old piece is checked as it is read, the new one summed as it is written.
+        let (mut was, mut now) = (Sha256::new(), Sha256::new());
         let mut o = 0u64;
         while o < len {
             let take = (CHUNK as u64).min(len - o) as usize;
@@ -199,20 +221,31 @@ fn fold(
             if let (Some(f), Some(p)) = (&old, cur) {
                 let have = p.len.saturating_sub(o).min(take as u64) as usize;
                 f.read_exact_at(&mut b[..have], o).ctx("read", &p.path)?;
+                was.update(&b[..have]);
             }
             if o < ours {
                 let n = (ours - o).min(take as u64) as usize;
                 xor_stream(disc_dir, files, start + o, &mut b[..n])?;
             }
+            now.update(&*b);
             out.write_all(b).ctx("write", &tmp)?;
             o += take as u64;
         }
+        if let Some(p) = cur {
+            if let Some(bad) = piece_sums::mismatch(&p.path, &hex(&was.finalize()))? {
+                drop(out);
+                fs::remove_file(&tmp).ctx("remove", &tmp)?;
+                return Err(piece_sums::damaged(&[bad], hint));
+            }
+        }
         out.sync_all().ctx("sync", &tmp)?;
         drop(out);
+        piece_sums::record(&target, &hex(&now.finalize()))?;
         fs::rename(&tmp, &target).ctx("rename into place", &target)?;
         sync_dir(running)?;
         if let Some(p) = cur {
             fs::remove_file(&p.path).ctx("remove", &p.path)?;
+            piece_sums::remove(&p.path)?;
         }
     }
     sync_dir(running)
@@ -246,6 +279,8 @@ pub(crate) struct FoldJob {
     dir: PathBuf,
     stream_length: u64,
     piece: u64,
+    /// What to do when a piece of the running parity is found damaged.
+    hint: String,
 }
 
 impl FoldJob {
@@ -258,6 +293,7 @@ impl FoldJob {
             &self.dir,
             self.stream_length,
             self.piece,
+            &self.hint,
         )
     }
 }
@@ -298,6 +334,7 @@ pub(crate) fn prepare_data_disc(
         dir,
         stream_length: member.stream_length,
         piece,
+        hint: piece_sums::remake_hint(dest, cat)?,
     }))
 }
 
@@ -369,10 +406,19 @@ fn check_running(dest: &Path, cat: &Catalogue, disc: u32, piece: u64) -> Result<
     if running.is_dir() {
         fs::remove_dir_all(&running).ctx("remove", &running)?;
     }
+    let hint = piece_sums::remake_hint(dest, cat)?;
     for m in &before {
         let dir = dest.join(disc_dir_name(m.disc));
         let files = cat.parity_files(m.disc)?;
-        fold(&running, m.disc, &files, &dir, m.stream_length, piece)?;
+        fold(
+            &running,
+            m.disc,
+            &files,
+            &dir,
+            m.stream_length,
+            piece,
+            &hint,
+        )?;
     }
     Ok(())
 }
@@ -407,6 +453,15 @@ pub(crate) fn close_group(
             "{} is not yet in the parity of its group",
             disc_dir_name(m.disc)
         )));
+    }
+    // Before the parity disc is recorded: rot in the running parity is found while it can
+    // still be made again.
+    let bad = piece_sums::check_all(&ctx.dest.join(RUNNING_PARITY_DIR))?;
+    if !bad.is_empty() {
+        return Err(piece_sums::damaged(
+            &bad,
+            &piece_sums::remake_hint(ctx.dest, cat)?,
+        ));
     }
     let length = members.iter().map(|m| m.stream_length).max().unwrap_or(0);
     let number = cat.next_disc_number()?;
@@ -443,7 +498,17 @@ pub(crate) fn finish_parity_disc(
         }
         sync_dir(ctx.dest)?;
     }
-    let pieces = scan_pieces(&dir)?;
+    let mut pieces = scan_pieces(&dir)?;
+    let mut sums = piece_sums::piece_hashes(&pieces)?;
+    if let Some(bad) = piece_sums::first_mismatch(&pieces, &sums)? {
+        piece_sums::remake_pieces(cat, group, &dir, &bad)?;
+        ctx.progress.note(&format!(
+            "{bad}: the parity of discs {:04}-{:04} was made again from them",
+            group.first, group.last
+        ));
+        pieces = scan_pieces(&dir)?;
+        sums = piece_sums::piece_hashes(&pieces)?;
+    }
     let count = group.length.div_ceil(group.piece_size) as u32;
     let mut listed = Vec::new();
     let mut used = 0u64;
@@ -467,10 +532,12 @@ pub(crate) fn finish_parity_disc(
         }
         let name = parity_piece_name(k);
         let path = dir.join(&name);
+        let sha = sums.get(&k).cloned().unwrap_or_default();
         if p.upto.is_some() {
             fs::rename(&p.path, &path).ctx("rename into place", &path)?;
+            // The checksum is of the running piece; the parity disc's SHA256SUMS takes over.
+            piece_sums::remove(&p.path)?;
         }
-        let (sha, _) = hash_file(&path).ctx("read", &path)?;
         used += sectors(want);
         listed.push((name, sha));
     }

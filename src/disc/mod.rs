@@ -5,6 +5,7 @@
 
 pub mod group;
 pub mod parity;
+mod piece_sums;
 pub mod readme;
 pub mod size;
 
@@ -24,6 +25,26 @@ use crate::layout::{
     SUMS_NAME, TMP_SUFFIX,
 };
 use crate::progress::Progress;
+
+/// What is wrong with the running parity in `dest` (`DEST/parity-open`), one line each:
+/// every piece that does not match the checksum recorded when it was written, with what to
+/// do (from `cat`, the working catalogue). Reads only.
+pub(crate) fn running_parity_problems(dest: &Path, cat: Option<&Catalogue>) -> Result<Vec<String>> {
+    let bad = piece_sums::check_all(&dest.join(layout::RUNNING_PARITY_DIR))?;
+    if bad.is_empty() {
+        return Ok(bad);
+    }
+    let hint = match cat {
+        Some(c) => piece_sums::remake_hint(dest, c)?,
+        None => "it is made again from the open group's data discs: remove it and run the \
+                 backup again"
+            .to_string(),
+    };
+    Ok(bad
+        .into_iter()
+        .map(|b| format!("running parity: {b}; {hint}"))
+        .collect())
+}
 
 struct OpenDisc {
     number: u32,
@@ -149,6 +170,15 @@ impl<'a> DiscWriter<'a> {
     pub fn room_for_archive(&mut self) -> Result<u64> {
         for _ in 0..2 {
             if self.current.is_none() {
+                // Refused before the disc is opened: a refused run leaves no empty disc
+                // for `butcher close` to finish.
+                layout::check_one_archive_fits(
+                    self.disc_size,
+                    self.archive_size,
+                    self.cat.size_bytes()?,
+                    self.parity,
+                    self.group,
+                )?;
                 self.open_next()?;
             }
             let d = self.current.as_ref().expect("invariant: a disc was opened");
@@ -169,6 +199,8 @@ impl<'a> DiscWriter<'a> {
                     self.disc_size,
                     self.archive_size,
                     cat,
+                    self.parity,
+                    self.group,
                 ));
             }
             self.close_current()?;

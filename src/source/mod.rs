@@ -37,15 +37,18 @@ impl DiscDir {
     }
 }
 
+/// What to give instead of a path that holds no discs.
+const DISCS_HINT: &str = "give a folder holding disc-NNNN directories, one disc, or DEST";
+
 /// Every disc directory reachable from `roots`: each root is a disc itself or a folder of
 /// `disc-NNNN` directories.
 pub fn disc_dirs(roots: &[PathBuf]) -> Result<Vec<DiscDir>> {
     let mut out = Vec::new();
     for root in roots {
-        let md = fs::metadata(root).ctx("read", root)?;
+        let md = fs::metadata(root).map_err(|e| Error::named("read", root, e, DISCS_HINT))?;
         if !md.is_dir() {
             return Err(Error::Usage(format!(
-                "{} is not a directory",
+                "{} is not a directory; {DISCS_HINT}",
                 root.display()
             )));
         }

@@ -140,21 +140,24 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
     progress.finish();
     let pass = opts.keys.as_ref();
     let cat = open_catalogue(&opts.source, &dirs, pass, &mut report, progress)?;
-    if let Some((cat, origin)) = cat {
+    if let Some((cat, origin)) = &cat {
         report.catalogue_checked = true;
         let explain = |e| origin.explain(e, HINT);
-        check_identity(&cat, &dirs, &mut report).map_err(explain)?;
-        check_archives(&cat, &dirs, &mut report).map_err(explain)?;
-        check_entries(&cat, &mut report).map_err(explain)?;
+        check_identity(cat, &dirs, &mut report).map_err(explain)?;
+        check_archives(cat, &dirs, &mut report).map_err(explain)?;
+        check_entries(cat, &mut report).map_err(explain)?;
         if opts.deep {
             // A wrong passphrase would make every archive look damaged: refuse it first.
             if let Some(k) = pass {
-                check_keys_open(&cat, k).map_err(explain)?;
+                check_keys_open(cat, k).map_err(explain)?;
             }
             report.deep_checked = true;
-            deep::check(&cat, &dirs, pass, &mut report, progress).map_err(explain)?;
+            deep::check(cat, &dirs, pass, &mut report, progress).map_err(explain)?;
         }
     }
+    // DEST's running parity: each piece against the checksum recorded when it was written.
+    let bad = crate::disc::running_parity_problems(&opts.source, cat.as_ref().map(|c| &c.0))?;
+    report.problems.extend(bad);
     // A damaged disc is checked with its recovery data: repairable or not.
     for d in report.discs.iter_mut() {
         if !d.problems.is_empty() && !d.unfinished {

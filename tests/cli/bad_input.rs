@@ -43,7 +43,7 @@ fn wrong_passphrase_restores_nothing() {
             env.dest().as_os_str(),
             env.target().as_os_str(),
         ]),
-        1,
+        2,
     );
     assert!(err.contains("wrong passphrase"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -60,7 +60,7 @@ fn missing_source_is_refused() {
             missing.as_os_str(),
             env.dest().as_os_str(),
         ],
-        1,
+        2,
     );
     assert!(
         err.contains("nope") && err.contains("No such file"),
@@ -111,7 +111,7 @@ fn dest_that_cannot_be_created_is_refused() {
     let dest = blocker.join("dest");
     let err = env.butcher_fails(
         ["backup".as_ref(), env.src().as_os_str(), dest.as_os_str()],
-        1,
+        2,
     );
     assert!(err.contains("destination"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");

@@ -92,3 +92,91 @@ fn a_damaged_value_in_a_catalogue_copy_is_named_with_its_file_and_what_to_do() {
     assert!(err.contains("out of range in versions.mode"), "{err}");
     assert!(err.contains("earlier disc"), "{err}");
 }
+
+/// Runs `butcher ARGS` expecting exit 2 and one line on stderr that says what is wrong once
+/// (the OS error is not repeated) and what to give instead (`hint`).
+fn one_line_usage_error(env: &TestEnv, args: &[&std::ffi::OsStr], os_error: &str, hint: &str) {
+    let err = env.butcher_fails(args, 2);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(err.matches(os_error).count(), 1, "{err}");
+    assert!(err.contains(hint), "{err}");
+}
+
+/// A missing SRC, a DEST that is a file, and a missing SOURCE of restore are what the command
+/// line names being wrong: exit 2 as `--help` says, in one line with one hint, the OS error
+/// said once (issue 25).
+#[test]
+fn a_missing_or_wrong_path_named_is_one_line_and_exit_2() {
+    let env = TestEnv::new();
+    crate::common::tree::make_small_tree(&env.src());
+    let (src, dest, target) = (env.src(), env.dest(), env.target());
+    let missing = env.path("nope");
+    let file = env.path("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let below = file.join("dest");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let (backup, restore, no_enc) = (os("backup"), os("restore"), os("--no-encryption"));
+
+    let args = [backup, missing.as_os_str(), dest.as_os_str(), no_enc];
+    one_line_usage_error(&env, &args, "No such file", "give the folder to back up");
+    assert!(!dest.exists(), "DEST was created");
+
+    let args = [backup, src.as_os_str(), file.as_os_str(), no_enc];
+    one_line_usage_error(
+        &env,
+        &args,
+        "not a directory",
+        "give a folder for the backup",
+    );
+    let args = [backup, src.as_os_str(), below.as_os_str(), no_enc];
+    one_line_usage_error(
+        &env,
+        &args,
+        "Not a directory",
+        "give a folder for the backup",
+    );
+
+    let args = [restore, missing.as_os_str(), target.as_os_str()];
+    one_line_usage_error(&env, &args, "No such file", "give a folder holding disc");
+    assert!(!target.exists(), "TARGET was created");
+    let args = [os("verify"), missing.as_os_str()];
+    one_line_usage_error(&env, &args, "No such file", "give a folder holding disc");
+}
+
+/// A wrong passphrase is the same exit code on every command, the one `--help` documents for
+/// it (2): backup, restore, verify --deep and the query commands (issue 25).
+#[test]
+fn a_wrong_passphrase_is_exit_2_everywhere() {
+    let mut env = TestEnv::new().with_passphrase(crate::util::PASS);
+    crate::common::tree::make_small_tree(&env.src());
+    backup(&env, &[]);
+    let copies = env.path("copies");
+    std::fs::create_dir(&copies).unwrap();
+    for d in disc_dirs(&env.dest()) {
+        crate::common::cp_a(&d, &copies.join(d.file_name().unwrap()));
+    }
+    env.set_env("BUTCHER_PASSPHRASE", "not the passphrase");
+    let (src, dest, target) = (env.src(), env.dest(), env.target());
+    let os = std::ffi::OsStr::new;
+    let commands: [Vec<&std::ffi::OsStr>; 5] = [
+        vec![os("backup"), src.as_os_str(), dest.as_os_str()],
+        vec![os("restore"), dest.as_os_str(), target.as_os_str()],
+        vec![os("restore"), copies.as_os_str(), target.as_os_str()],
+        vec![os("verify"), dest.as_os_str(), os("--deep")],
+        vec![os("snapshots"), copies.as_os_str()],
+    ];
+    for args in commands {
+        let err = env.butcher_fails(&args, 2);
+        assert!(err.contains("wrong passphrase"), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    assert!(!target.exists(), "restore wrote into TARGET");
+    let help = crate::common::stdout(&env.butcher_ok(["--help"]));
+    let code_2 = help
+        .split("\n  2 ")
+        .nth(1)
+        .and_then(|s| s.split("\n  3 ").next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(code_2.contains("passphrase"), "{help}");
+}

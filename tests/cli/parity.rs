@@ -577,3 +577,117 @@ fn a_removed_running_parity_is_made_again_or_its_discs_asked_for() {
         "refused before writing a disc"
     );
 }
+
+/// Bit rot in DEST's running parity between runs (issue 25): `verify DEST` finds it and names
+/// the piece, the next run refuses to fold new data into it and `close` to seal it into a
+/// parity disc, both saying what to do; once it is made again as they say (removed, then a
+/// run), the group's parity disc rebuilds a lost disc byte for byte.
+#[test]
+fn bit_rot_in_the_running_parity_is_found_before_it_is_sealed() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    add_files(&env.src(), "r0", 5, 71);
+    backup(&env, &env.dest(), 3, &[]);
+    let running = env.dest().join("parity-open");
+    let piece = running.join("parity-0001.bin.d0001");
+    assert!(piece.is_file(), "{:?}", fs::read_dir(&running).unwrap());
+    crate::common::keeping_mtime(&piece, || crate::common::flip_byte(&piece, 100));
+
+    let out = env.butcher(["verify".as_ref(), env.dest().as_os_str()]);
+    let text = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(text.contains("parity-0001.bin.d0001"), "{text}");
+    assert!(text.contains("remove"), "{text}");
+
+    add_files(&env.src(), "r1", 5, 72);
+    let (src, dest) = (env.src(), env.dest());
+    let run = [
+        "backup".as_ref(),
+        src.as_os_str(),
+        dest.as_os_str(),
+        "--archive-size=128K".as_ref(),
+        "--disc-size=1M".as_ref(),
+    ];
+    let err = env.butcher_fails(run, 4);
+    assert!(err.contains("parity-0001.bin.d0001"), "{err}");
+    assert!(err.contains("disc-0001, which is in DEST"), "{err}");
+    let err = env.butcher_fails(["close".as_ref(), env.dest().as_os_str()], 4);
+    assert!(err.contains("parity-0001.bin.d0001"), "{err}");
+    assert!(
+        parity_discs(&env.dest()).is_empty(),
+        "a parity disc was written from the damaged running parity"
+    );
+
+    // Made again from the group's discs, as the message says.
+    fs::remove_dir_all(&running).unwrap();
+    env.butcher_ok(run);
+    env.butcher_ok(["verify".as_ref(), env.dest().as_os_str()]);
+    env.butcher_ok(["close".as_ref(), env.dest().as_os_str()]);
+    let parity = parity_discs(&env.dest());
+    assert_eq!(parity.len(), 1, "{parity:?}");
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let away = env.path("away");
+    fs::rename(disc(&shelf, 1), &away).unwrap();
+    let out_dir = env.path("rebuilt");
+    env.butcher_ok([
+        "rebuild-disc".as_ref(),
+        shelf.as_os_str(),
+        "1".as_ref(),
+        out_dir.as_os_str(),
+    ]);
+    assert_same_disc(&away, &out_dir);
+}
+
+/// A `rebuild-disc` killed half-way leaves its staging directory in OUT_DIR, and maybe files
+/// it had moved into place (all but SHA256SUMS, moved last): run again, it takes that up and
+/// rebuilds the disc, instead of refusing OUT_DIR as not empty (issue 25). Anything else in
+/// OUT_DIR is still refused.
+#[test]
+fn a_killed_rebuild_disc_is_taken_up_by_the_next() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    for (i, seed) in [(0, 81), (1, 82), (2, 83)] {
+        add_files(&env.src(), &format!("k{i}"), 5, seed);
+        backup(&env, &env.dest(), 2, &[]);
+        if !parity_discs(&env.dest()).is_empty() {
+            break;
+        }
+    }
+    assert!(!parity_discs(&env.dest()).is_empty(), "no group closed");
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let lost = data_discs(&shelf)[0];
+    let away = env.path("away");
+    fs::rename(disc(&shelf, lost), &away).unwrap();
+
+    // As a killed rebuild leaves OUT_DIR.
+    let out_dir = env.path("rebuilt");
+    let stage = out_dir.join(".butcher-rebuild-4242.partial");
+    fs::create_dir_all(&stage).unwrap();
+    fs::write(stage.join("FORMAT.txt"), "half").unwrap();
+    fs::write(out_dir.join("README.txt"), "moved into place").unwrap();
+    let number = lost.to_string();
+    let args = [
+        "rebuild-disc".as_ref(),
+        shelf.as_os_str(),
+        number.as_ref(),
+        out_dir.as_os_str(),
+    ];
+    env.butcher_ok(args);
+    assert_same_disc(&away, &out_dir);
+
+    // A file that is not one of the disc's: refused, and left alone.
+    let other = env.path("other");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("holiday.jpg"), "mine").unwrap();
+    let err = env.butcher_fails(
+        [
+            "rebuild-disc".as_ref(),
+            shelf.as_os_str(),
+            lost.to_string().as_ref(),
+            other.as_os_str(),
+        ],
+        2,
+    );
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(fs::read(other.join("holiday.jpg")).unwrap(), b"mine");
+}

@@ -546,7 +546,7 @@ fn restore_without_a_key_that_opens_the_set_says_what_it_expects() {
         "--identity",
         &sec,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&owner.fpr) && stderr(&out).contains(&stranger.fpr),
         "{}",
@@ -560,7 +560,7 @@ fn restore_without_a_key_that_opens_the_set_says_what_it_expects() {
         "--identity",
         &sec,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let owner_sub = subkey_id(&env, &owner);
     assert!(
         stderr(&out).contains(&owner_sub),

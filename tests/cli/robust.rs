@@ -133,7 +133,7 @@ fn a_non_utf8_sha256sums_is_damage_of_its_disc_only() {
     assert!(text.contains("disc-0002: ok"), "{text}");
 }
 
-/// verify --deep with a wrong passphrase is a wrong passphrase (exit 1), from DEST (whose
+/// verify --deep with a wrong passphrase is a wrong passphrase (exit 2), from DEST (whose
 /// working catalogue is not encrypted) and from discs alike; no archive is called damaged.
 #[test]
 fn verify_deep_with_a_wrong_passphrase_says_so() {
@@ -142,7 +142,7 @@ fn verify_deep_with_a_wrong_passphrase_says_so() {
     env.set_env("BUTCHER_PASSPHRASE", "not the passphrase");
     for what in [env.dest(), copies] {
         let (code, text) = verify(&env, &what, &["--deep"]);
-        assert_eq!(code, Some(1), "{text}");
+        assert_eq!(code, Some(2), "{text}");
         assert!(text.contains("wrong passphrase"), "{text}");
         assert!(!text.contains("DAMAGED"), "{text}");
     }
@@ -175,4 +175,148 @@ fn an_archive_name_outside_the_disc_is_reported_not_opened() {
         !text.contains("bytes, "),
         "the outside file was looked at: {text}"
     );
+}
+
+/// `butcher backup SRC DEST --no-encryption` with `extra` arguments.
+fn backup_args(env: &TestEnv, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "backup".to_string(),
+        env.src().display().to_string(),
+        env.dest().display().to_string(),
+        "--no-encryption".to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// A first run whose disc size leaves no room for one archive of the size asked is refused
+/// before DEST is touched, saying how far to lower --archive-size; `close` then finds no
+/// backup, instead of finishing an empty disc (issue 25). The size it says works.
+#[test]
+fn a_disc_too_small_for_one_archive_is_refused_before_dest_is_touched() {
+    let env = TestEnv::new();
+    crate::common::tree::make_small_tree(&env.src());
+    let err = env.butcher_fails(
+        backup_args(&env, &["--archive-size=64M", "--disc-size=1M"]),
+        2,
+    );
+    assert!(!env.dest().exists(), "DEST was created: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("lower --archive-size"), "{err}");
+    assert!(!err.contains("  "), "{err}");
+    let closed = env.butcher_fails(
+        [
+            "close".as_ref(),
+            env.dest().as_os_str(),
+            "--no-encryption".as_ref(),
+        ],
+        2,
+    );
+    assert!(closed.contains("not a butcher backup"), "{closed}");
+    let size = err
+        .split("--archive-size to ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no size said: {err}"));
+    let archive = format!("--archive-size={size}");
+    env.butcher_ok(backup_args(&env, &[&archive, "--disc-size=1M"]));
+    crate::util::restore_and_compare(&env);
+}
+
+/// The STATUS column of snapshot `id` in `butcher snapshots DEST`.
+fn snapshot_status(env: &TestEnv, id: u32) -> String {
+    let out = env.butcher_ok(["snapshots".as_ref(), env.dest().as_os_str()]);
+    let text = stdout(&out);
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.first() == Some(&id.to_string().as_str()))
+        .and_then(|w| w.get(3).map(|s| s.to_string()))
+        .unwrap_or_else(|| panic!("no snapshot {id}: {text}"))
+}
+
+/// A run stopped by an error marks its snapshot interrupted, and a run killed before it could
+/// is marked so by the next; `snapshots` and `status` show them so, not `running` forever
+/// (issue 25).
+#[test]
+fn interrupted_runs_are_shown_as_interrupted() {
+    let env = TestEnv::new();
+    crate::common::tree::make_small_tree(&env.src());
+    env.butcher_ok(backup_args(&env, &[]));
+    // A file where the next disc directory goes stops the next run after it has begun.
+    fs::write(env.src().join("new.txt"), "new").unwrap();
+    let blocker = env.dest().join("disc-0002");
+    fs::write(&blocker, "in the way").unwrap();
+    env.butcher_fails(backup_args(&env, &[]), 1);
+    assert_eq!(snapshot_status(&env, 2), "interrupted");
+    fs::remove_file(&blocker).unwrap();
+
+    // As a killed run leaves the catalogue: its snapshot begun and never finished.
+    let conn = rusqlite::Connection::open(env.dest().join("catalogue.db")).unwrap();
+    conn.execute(
+        "INSERT INTO snapshots (started_ns, status, source) VALUES (1, 'running', x'2f')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = env.butcher_ok(backup_args(&env, &[]));
+    assert!(
+        stderr(&out).contains("snapshot 3 was interrupted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot_status(&env, 3), "interrupted");
+    assert_eq!(snapshot_status(&env, 4), "complete");
+    let status = stdout(&env.butcher_ok(["status".as_ref(), env.dest().as_os_str()]));
+    assert!(!status.contains("running"), "{status}");
+    assert_eq!(status.matches("interrupted").count(), 2, "{status}");
+}
+
+/// Ctrl-C (SIGINT) in a backup prints one line saying the run was interrupted and that the
+/// next run resumes, instead of ending silently (issue 25); the next run does resume, marks
+/// the snapshot interrupted, and the set restores.
+#[test]
+fn an_interrupted_backup_says_so_and_the_next_run_resumes() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = TestEnv::new();
+    let mut rng = crate::common::tree::Rng::new(25);
+    for i in 0..24 {
+        fs::write(env.src().join(format!("f{i:02}.bin")), rng.bytes(200_000)).unwrap();
+    }
+    let sizes = ["--archive-size=128K", "--disc-size=1M"];
+    let mut child = env
+        .butcher_command()
+        .args(backup_args(&env, &sizes))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !env.dest().join("disc-0001").exists() {
+        if child.try_wait().unwrap().is_some() || started.elapsed().as_secs() > 60 {
+            let _ = child.kill();
+            panic!("the backup ended or hung before it could be interrupted");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    const SIGINT: i32 = 2;
+    // SAFETY: kill() has no memory-safety preconditions; the child is not reaped yet.
+    unsafe { kill(child.id() as i32, SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.signal(), Some(SIGINT), "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(last.starts_with("butcher: interrupted: "), "{err}");
+    assert!(last.contains("resumes"), "{err}");
+
+    let out = env.butcher_ok(backup_args(&env, &sizes));
+    assert!(
+        stderr(&out).contains("snapshot 1 was interrupted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot_status(&env, 1), "interrupted");
+    crate::util::restore_and_compare(&env);
 }

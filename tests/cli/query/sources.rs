@@ -66,7 +66,7 @@ fn a_folder_of_encrypted_discs_gives_the_same_answers_as_dest() {
     let err = query_fails(&env, "ls", &discs, &[], 2);
     assert!(err.contains("no passphrase"), "{err}");
     env.set_env(PASSPHRASE_ENV, "not the passphrase");
-    let err = query_fails(&env, "snapshots", &discs, &[], 1);
+    let err = query_fails(&env, "snapshots", &discs, &[], 2);
     assert!(err.contains("wrong passphrase"), "{err}");
 }
 

@@ -113,7 +113,7 @@ fn a_wrong_passphrase_over_several_discs_stops_at_once() {
     env.set_env("BUTCHER_PASSPHRASE", "not the passphrase");
     let out = restore(&env, &env.dest(), &env.target(), &[]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("wrong passphrase"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!env.target().exists(), "restore wrote into the target");
