@@ -344,3 +344,59 @@ fn scan_file(f: &File, len: u64) -> io::Result<Vec<Found>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::create::{create, CreateOptions};
+
+    fn set_over(dir: &Path, files: &[String]) -> Vec<String> {
+        let opts = CreateOptions {
+            dir,
+            files,
+            base: "t",
+            percent: 10,
+            creator: "test",
+            tmp_suffix: ".partial",
+            memory: 1 << 20,
+        };
+        create(&opts, &|_, _| {}).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".par2"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_set_naming_a_file_outside_its_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a"), vec![1u8; 10_000]).unwrap();
+        std::fs::write(tmp.path().join("outside"), vec![2u8; 10_000]).unwrap();
+        let names = set_over(&dir, &["a".into(), "../outside".into()]);
+        match load(&dir, &names) {
+            Err(LoadError::Incomplete(why)) => assert!(why.contains("../outside"), "{why}"),
+            other => panic!("{:?}", other.map(|s| s.files.len())),
+        }
+    }
+
+    #[test]
+    fn a_recovery_file_that_is_a_fifo_counts_as_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("a"), vec![1u8; 10_000]).unwrap();
+        let names = set_over(dir, &["a".into()]);
+        let vol = dir.join(&names[1]);
+        std::fs::remove_file(&vol).unwrap();
+        let c = std::ffi::CString::new(vol.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other precondition.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let set = load(dir, &names).unwrap();
+        assert_eq!(set.set_files[1].len, 0);
+        assert!(set.recovery.is_empty());
+    }
+}
