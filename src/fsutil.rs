@@ -159,13 +159,31 @@ pub fn join_rel(root: &Path, rel: &[u8]) -> PathBuf {
 /// SHA256SUMS) are read with a bound, so a damaged or crafted one cannot fill memory.
 pub fn read_head(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    File::open(path)?.take(max).read_to_end(&mut out)?;
+    open_regular(path)?.take(max).read_to_end(&mut out)?;
     Ok(out)
 }
 
-/// sha256 of a whole file (hex) and its length.
+/// Opens `path` for reading when it is a regular file (or a link to one), else fails with
+/// [`io::ErrorKind::InvalidInput`]: what a disc directory holds is not trusted, and a FIFO
+/// would block the open forever, a device (`/dev/zero`) never end. The open does not wait.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// sha256 of a whole file (hex) and its length. Only a regular file is read ([`open_regular`]).
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
+    let mut f = open_regular(path)?;
     let mut h = Sha256::new();
     let mut buf = read_buffer(f.metadata()?.len());
     let mut n = 0u64;

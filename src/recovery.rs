@@ -116,12 +116,64 @@ fn load_and_check(
     }
     let written = written_slices(dir, &names);
     let set = load(dir, &names).map_err(|e| e.to_string())?;
+    vet(dir, &set)?;
     let total: u64 = set.files.iter().map(|f| f.len).sum();
     progress.start(Stage::Check, total, set.files.len() as u64);
     let report = check(dir, &set, &|n| progress.advance(n, 0));
     progress.finish();
     let report = report.map_err(|e| e.to_string())?;
     Ok(Some((set, report, written)))
+}
+
+/// Whether the set read from the recovery files of the disc in `dir` may be used. The files
+/// are not authenticated and a crafted set could name any path, so every file it protects must
+/// be a plain file name that the disc's `SHA256SUMS` lists, or that the format gives a
+/// protected file (`SHA256SUMS` may be lost itself); never a recovery file or `SHA256SUMS`.
+/// Its slice size must be the one the format gives its files (docs/format.md section 3.4),
+/// which bounds the slices and what checking and repair allocate for them.
+fn vet(dir: &Path, set: &RecoverySet) -> std::result::Result<(), String> {
+    let listed: std::collections::HashSet<String> = crate::sums::entries(dir)
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    for f in &set.files {
+        let n = f.name.as_str();
+        let format_name = layout::is_archive_name(n)
+            || n == layout::catalogue_copy_name(true)
+            || n == layout::catalogue_copy_name(false)
+            || n == layout::README_NAME
+            || n == layout::FORMAT_NAME;
+        let ours = n == SUMS_NAME || layout::is_recovery_name(n);
+        if ours || !(format_name || listed.contains(n)) || n.contains(['/', '\0']) {
+            return Err(format!(
+                "they name {n:?}, which is not a file of the disc: not used"
+            ));
+        }
+    }
+    let lengths: Vec<u64> = set.files.iter().map(|f| f.len).filter(|l| *l > 0).collect();
+    let want = butcher_par2::rule::slice_size(&lengths);
+    if set.slice_size != want {
+        return Err(format!(
+            "their slices are of {} bytes, not the {want} the format gives the files they \
+             protect: not used",
+            set.slice_size
+        ));
+    }
+    Ok(())
+}
+
+/// A problem of the recovery data of the disc in `dir` that a check against `SHA256SUMS`
+/// does not show: a set that cannot be read, or that [`vet`] refuses. `None` when the disc
+/// has no recovery files or its set may be used.
+pub(crate) fn refused_set(dir: &Path) -> Option<String> {
+    let names = expected_files(dir);
+    if names.is_empty() {
+        return None;
+    }
+    match load(dir, &names) {
+        Ok(set) => vet(dir, &set).err(),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// Checks a disc with its recovery data.
@@ -164,6 +216,9 @@ pub(crate) fn vouches_for(dir: &Path, name: &str) -> bool {
     let Ok(mut set) = load(dir, &names) else {
         return false;
     };
+    if vet(dir, &set).is_err() {
+        return false;
+    }
     set.files.retain(|f| f.name == name);
     if set.files.is_empty() {
         return false;
@@ -306,8 +361,10 @@ pub fn repair_disc(dir: &Path, progress: &dyn Progress) -> Result<RepairSummary>
 fn rewrite_recovery(dir: &Path, set: &RecoverySet, written: usize) -> Result<()> {
     let files: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
     let input: u64 = set.files.iter().map(|f| f.slices.len() as u64).sum();
-    // Told from the names before the files go.
+    // Told from the names before the files go; and a count no share gives (a crafted
+    // SHA256SUMS) is refused before anything is removed.
     let base = base_of(dir)?;
+    share_for(dir, input, written)?;
     for name in recovery_files(dir) {
         fs::remove_file(dir.join(&name)).ctx("remove", &dir.join(&name))?;
     }
@@ -339,14 +396,7 @@ fn write_recovery_files(
     written: usize,
     creator: &str,
 ) -> Result<()> {
-    let percent = (1..=100)
-        .find(|p| butcher_par2::rule::recovery_slices(input, *p) as usize == written)
-        .ok_or_else(|| {
-            Error::Damaged(format!(
-                "{}: its {written} recovery slices match no share of its {input} slices",
-                dir.display()
-            ))
-        })?;
+    let percent = share_for(dir, input, written)?;
     let opts = butcher_par2::CreateOptions {
         dir,
         files,
@@ -358,6 +408,18 @@ fn write_recovery_files(
     };
     butcher_par2::create(&opts, &|_, _| {}).ctx("write the recovery files of", dir)?;
     Ok(())
+}
+
+/// The share (percent) that gives `written` recovery slices for `input` slices.
+fn share_for(dir: &Path, input: u64, written: usize) -> Result<u32> {
+    (1..=100)
+        .find(|p| butcher_par2::rule::recovery_slices(input, *p) as usize == written)
+        .ok_or_else(|| {
+            Error::Damaged(format!(
+                "{}: its {written} recovery slices match no share of its {input} slices",
+                dir.display()
+            ))
+        })
 }
 
 /// The name the recovery files of the disc in `dir` start with, from those it has or lists.
@@ -411,6 +473,17 @@ pub(crate) fn regenerate(dir: &Path, creator: &str) -> Result<()> {
         .filter(|n| !layout::is_recovery_name(n) && n.as_str() != SUMS_NAME)
         .cloned()
         .collect();
+    // SHA256SUMS is not authenticated: a name in it that is no plain file name of the disc
+    // is never read.
+    if let Some(bad) = files
+        .iter()
+        .find(|n| n.is_empty() || n.contains(['/', '\0']) || *n == "." || *n == "..")
+    {
+        return Err(Error::Damaged(format!(
+            "{}: {SUMS_NAME} names {bad:?}, which is not a file of the disc",
+            dir.display()
+        )));
+    }
     let mut lengths = Vec::new();
     for f in &files {
         let p = dir.join(f);

@@ -85,7 +85,7 @@ pub(crate) fn check_files(dir: &Path, hashed: &mut dyn FnMut(u64)) -> Result<Vec
             String::new()
         }
     };
-    let mut listed = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     for line in lines(&text) {
         let (sha, name) = match line {
             Line::Entry(sha, name) => (sha, name),
@@ -101,7 +101,14 @@ pub(crate) fn check_files(dir: &Path, hashed: &mut dyn FnMut(u64)) -> Result<Vec
             );
             continue;
         }
-        listed.push(name.to_string());
+        // Each file is hashed once, however often a crafted list names it.
+        if !listed.insert(name.to_string()) {
+            bad(
+                SUMS_NAME,
+                format!("{SUMS_NAME}: lists {name:?} more than once"),
+            );
+            continue;
+        }
         match crate::fsutil::hash_file(&dir.join(name)) {
             Ok((got, len)) => {
                 hashed(len);

@@ -24,6 +24,8 @@ mod findings;
 mod golden;
 #[path = "cli/growth.rs"]
 mod growth;
+#[path = "cli/hostile_recovery.rs"]
+mod hostile_recovery;
 #[path = "cli/incremental.rs"]
 mod incremental;
 #[path = "cli/json_output.rs"]

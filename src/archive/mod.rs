@@ -9,7 +9,6 @@
 
 mod bzread;
 
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::thread::Scope;
@@ -55,7 +54,7 @@ pub(crate) fn read_members(
     passphrase: Option<&Keys>,
     visit: &mut dyn FnMut(Member<'_>) -> io::Result<()>,
 ) -> Result<Outcome> {
-    let file = File::open(path).ctx("open", path)?;
+    let file = crate::fsutil::open_regular(path).ctx("open", path)?;
     let mut raw = HashReader {
         inner: BufReader::with_capacity(1 << 20, file),
         hasher: Sha256::new(),

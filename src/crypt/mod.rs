@@ -393,7 +393,7 @@ pub fn decrypt_bytes(cipher: &[u8], keys: &Keys) -> Result<Vec<u8>> {
 
 /// Decrypts a whole encrypted file into memory.
 pub fn decrypt_file(path: &Path, keys: &Keys) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let f = crate::fsutil::open_regular(path).map_err(|e| Error::io("open", path, e))?;
     // The plaintext is never longer than the message: one allocation, no doubling.
     let size = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
     let mut r = DecryptReader::new(io::BufReader::new(f), keys, path)?;

@@ -236,11 +236,11 @@ fn load_copy(
     let Some(dir) = spill else {
         let bytes = match passphrase {
             Some(p) => decrypt_file(path, p)?,
-            None => fs::read(path).ctx("read", path)?,
+            None => read_regular(path)?,
         };
         return Catalogue::from_bytes(&bytes, what);
     };
-    let src = std::io::BufReader::new(fs::File::open(path).ctx("open", path)?);
+    let src = std::io::BufReader::new(crate::fsutil::open_regular(path).ctx("open", path)?);
     // The passphrase is checked here, before anything is written.
     let mut reader: Box<dyn std::io::Read + '_> = match passphrase {
         Some(p) => Box::new(DecryptReader::new(src, p, path)?),
@@ -271,6 +271,14 @@ fn load_copy(
         let _ = fs::remove_file(&file);
     }
     opened
+}
+
+/// The whole of a regular file (a catalogue copy is not trusted to be one).
+fn read_regular(path: &Path) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut f = crate::fsutil::open_regular(path).ctx("read", path)?;
+    std::io::Read::read_to_end(&mut f, &mut out).ctx("read", path)?;
+    Ok(out)
 }
 
 fn check_sound(c: Catalogue, what: &str) -> Result<Catalogue> {
@@ -329,7 +337,7 @@ impl CatalogueSource {
 
     fn file(path: &Path) -> Result<Self> {
         let mut head = [0u8; 16];
-        let mut f = fs::File::open(path).ctx("open", path)?;
+        let mut f = crate::fsutil::open_regular(path).ctx("open", path)?;
         let n = std::io::Read::read(&mut f, &mut head).ctx("read", path)?;
         Ok(CatalogueSource::File {
             path: path.to_path_buf(),

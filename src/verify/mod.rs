@@ -158,10 +158,16 @@ pub fn verify(opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyRep
     // DEST's running parity: each piece against the checksum recorded when it was written.
     let bad = crate::disc::running_parity_problems(&opts.source, cat.as_ref().map(|c| &c.0))?;
     report.problems.extend(bad);
-    // A damaged disc is checked with its recovery data: repairable or not.
-    for d in report.discs.iter_mut() {
-        if !d.problems.is_empty() && !d.unfinished {
+    // A damaged disc is checked with its recovery data: repairable or not. The recovery data
+    // of a disc that matches its SHA256SUMS must still be usable: a crafted set that repair
+    // would refuse is damage too.
+    for d in report.discs.iter_mut().filter(|d| !d.unfinished) {
+        if !d.problems.is_empty() {
             d.recovery = Some(crate::recovery::check_disc(&d.path));
+        } else if let Some(why) = crate::recovery::refused_set(&d.path) {
+            d.problems
+                .push(format!("its recovery files cannot be used: {why}"));
+            d.recovery = Some(RecoveryState::Unreadable(why));
         }
     }
     Ok(report)

@@ -1,13 +1,12 @@
 //! Checking a directory's files against a recovery set, slice by slice.
 
-use std::fs::File;
 use std::io;
 use std::path::Path;
 
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 
-use crate::io::{err, read_padded};
+use crate::io::{err, open_regular, read_padded};
 use crate::set::RecoverySet;
 
 /// The state of one protected file.
@@ -60,7 +59,7 @@ pub fn check(dir: &Path, set: &RecoverySet, tick: &(dyn Fn(u64) + Sync)) -> io::
     let mut files = Vec::new();
     for f in &set.files {
         let path = dir.join(&f.name);
-        let state = match File::open(&path) {
+        let state = match open_regular(&path) {
             Ok(file) => {
                 let len = file.metadata().map_err(|e| err("read", &path, e))?.len();
                 let s = set.slice_size;
@@ -97,12 +96,21 @@ pub fn check(dir: &Path, set: &RecoverySet, tick: &(dyn Fn(u64) + Sync)) -> io::
                     bad,
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => FileState {
-                name: f.name.clone(),
-                missing: true,
-                len: 0,
-                bad: (0..f.slices.len() as u64).collect(),
-            },
+            // Not there, or not a regular file (a FIFO, a device): nothing of it is read, and
+            // every slice of it is to be rebuilt.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                ) =>
+            {
+                FileState {
+                    name: f.name.clone(),
+                    missing: true,
+                    len: 0,
+                    bad: (0..f.slices.len() as u64).collect(),
+                }
+            }
             Err(e) => return Err(err("read", &path, e)),
         };
         files.push(state);

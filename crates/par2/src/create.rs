@@ -1,6 +1,6 @@
 //! Creating the recovery files of a directory's files.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 
 use crate::gf;
-use crate::io::{err, read_padded, sync_dir};
+use crate::io::{create_fresh, err, open_regular, read_padded, sync_dir};
 use crate::kernel;
 use crate::md5one::Md5One;
 use crate::packet::{self, Md5Hash};
@@ -79,7 +79,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     // The set's order and ID need only the first 16 KiB of each file.
     let mut heads = Vec::new();
     for p in &paths {
-        let f = File::open(p).map_err(|e| err("read", p, e))?;
+        let f = open_regular(p).map_err(|e| err("read", p, e))?;
         let mut head = vec![0u8; 16384];
         let got = read_padded(&f, 0, &mut head).map_err(|e| err("read", p, e))?;
         heads.push(packet::md5(&head[..got]));
@@ -105,13 +105,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     for count in &counts {
         let name = rule::volume_name(opts.base, first, *count, recovery);
         let tmp = opts.dir.join(format!("{name}{}", opts.tmp_suffix));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| err("create", &tmp, e))?;
+        let file = create_fresh(&tmp).map_err(|e| err("create", &tmp, e))?;
         file.set_len(u64::from(*count) * packet_len + desc_len)
             .map_err(|e| err("write", &tmp, e))?;
         volumes.push(Volume {
@@ -139,7 +133,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     let inputs = slice_list(&order, &lengths, s);
     let files: Vec<File> = paths
         .iter()
-        .map(|p| File::open(p).map_err(|e| err("read", p, e)))
+        .map(|p| open_regular(p).map_err(|e| err("read", p, e)))
         .collect::<io::Result<_>>()?;
     let chunk = chunk_len(s as usize, recovery as usize, opts.memory);
     // With the whole slices at once, the checksums are computed from the same reads.
@@ -299,7 +293,7 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
     let index = rule::index_name(opts.base);
     let tmp = opts.dir.join(format!("{index}{}", opts.tmp_suffix));
     {
-        let mut f = File::create(&tmp).map_err(|e| err("create", &tmp, e))?;
+        let mut f = create_fresh(&tmp).map_err(|e| err("create", &tmp, e))?;
         f.write_all(&description)
             .map_err(|e| err("write", &tmp, e))?;
         f.sync_all().map_err(|e| err("sync", &tmp, e))?;
@@ -382,7 +376,7 @@ pub fn summarise(
     s: u64,
     tick: &(dyn Fn(u64) + Sync),
 ) -> io::Result<FileSummary> {
-    let file = File::open(path).map_err(|e| err("read", path, e))?;
+    let file = open_regular(path).map_err(|e| err("read", path, e))?;
     let len = file.metadata().map_err(|e| err("read", path, e))?.len();
     let per_block = (64 << 20) / s as usize;
     let block = per_block.max(1) * s as usize;

@@ -1,6 +1,6 @@
 //! Rebuilding damaged files from the intact slices and the recovery slices.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use crate::check::Report;
 use crate::create::{accumulate, chunk_len, BATCH_BYTES};
 use crate::gf;
-use crate::io::{err, read_padded};
+use crate::io::{create_fresh, err, open_regular, read_padded};
 use crate::kernel;
 use crate::set::RecoverySet;
 
@@ -127,15 +127,9 @@ pub fn rebuild(
     for &k in &targets {
         let f = &set.files[k];
         let path = out(k);
-        let o = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| err("create", &path, e))?;
+        let o = create_fresh(&path).map_err(|e| err("create", &path, e))?;
         o.set_len(f.len).map_err(|e| err("write", &path, e))?;
-        if let Ok(src) = File::open(dir.join(&f.name)) {
+        if let Ok(src) = open_regular(&dir.join(&f.name)) {
             let mut buf = vec![0u8; s];
             for j in 0..f.slices.len() as u64 {
                 if report.files[k].bad.binary_search(&j).is_ok() {
@@ -155,7 +149,7 @@ pub fn rebuild(
         let handles: Vec<Option<File>> = set
             .files
             .iter()
-            .map(|f| File::open(dir.join(&f.name)).ok())
+            .map(|f| open_regular(&dir.join(&f.name)).ok())
             .collect();
         let bad_global: std::collections::HashSet<u64> = missing.iter().copied().collect();
         let chunk = chunk_len(s, m + needed.len(), memory);
@@ -166,7 +160,7 @@ pub fn rebuild(
             let mut b: Vec<Vec<u8>> = Vec::with_capacity(m);
             for r in rec {
                 let mut v = vec![0u8; len];
-                let f = File::open(&r.path).map_err(|e| err("read", &r.path, e))?;
+                let f = open_regular(&r.path).map_err(|e| err("read", &r.path, e))?;
                 read_padded(&f, r.data_at + off as u64, &mut v)
                     .map_err(|e| err("read", &r.path, e))?;
                 b.push(v);
@@ -184,9 +178,11 @@ pub fn rebuild(
             for group in good.chunks(per_batch) {
                 for (i, &(k, j)) in group.iter().enumerate() {
                     let f = &set.files[k];
-                    let h = handles[k]
-                        .as_ref()
-                        .expect("a file with intact slices is there");
+                    // Checked a moment ago; gone since, it can no longer be read.
+                    let h = handles[k].as_ref().ok_or_else(|| {
+                        let path = dir.join(&f.name);
+                        err("read", &path, io::ErrorKind::NotFound.into())
+                    })?;
                     let data_len = (f.len - j * s as u64).min(s as u64) as usize;
                     let take = data_len.saturating_sub(off).min(len);
                     let buf = &mut batch[i * len..(i + 1) * len];

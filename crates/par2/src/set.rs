@@ -8,7 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::create::FileSummary;
-use crate::io::{err, read_padded};
+use crate::gf::MAX_INPUT_SLICES;
+use crate::io::{err, open_regular, plain_name, read_padded};
 use crate::packet::{self, Found, Md5Hash};
 
 /// Where one recovery slice's data lies.
@@ -80,13 +81,24 @@ pub fn load(dir: &Path, names: &[String]) -> Result<RecoverySet, LoadError> {
     let mut scanned = Vec::new();
     for name in names {
         let path = dir.join(name);
-        match File::open(&path) {
+        // A name that is no plain file name of `dir`, or no regular file (a FIFO, a device),
+        // is never read: it counts as missing.
+        let opened = match plain_name(name) {
+            true => open_regular(&path),
+            false => Err(io::ErrorKind::InvalidInput.into()),
+        };
+        match opened {
             Ok(f) => {
                 let len = f.metadata().map_err(|e| err("read", &path, e))?.len();
                 let found = scan_file(&f, len).map_err(|e| err("read", &path, e))?;
                 scanned.push((name.clone(), path, len, found));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                ) =>
+            {
                 scanned.push((name.clone(), path, 0, Vec::new()));
             }
             Err(e) => return Err(err("read", &path, e).into()),
@@ -117,6 +129,7 @@ pub fn load(dir: &Path, names: &[String]) -> Result<RecoverySet, LoadError> {
             "a main packet that does not hold together".into(),
         ));
     }
+    check_main(dir, slice_size, count)?;
     let ids: Vec<Md5Hash> = (0..count)
         .map(|k| body[12 + 16 * k..28 + 16 * k].try_into().expect("16 bytes"))
         .collect();
@@ -183,13 +196,15 @@ pub fn load(dir: &Path, names: &[String]) -> Result<RecoverySet, LoadError> {
             recovery: rec,
         });
     }
-    let mut files = Vec::new();
+    let mut files: Vec<FileSummary> = Vec::new();
+    let mut total_slices = 0usize;
     for id in ids {
         let Some((name, md5, md5_16k, len)) = descs.remove(&id) else {
             return Err(LoadError::Incomplete(
                 "a file of the set has no intact description".into(),
             ));
         };
+        check_name(&name, &files)?;
         let Some(slices) = sums.remove(&id) else {
             return Err(LoadError::Incomplete(format!(
                 "{name} has no intact slice checksums"
@@ -198,6 +213,12 @@ pub fn load(dir: &Path, names: &[String]) -> Result<RecoverySet, LoadError> {
         if slices.len() as u64 != len.div_ceil(slice_size) {
             return Err(LoadError::Incomplete(format!(
                 "the slice checksums of {name} do not match its length"
+            )));
+        }
+        total_slices += slices.len();
+        if total_slices > MAX_INPUT_SLICES {
+            return Err(LoadError::Incomplete(format!(
+                "the files of the set have more than the {MAX_INPUT_SLICES} slices PAR2 allows"
             )));
         }
         files.push(FileSummary {
@@ -219,6 +240,55 @@ pub fn load(dir: &Path, names: &[String]) -> Result<RecoverySet, LoadError> {
     })
 }
 
+/// The main packet's numbers must fit the directory: at most [`MAX_INPUT_SLICES`] files, and
+/// slices no larger than its largest file (or 1 MiB), so that a crafted slice size cannot
+/// make checking or repair allocate beyond what the files themselves take.
+fn check_main(dir: &Path, slice_size: u64, count: usize) -> Result<(), LoadError> {
+    if count > MAX_INPUT_SLICES {
+        return Err(LoadError::Incomplete(format!(
+            "a main packet naming {count} files, more than PAR2 allows"
+        )));
+    }
+    let bound = largest_file(dir).max(1 << 20).next_multiple_of(4);
+    if slice_size > bound {
+        return Err(LoadError::Incomplete(format!(
+            "a main packet with slices of {slice_size} bytes, larger than any file of {}",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The length of the largest regular file in `dir` (0 when it cannot be read).
+fn largest_file(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
+}
+
+/// A protected file's name must be a plain file name of the directory, given once: it is
+/// read there, and repair writes it there.
+fn check_name(name: &str, earlier: &[FileSummary]) -> Result<(), LoadError> {
+    if !plain_name(name) {
+        return Err(LoadError::Incomplete(format!(
+            "the recovery data names {name:?}, which is not a file name of the directory"
+        )));
+    }
+    if earlier.iter().any(|f| f.name == name) {
+        return Err(LoadError::Incomplete(format!(
+            "the recovery data names {name:?} twice"
+        )));
+    }
+    Ok(())
+}
+
 fn read_body(path: &Path, p: &Found) -> io::Result<Vec<u8>> {
     let mut b = vec![0u8; p.body_len as usize];
     read_exact_at(path, p.body_at, &mut b)?;
@@ -226,7 +296,7 @@ fn read_body(path: &Path, p: &Found) -> io::Result<Vec<u8>> {
 }
 
 fn read_exact_at(path: &Path, at: u64, buf: &mut [u8]) -> io::Result<()> {
-    let f = File::open(path).map_err(|e| err("read", path, e))?;
+    let f = open_regular(path).map_err(|e| err("read", path, e))?;
     f.read_exact_at(buf, at).map_err(|e| err("read", path, e))
 }
 
@@ -273,4 +343,60 @@ fn scan_file(f: &File, len: u64) -> io::Result<Vec<Found>> {
         at = start + 1;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::create::{create, CreateOptions};
+
+    fn set_over(dir: &Path, files: &[String]) -> Vec<String> {
+        let opts = CreateOptions {
+            dir,
+            files,
+            base: "t",
+            percent: 10,
+            creator: "test",
+            tmp_suffix: ".partial",
+            memory: 1 << 20,
+        };
+        create(&opts, &|_, _| {}).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".par2"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_set_naming_a_file_outside_its_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a"), vec![1u8; 10_000]).unwrap();
+        std::fs::write(tmp.path().join("outside"), vec![2u8; 10_000]).unwrap();
+        let names = set_over(&dir, &["a".into(), "../outside".into()]);
+        match load(&dir, &names) {
+            Err(LoadError::Incomplete(why)) => assert!(why.contains("../outside"), "{why}"),
+            other => panic!("{:?}", other.map(|s| s.files.len())),
+        }
+    }
+
+    #[test]
+    fn a_recovery_file_that_is_a_fifo_counts_as_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("a"), vec![1u8; 10_000]).unwrap();
+        let names = set_over(dir, &["a".into()]);
+        let vol = dir.join(&names[1]);
+        std::fs::remove_file(&vol).unwrap();
+        let c = std::ffi::CString::new(vol.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other precondition.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let set = load(dir, &names).unwrap();
+        assert_eq!(set.set_files[1].len, 0);
+        assert!(set.recovery.is_empty());
+    }
 }
