@@ -263,13 +263,15 @@ mod tests {
         let mut long_target = e("long-link", Kind::Symlink);
         long_target.link_target = Some(vec![b'x'; 200_000]);
         let long_name = format!("d/{}", "n".repeat(256));
+        let mut l = e("l", Kind::Symlink);
+        l.link_target = Some(b"x".to_vec());
         let v = vec![
             e("d", Kind::Dir),
             e(&long_name, Kind::File),
             e("d/fine.txt", Kind::File),
             e("f", Kind::File),
             e("f/child", Kind::File),
-            e("l", Kind::Symlink),
+            l,
             e("l/x", Kind::File),
             long_target,
         ];
