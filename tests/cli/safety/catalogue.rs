@@ -150,6 +150,28 @@ fn a_path_id_far_out_of_range_loses_only_its_entry() {
     assert_no_crash(&ls, "ls");
 }
 
+/// A piece whose offset is 1 TiB (the content would be staged as a terabyte sparse file and
+/// read back whole): that file alone is lost, named.
+#[test]
+fn a_piece_offset_far_beyond_its_content_loses_only_its_file() {
+    let env = TestEnv::new();
+    let shelf = small_set(&env);
+    edit_copies(&shelf, &|c| {
+        let n = c
+            .execute(
+                "UPDATE pieces SET offset = 1099511627776 WHERE sha256 = (
+                   SELECT v.sha256 FROM versions v JOIN paths p ON p.id = v.path_id
+                   WHERE p.parent = 0 AND p.name = CAST('b.txt' AS BLOB))",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    });
+    let out = restore(&env, &shelf, &env.target());
+    assert_lost_only(&out, &env.target(), &["b.txt"], &["b.txt"]);
+    assert!(stderr(&out).contains("do not follow one another"));
+}
+
 /// A directory chain 10,000 deep (each name one byte): the paths longer than the system
 /// takes are lost, named, and the rest of the snapshot is restored; in time and memory
 /// linear in the catalogue, not quadratic.
@@ -361,11 +383,13 @@ fn fuzzed_catalogue_copies_never_crash_restore() {
         "discs",
     ];
     let mut rng = Rng::new(0x25_0003);
-    for i in 0..12 {
+    for i in 0..40 {
         let shelf = env.path(format!("fuzz-{i}"));
         cp_a(&base, &shelf);
         let done = fuzz_copies(&shelf, &tables, rng.next_u64(), 1 + rng.below(3));
         let done = format!("case {i}: {done:?}");
+        // Shown if the test fails, a hang included.
+        eprintln!("{done}");
         let target = env.path(format!("target-{i}"));
         let before = outside(env.root(), &target);
         let out = restore(&env, &shelf, &target);
@@ -480,11 +504,12 @@ fn fuzzed_parity_tables_never_crash_restore_or_rebuild() {
     fs::remove_dir_all(base.join("disc-0001")).unwrap();
     let tables = ["parity_groups", "parity_members", "parity_files"];
     let mut rng = Rng::new(0x25_0007);
-    for i in 0..8 {
+    for i in 0..24 {
         let shelf = env.path(format!("fuzz-{i}"));
         cp_a(&base, &shelf);
         let done = fuzz_copies(&shelf, &tables, rng.next_u64(), 1 + rng.below(3));
         let what = format!("case {i}: {done:?}");
+        eprintln!("{what}");
         let target = env.path(format!("target-{i}"));
         let out = restore(&env, &shelf, &target);
         assert_no_crash(&out, &format!("restore, {what}"));
