@@ -57,6 +57,11 @@ pub(crate) fn visit_contents(
                 continue;
             }
             let pieces = cat.pieces(sha)?;
+            if !follow_one_another(&pieces) {
+                let why = "its pieces in the catalogue do not follow one another (a damaged copy)";
+                visit(k, sha, Holding::Broken(why.into()));
+                continue;
+            }
             match pieces.iter().find(|p| !archives.contains_key(&p.archive.0)) {
                 Some(p) => visit(
                     k,
@@ -70,6 +75,17 @@ pub(crate) fn visit_contents(
             }
         }
         Ok(())
+    })
+}
+
+/// Whether each piece starts where the one before it ends, the first at 0: an offset from a
+/// damaged or crafted copy would otherwise place a piece a terabyte into a staged file.
+fn follow_one_another(pieces: &[Piece]) -> bool {
+    let mut at = 0u64;
+    pieces.iter().all(|p| {
+        let follows = p.offset == at;
+        at = at.saturating_add(p.length);
+        follows
     })
 }
 

@@ -21,7 +21,13 @@ const CHUNK: u64 = 8 << 20;
 pub(crate) struct ParityMap {
     groups: Vec<ParityGroup>,
     files: HashMap<u32, Vec<ParityFile>>,
+    /// Why the records of a data disc cannot be used to rebuild it (a damaged or crafted
+    /// copy), by disc: it is lost as a disc without parity is, with this reason.
+    damaged: HashMap<u32, String>,
 }
+
+/// The most pieces a parity disc has (`parity-NNNN.bin`).
+const MAX_PIECES: u64 = 9999;
 
 impl ParityMap {
     /// What the catalogue records (nothing for a set without parity discs).
@@ -31,6 +37,7 @@ impl ParityMap {
     pub(crate) fn of(cat: &Catalogue) -> Result<ParityMap> {
         let groups = cat.parity_groups()?;
         let mut files = HashMap::new();
+        let mut damaged = HashMap::new();
         for m in cat.parity_members()? {
             if m.parity_disc.is_some() {
                 let list = cat.parity_files(m.disc)?;
@@ -41,10 +48,18 @@ impl ParityMap {
                         disc_dir_name(m.disc)
                     )));
                 }
+                let group = groups.iter().find(|g| (g.first..=g.last).contains(&m.disc));
+                if let Some(why) = group.and_then(|g| group_damage(g).or(files_damage(g, &list))) {
+                    damaged.insert(m.disc, why);
+                }
                 files.insert(m.disc, list);
             }
         }
-        Ok(ParityMap { groups, files })
+        Ok(ParityMap {
+            groups,
+            files,
+            damaged,
+        })
     }
 
     /// The group whose parity disc protects data disc `disc`, if one does.
@@ -89,6 +104,48 @@ impl ParityMap {
     }
 }
 
+/// Why the catalogue's record of parity group `g` cannot be right, if it cannot: every
+/// size is checked before it sizes a division, a vector or a file.
+fn group_damage(g: &ParityGroup) -> Option<String> {
+    let what = if g.piece_size == 0 {
+        "a piece size of 0".to_string()
+    } else if g.length.div_ceil(g.piece_size) > MAX_PIECES {
+        format!(
+            "a parity stream of {} bytes in pieces of {}: more than {MAX_PIECES} pieces",
+            g.length, g.piece_size
+        )
+    } else if g.first > g.last || (g.first..=g.last).contains(&g.parity_disc) {
+        format!("data discs {} to {}", g.first, g.last)
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the catalogue copy's record of parity disc {} is damaged: it records {what} \
+         (piece size {}, length {})",
+        g.parity_disc, g.piece_size, g.length
+    ))
+}
+
+/// Why the files `list` of a data disc of group `g` cannot be where the catalogue says, if
+/// they cannot: each lies inside the group's parity stream.
+fn files_damage(g: &ParityGroup, list: &[ParityFile]) -> Option<String> {
+    let bad = list.iter().find(|f| {
+        f.offset
+            .checked_add(f.size)
+            .is_none_or(|end| end > g.length)
+    })?;
+    Some(format!(
+        "the catalogue copy's parity record of {} is damaged: {} at byte {} of {} bytes lies \
+         beyond the parity stream of {} ({} bytes)",
+        disc_dir_name(bad.disc),
+        bad.name,
+        bad.offset,
+        bad.size,
+        disc_dir_name(g.parity_disc),
+        g.length
+    ))
+}
+
 /// A plain file name: not empty, no `/`, no NUL, not `.` or `..`.
 fn plain_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '\0']) && name != "." && name != ".."
@@ -109,6 +166,45 @@ fn parity_pieces(g: &ParityGroup) -> Vec<ParityFile> {
             }
         })
         .collect()
+}
+
+/// Checks that parity disc `dir` of group `g` holds the pieces the catalogue records, each
+/// of its recorded size, before lost disc `lost` is rebuilt from it.
+fn check_pieces(dir: &Path, g: &ParityGroup, pieces: &[ParityFile], lost: u32) -> Result<()> {
+    for p in pieces {
+        let path = dir.join(&p.name);
+        let real = fs::metadata(&path).map(|m| m.len()).ok();
+        if real != Some(p.size) {
+            let real = real.map_or("missing".to_string(), |n| format!("{n} bytes"));
+            return Err(Error::Damaged(format!(
+                "{} cannot be rebuilt: {} does not hold the parity its catalogue copy records \
+                 ({} is {real}, recorded {} bytes)",
+                disc_dir_name(lost),
+                disc_dir_name(g.parity_disc),
+                p.name,
+                p.size
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Creates each file of `targets` in `out_dir` at its size (holes, filled by the XOR).
+fn create_outputs(targets: &[&ParityFile], out_dir: &Path) -> Result<Vec<(PathBuf, fs::File)>> {
+    let mut outs = Vec::new();
+    for f in targets {
+        let path = out_dir.join(&f.name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .ctx("create", &path)?;
+        file.set_len(f.size).ctx("write", &path)?;
+        outs.push((path, file));
+    }
+    Ok(outs)
 }
 
 /// What a rebuild gave.
@@ -138,26 +234,24 @@ pub(crate) fn rebuild_files(
             disc_dir_name(lost)
         )));
     };
+    if let Some(why) = map.damaged.get(&lost) {
+        return Err(Error::Damaged(format!(
+            "{} cannot be rebuilt: {why}",
+            disc_dir_name(lost)
+        )));
+    }
     let targets: Vec<&ParityFile> = map
         .files_of(lost)
         .iter()
         .filter(|f| names.contains(&f.name))
         .collect();
-    let mut outs = Vec::new();
-    for f in &targets {
-        let path = out_dir.join(&f.name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .ctx("create", &path)?;
-        file.set_len(f.size).ctx("write", &path)?;
-        outs.push((path, file));
-    }
     let pieces = parity_pieces(g);
-    let needed = map.needed_for(lost).unwrap_or_default();
+    // The parity disc first: its pieces are what bounds every size the catalogue records,
+    // so they are checked before any file is made that big (the order of the discs does not
+    // change what their XOR gives).
+    let mut needed = map.needed_for(lost).unwrap_or_default();
+    needed.rotate_right(1);
+    let mut outs: Vec<(PathBuf, fs::File)> = Vec::new();
     let mut buf = Vec::new();
     for disc in needed {
         let Some(dir) = dir_of(disc) else {
@@ -171,6 +265,8 @@ pub(crate) fn rebuild_files(
             )));
         };
         let files = if disc == g.parity_disc {
+            check_pieces(&dir, g, &pieces, lost)?;
+            outs = create_outputs(&targets, out_dir)?;
             pieces.as_slice()
         } else {
             map.files_of(disc)
@@ -320,10 +416,11 @@ pub fn rebuild_disc(
             .iter()
             .map(|f| f.name.clone())
             .collect();
-        let total: u64 = map.files_of(opts.number).iter().map(|f| f.size).sum();
+        // Saturating: the sizes are the catalogue copy's, checked only when rebuilding.
+        let total = (map.files_of(opts.number).iter()).fold(0u64, |t, f| t.saturating_add(f.size));
         progress.start(
             crate::progress::Stage::Restore,
-            total * needed.len() as u64,
+            total.saturating_mul(needed.len() as u64),
             0,
         );
         let got = rebuild_files(&map, opts.number, &names, &mut dir_of, &stage, &|n| {

@@ -48,6 +48,9 @@ pub fn matches_or_below(globs: &GlobSet, path: &[u8]) -> bool {
 /// The longest file name (one path component) Linux file systems accept.
 const MAX_NAME_BYTES: usize = 255;
 
+/// The longest path restore writes below TARGET: PATH_MAX (4096, with its NUL) less one.
+pub const MAX_PATH_BYTES: usize = crate::catalogue::MAX_PATH_BYTES;
+
 /// The longest symlink target Linux accepts.
 const MAX_LINK_TARGET_BYTES: usize = 4095;
 
@@ -63,7 +66,12 @@ pub fn select(mut entries: Vec<Entry>, globs: Option<&GlobSet>) -> (Vec<Entry>, 
     // In byte order of their paths (the catalogue gives them so), the lookups below are binary
     // searches: no index of every path is held beside the entries.
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let why: Vec<Option<String>> = entries.iter().map(|e| unusable(e, &entries)).collect();
+    let below = below_non_dirs(&entries);
+    let why: Vec<Option<String>> = entries
+        .iter()
+        .zip(&below)
+        .map(|(e, b)| unusable(e, b.map(|i| &entries[i]), &entries))
+        .collect();
     let keep = globs.map(|g| kept_paths(g, entries.iter().zip(&why)));
     // In place: a second vector of a million entries would double what they cost.
     let mut refused = Vec::new();
@@ -102,13 +110,45 @@ fn kept_paths<'e>(
     keep
 }
 
+/// For each entry of `all` (sorted by path), the shallowest file or symlink of `all` it lies
+/// below, by index. The paths below one path are one run of a sorted list, and a run is
+/// marked once: linear in the entries, however deep they nest (looking up each ancestor of
+/// each entry would be quadratic in the depth, times the length of the names compared).
+fn below_non_dirs(all: &[Entry]) -> Vec<Option<usize>> {
+    let mut below = vec![None; all.len()];
+    let mut i = 0;
+    while i < all.len() {
+        if all[i].kind == Kind::Dir || below[i].is_some() {
+            i += 1;
+            continue;
+        }
+        let mut prefix = all[i].path.clone();
+        prefix.push(b'/');
+        let from = i + 1 + all[i + 1..].partition_point(|e| e.path < prefix);
+        let mut j = from;
+        while j < all.len() && all[j].path.starts_with(&prefix) {
+            below[j] = Some(i);
+            j += 1;
+        }
+        i += 1;
+    }
+    below
+}
+
 /// Why restore cannot write entry `e` of a snapshot whose entries, in byte order of their
-/// paths, are `all`, if it cannot.
-fn unusable(e: &Entry, all: &[Entry]) -> Option<String> {
+/// paths, are `all`, if it cannot; `below` is the shallowest file or symlink of `all` it lies
+/// below, if any.
+fn unusable(e: &Entry, below: Option<&Entry>, all: &[Entry]) -> Option<String> {
     if !is_safe(&e.path) {
         return Some(
             "its path is unsafe (absolute, or with an empty, . or .. part); refused".into(),
         );
+    }
+    if e.path.len() > MAX_PATH_BYTES {
+        return Some(format!(
+            "its path is {} bytes, longer than {MAX_PATH_BYTES}",
+            e.path.len()
+        ));
     }
     if e.path
         .split(|&b| b == b'/')
@@ -118,35 +158,26 @@ fn unusable(e: &Entry, all: &[Entry]) -> Option<String> {
             "a name in its path is longer than {MAX_NAME_BYTES} bytes"
         ));
     }
-    if let Some(t) = e
-        .link_target
-        .as_ref()
-        .filter(|t| t.len() > MAX_LINK_TARGET_BYTES)
-    {
-        return Some(format!(
-            "its symlink target is {} bytes, longer than {MAX_LINK_TARGET_BYTES}",
-            t.len()
-        ));
+    if let Some(why) = bad_link_target(e) {
+        return Some(why);
     }
     if e.kind == Kind::File && e.sha256.is_none() {
         return Some("its catalogue entry names no content (no sha256)".into());
     }
-    for a in ancestors(&e.path) {
-        match kind_of(all, a) {
-            Some(Kind::Symlink) => {
-                return Some(format!(
-                    "it lies below the symlink {:?}; refused",
-                    String::from_utf8_lossy(a)
-                ))
-            }
-            Some(Kind::File) => {
-                return Some(format!(
-                    "it lies below {:?}, which is a file in the same snapshot",
-                    String::from_utf8_lossy(a)
-                ))
-            }
-            _ => {}
+    match below {
+        Some(a) if a.kind == Kind::Symlink => {
+            return Some(format!(
+                "it lies below the symlink {:?}; refused",
+                String::from_utf8_lossy(&a.path)
+            ))
         }
+        Some(a) => {
+            return Some(format!(
+                "it lies below {:?}, which is a file in the same snapshot",
+                String::from_utf8_lossy(&a.path)
+            ))
+        }
+        None => {}
     }
     if e.kind != Kind::Dir && has_paths_below(all, &e.path) {
         return Some("other paths of the snapshot lie below it, but it is not a directory".into());
@@ -154,11 +185,25 @@ fn unusable(e: &Entry, all: &[Entry]) -> Option<String> {
     None
 }
 
-/// The kind of the entry at `path` among `all` (sorted by path), if there is one.
-fn kind_of(all: &[Entry], path: &[u8]) -> Option<Kind> {
-    all.binary_search_by(|e| e.path.as_slice().cmp(path))
-        .ok()
-        .map(|i| all[i].kind)
+/// Why the symlink target of `e` cannot be made, if it cannot: none, empty, holding a NUL
+/// byte (no system call takes either), or too long.
+fn bad_link_target(e: &Entry) -> Option<String> {
+    if e.kind != Kind::Symlink {
+        return None;
+    }
+    let t = e.link_target.as_deref().unwrap_or_default();
+    if t.is_empty() {
+        Some("its symlink target is empty".into())
+    } else if t.contains(&0) {
+        Some("its symlink target holds a NUL byte".into())
+    } else if t.len() > MAX_LINK_TARGET_BYTES {
+        Some(format!(
+            "its symlink target is {} bytes, longer than {MAX_LINK_TARGET_BYTES}",
+            t.len()
+        ))
+    } else {
+        None
+    }
 }
 
 /// Whether any entry of `all` (sorted by path) lies below `path`.
@@ -218,13 +263,15 @@ mod tests {
         let mut long_target = e("long-link", Kind::Symlink);
         long_target.link_target = Some(vec![b'x'; 200_000]);
         let long_name = format!("d/{}", "n".repeat(256));
+        let mut l = e("l", Kind::Symlink);
+        l.link_target = Some(b"x".to_vec());
         let v = vec![
             e("d", Kind::Dir),
             e(&long_name, Kind::File),
             e("d/fine.txt", Kind::File),
             e("f", Kind::File),
             e("f/child", Kind::File),
-            e("l", Kind::Symlink),
+            l,
             e("l/x", Kind::File),
             long_target,
         ];
@@ -239,6 +286,48 @@ mod tests {
         assert!(why[&b"long-link"[..]].contains("symlink target"));
         assert!(why[&b"f"[..]].contains("not a directory"));
         assert!(why[&b"l"[..]].contains("not a directory"));
+    }
+
+    /// Symlink targets no system call takes lose their symlink, and only it.
+    #[test]
+    fn empty_and_nul_symlink_targets_are_refused() {
+        let link = |path: &str, to: &[u8]| {
+            let mut l = e(path, Kind::Symlink);
+            l.link_target = Some(to.to_vec());
+            l
+        };
+        let v = vec![link("empty", b""), link("nul", b"a\0b"), link("ok", b"x")];
+        let (kept, refused) = select(v, None);
+        assert_eq!(kept.len(), 1);
+        let why: std::collections::HashMap<Vec<u8>, String> = refused.into_iter().collect();
+        assert!(why[&b"empty"[..]].contains("empty"));
+        assert!(why[&b"nul"[..]].contains("NUL"));
+    }
+
+    /// Paths below a file lose themselves however many there are and however deep, each
+    /// naming the file; checking them is linear (a chain 2,000 deep would take minutes if
+    /// every ancestor of every path were looked up).
+    #[test]
+    fn paths_below_a_file_in_a_deep_chain_are_refused() {
+        let mut v = vec![e("f", Kind::File), e("g", Kind::Dir)];
+        let mut p = String::from("f");
+        let mut q = String::from("g");
+        for _ in 0..2000 {
+            p.push_str("/d");
+            q.push_str("/d");
+            v.push(e(&p, Kind::Dir));
+            v.push(e(&q, Kind::Dir));
+        }
+        let (kept, refused) = select(v, None);
+        assert_eq!(kept.len(), 2001);
+        assert_eq!(refused.len(), 2001);
+        assert!(refused
+            .iter()
+            .any(|(p, why)| p == b"f" && why.contains("not a directory")));
+        assert!(refused
+            .iter()
+            .filter(|(p, _)| p != b"f")
+            .all(|(_, why)| why.contains("\"f\", which is a file")));
     }
 
     #[test]

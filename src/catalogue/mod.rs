@@ -23,7 +23,7 @@ pub use rows::{
     Snapshot, SnapshotId, Written,
 };
 pub use upgrade::{upgrade, upgraded_in_memory};
-pub use versions::{Known, Recorder};
+pub use versions::{Known, Recorder, MAX_PATH_BYTES};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::now_ns;

@@ -75,20 +75,39 @@ fn version(r: &Row) -> rusqlite::Result<VersionRow> {
 }
 
 /// Every path's full name, by id: a path is its parent's name, `/`, its own name. A row
-/// whose parent is not an earlier row (a damaged copy) has no name.
+/// whose parent is not an earlier row (a damaged copy) has no name, nor has a row whose id is
+/// far beyond the number of rows (ids are dense from 1: a crafted id of 2^36 must not size a
+/// vector) or whose full name is longer than [`MAX_PATH_BYTES`] (a chain thousands deep
+/// would otherwise hold a quadratic number of bytes).
 pub(super) struct PathNames {
     bytes: Vec<u8>,
-    /// Start and length in `bytes`, by id; length `u32::MAX` for no name.
+    /// Start and length in `bytes`, by id; length [`NO_NAME`] or [`TOO_LONG`] for no name.
     spans: Vec<(u64, u32)>,
+    /// Ids above this are out of range.
+    max_id: i64,
+    /// The highest id of any row (named or not), so that a new path never takes one.
+    last_id: i64,
 }
 
 const NO_NAME: u32 = u32::MAX;
+const TOO_LONG: u32 = u32::MAX - 1;
+
+/// The longest full path a catalogue names: PATH_MAX (4096, with its NUL) less one. No
+/// restore can create a longer one, and the walk of a backup cannot reach one.
+pub const MAX_PATH_BYTES: usize = 4095;
 
 impl PathNames {
     fn load(cat: &Catalogue) -> Result<Self> {
+        let rows: i64 = cat
+            .conn
+            .query_row("SELECT COUNT(*) FROM paths", [], |r| r.get(0))?;
         let mut names = PathNames {
             bytes: Vec::new(),
             spans: Vec::new(),
+            // Ids are dense from 1; some room beyond the rows for a copy that is not, none
+            // for an id that would size the vector by itself.
+            max_id: rows.saturating_add(rows.max(1 << 16)),
+            last_id: 0,
         };
         let mut st = cat
             .conn
@@ -96,7 +115,8 @@ impl PathNames {
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            let parent: i64 = r.get(1)?;
+            names.last_id = names.last_id.max(id);
+            let parent: i64 = r.get(1).unwrap_or(-1);
             let name: Vec<u8> = r.get(2).unwrap_or_default();
             names.push(id, parent, &name);
         }
@@ -105,31 +125,68 @@ impl PathNames {
 
     fn push(&mut self, id: i64, parent: i64, name: &[u8]) {
         let Ok(id) = usize::try_from(id) else { return };
+        if id as u64 > self.max_id.max(0) as u64 {
+            return;
+        }
         if id >= self.spans.len() {
             self.spans.resize(id + 1, (0, NO_NAME));
         }
-        let start = self.bytes.len() as u64;
-        if parent != 0 {
-            match self.get(parent).map(|p| p.to_vec()) {
-                Some(p) => {
-                    self.bytes.extend_from_slice(&p);
-                    self.bytes.push(b'/');
+        let start = self.bytes.len();
+        let parent_name = if parent == 0 {
+            None
+        } else {
+            match self.span(parent) {
+                Some(span) => Some(span),
+                None => {
+                    // Below a name too long, too long itself; else below no name, no name.
+                    if self.spans.get(parent as usize).map(|s| s.1) == Some(TOO_LONG) {
+                        self.spans[id].1 = TOO_LONG;
+                    }
+                    return;
                 }
-                None => return,
             }
-        }
+        };
         if name.is_empty() {
-            self.bytes.truncate(start as usize);
             return;
         }
+        let len = parent_name.map_or(0, |(_, l)| l as usize + 1) + name.len();
+        if len > MAX_PATH_BYTES {
+            self.spans[id].1 = TOO_LONG;
+            return;
+        }
+        if let Some((s, l)) = parent_name {
+            self.bytes
+                .extend_from_within(s as usize..s as usize + l as usize);
+            self.bytes.push(b'/');
+        }
         self.bytes.extend_from_slice(name);
-        let len = (self.bytes.len() as u64 - start) as u32;
-        self.spans[id] = (start, len);
+        self.spans[id] = (start as u64, len as u32);
+    }
+
+    /// Where the name of `id` is in `bytes`.
+    fn span(&self, id: i64) -> Option<(u64, u32)> {
+        let (start, len) = *self.spans.get(usize::try_from(id).ok()?)?;
+        (len != NO_NAME && len != TOO_LONG).then_some((start, len))
     }
 
     fn get(&self, id: i64) -> Option<&[u8]> {
-        let (start, len) = *self.spans.get(usize::try_from(id).ok()?)?;
-        (len != NO_NAME).then(|| &self.bytes[start as usize..start as usize + len as usize])
+        let (start, len) = self.span(id)?;
+        Some(&self.bytes[start as usize..start as usize + len as usize])
+    }
+
+    /// Why `id` has no name.
+    fn why_none(&self, id: i64) -> String {
+        let too_long = usize::try_from(id)
+            .ok()
+            .and_then(|i| self.spans.get(i))
+            .is_some_and(|s| s.1 == TOO_LONG);
+        if too_long {
+            format!("its path is longer than {MAX_PATH_BYTES} bytes")
+        } else if id < 1 || id > self.max_id {
+            format!("its path id {id} is out of range")
+        } else {
+            "its path cannot be read from paths".to_string()
+        }
     }
 }
 
@@ -160,7 +217,7 @@ impl Catalogue {
             let Some(path) = names.get(path_id) else {
                 bad.push((
                     format!("path id {path_id}").into_bytes(),
-                    "its path cannot be read from paths".to_string(),
+                    names.why_none(path_id),
                 ));
                 continue;
             };
@@ -588,7 +645,7 @@ impl Recorder {
         let mut rec = Recorder {
             by_hash: HashMap::with_capacity(names.spans.len()),
             clashes: HashMap::new(),
-            next_path: names.spans.len().max(1) as i64,
+            next_path: (names.spans.len() as i64).max(names.last_id + 1).max(1),
             names,
             open: OpenVersions::default(),
             follow: true,
@@ -651,6 +708,8 @@ impl Recorder {
         tx.prepare_cached("INSERT INTO paths (id, parent, name) VALUES (?1, ?2, ?3)")?
             .execute(params![id, parent, name])?;
         self.next_path += 1;
+        // A path this run adds is in range, whatever the rows counted at load.
+        self.names.max_id = self.names.max_id.max(id);
         self.names.push(id, parent, name);
         self.index(id);
         Ok(id)
@@ -734,5 +793,37 @@ impl Recorder {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A crafted `paths` table: an id far beyond the rows, a chain deeper than any path the
+    /// system takes. Names are kept for what is in range and short enough, in bytes linear in
+    /// the rows; the rest have none, each with its reason.
+    #[test]
+    fn path_names_bound_ids_and_lengths() {
+        let cat = Catalogue::create_in_memory().unwrap();
+        cat.conn
+            .execute_batch(
+                "INSERT INTO paths (id, parent, name) VALUES (1, 0, CAST('a' AS BLOB));
+                 INSERT INTO paths (id, parent, name) VALUES (68719476736, 0, CAST('b' AS BLOB));
+                 INSERT INTO paths (id, parent, name) VALUES (2, 0, CAST('d' AS BLOB));
+                 WITH RECURSIVE n(k) AS (SELECT 3 UNION ALL SELECT k + 1 FROM n WHERE k < 5000)
+                 INSERT INTO paths (id, parent, name) SELECT k, k - 1, CAST('d' AS BLOB) FROM n;",
+            )
+            .unwrap();
+        let names = PathNames::load(&cat).unwrap();
+        assert_eq!(names.get(1), Some(&b"a"[..]));
+        assert_eq!(names.get(68719476736), None);
+        assert!(names.why_none(68719476736).contains("out of range"));
+        assert!(names.spans.len() <= 5002 + (1 << 16));
+        // Depth k (from id 2) is 2k - 1 bytes: 2048 levels fit in 4095 bytes.
+        assert_eq!(names.get(2049).map(<[u8]>::len), Some(4095));
+        assert_eq!(names.get(2050), None);
+        assert!(names.why_none(5000).contains("longer than 4095"));
+        assert!(names.bytes.len() < 5 << 20, "{}", names.bytes.len());
     }
 }

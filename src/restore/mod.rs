@@ -264,7 +264,20 @@ fn selection(
 ) -> Result<(Vec<Entry>, Vec<select::Refused>)> {
     let globs = select::globs(&opts.paths)?;
     let (rows, unreadable) = cat.entries_lenient(snapshot)?;
-    let (entries, mut refused) = select::select(rows, globs.as_ref());
+    let (mut entries, mut refused) = select::select(rows, globs.as_ref());
+    // No system call takes a path longer than PATH_MAX: such an entry is lost, alone.
+    let room = select::MAX_PATH_BYTES.saturating_sub(opts.target.as_os_str().len() + 1);
+    entries.retain(|e| {
+        let fits = e.path.len() <= room;
+        if !fits {
+            let why = format!(
+                "its path in the target would be longer than {} bytes",
+                select::MAX_PATH_BYTES
+            );
+            refused.push((e.path.clone(), why));
+        }
+        fits
+    });
     refused.extend(
         unreadable
             .into_iter()

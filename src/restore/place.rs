@@ -49,7 +49,7 @@ pub(super) fn place_files(
 ) -> Result<()> {
     // The first path each content was placed at is kept in the plan (as an index into
     // `entries`), and each hard-link group's here.
-    let mut linked: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut linked: HashMap<(u64, u64), (PathBuf, Sha256)> = HashMap::new();
     for (i, e) in entries
         .iter()
         .enumerate()
@@ -72,11 +72,24 @@ pub(super) fn place_files(
             continue;
         }
         let dst = join_rel(target, &e.path);
-        if let Some(first) = e.link_key().and_then(|k| linked.get(&k)) {
-            fs::hard_link(first, &dst).ctx("link", &dst)?;
-            summary.files += 1;
-            summary.bytes += e.size;
-            continue;
+        match e.link_key().and_then(|k| linked.get(&k)) {
+            Some((first, sha)) if *sha == digest => {
+                fs::hard_link(first, &dst).ctx("link", &dst)?;
+                summary.files += 1;
+                summary.bytes = summary.bytes.saturating_add(e.size);
+                continue;
+            }
+            // One inode with two contents: a damaged or crafted catalogue. Linking would put
+            // the other content under this name; it gets its own.
+            Some((first, _)) => {
+                let m = format!(
+                    "it was one inode with {} but the catalogue gives it another content: \
+                     restored as a file of its own",
+                    first.display()
+                );
+                note_problems(summary, progress, e, &dst, vec![m]);
+            }
+            None => {}
         }
         let first = st
             .placed_at
@@ -88,11 +101,11 @@ pub(super) fn place_files(
         }
         plan.state_mut(index).placed_at.get_or_insert(i as u32);
         if let Some(k) = e.link_key() {
-            linked.insert(k, dst.clone());
+            linked.entry(k).or_insert_with(|| (dst.clone(), digest));
         }
         note_problems(summary, progress, e, &dst, meta::apply(&dst, e, owners));
         summary.files += 1;
-        summary.bytes += e.size;
+        summary.bytes = summary.bytes.saturating_add(e.size);
     }
     Ok(())
 }
@@ -200,7 +213,7 @@ pub(super) fn check_restored(
     let _ = plan;
     progress.start(
         Stage::Check,
-        todo.iter().map(|e| e.size).sum(),
+        todo.iter().fold(0u64, |t, e| t.saturating_add(e.size)),
         todo.len() as u64,
     );
     let bad: Vec<(Vec<u8>, String)> = todo

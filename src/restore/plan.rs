@@ -142,7 +142,9 @@ impl Plan {
                     length: p.length,
                     whole: n == 1,
                 };
-                total_bytes += p.length;
+                // Saturating: a crafted copy may record any length (each is checked against
+                // its member when read).
+                total_bytes = u64::saturating_add(total_bytes, p.length);
                 slot.1.push(&p.member, wanted);
             }
             states.push(ContentState {

@@ -4,6 +4,8 @@
 //! finished backup must leave in DEST, tree comparison with expected gaps, gpg and catalogue
 //! surgery for crafted discs.
 
+#[path = "safety/catalogue.rs"]
+mod catalogue;
 #[path = "safety/copies.rs"]
 mod copies;
 #[path = "safety/damage.rs"]
