@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, ParityFile, ParityGroup};
-use crate::disc::group::xor_stream;
+use crate::disc::group::xor_stream_from;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{disc_dir_name, parity_piece_name};
 
@@ -189,37 +188,37 @@ fn check_pieces(dir: &Path, g: &ParityGroup, pieces: &[ParityFile], lost: u32) -
     Ok(())
 }
 
-/// Creates each file of `targets` in `out_dir` at its size (holes, filled by the XOR).
-fn create_outputs(targets: &[&ParityFile], out_dir: &Path) -> Result<Vec<(PathBuf, fs::File)>> {
-    let mut outs = Vec::new();
-    for f in targets {
-        let path = out_dir.join(&f.name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .ctx("create", &path)?;
-        file.set_len(f.size).ctx("write", &path)?;
-        outs.push((path, file));
-    }
-    Ok(outs)
-}
-
 /// What a rebuild gave.
 #[derive(Debug, Default)]
 pub(crate) struct Rebuilt {
     /// Name -> path of every file rebuilt whose sha256 is the recorded one.
     pub files: HashMap<String, PathBuf>,
-    /// Files rebuilt wrong (a disc of the group is damaged), by name.
+    /// Files rebuilt wrong (a disc of the group is damaged beyond its recovery data), by name.
     pub wrong: Vec<String>,
+    /// What of the group's other discs was repaired with their recovery data (outside the
+    /// discs) to rebuild the files, one line each.
+    pub repaired: Vec<String>,
+    /// Why a disc of the group whose files came out wrong could not be repaired, one line each.
+    pub not_repaired: Vec<String>,
+}
+
+/// The lost disc's files to rebuild, each with its output file.
+struct Target<'a> {
+    file: &'a ParityFile,
+    path: PathBuf,
+    out: fs::File,
 }
 
 /// Rebuilds the files `names` of lost data disc `lost` into `out_dir` from the other discs of
 /// its group, which `dir_of` finds (or asks for) one at a time, in order. Each file is
 /// written as `NAME` in `out_dir` and checked against its recorded sha256; a wrong one is
 /// removed. Fails when a disc of the group is not at hand.
+///
+/// The discs are read as they are first. Damage on one of them (within its recovery data)
+/// shows as a file rebuilt wrong, or one that cannot be read: those files are rebuilt again,
+/// each disc's files they are made from first repaired with its recovery data into
+/// `out_dir` (never on the disc); discs not at hand are asked for again. So an undamaged
+/// group is read once, as fast as it can be.
 pub(crate) fn rebuild_files(
     map: &ParityMap,
     lost: u32,
@@ -240,69 +239,260 @@ pub(crate) fn rebuild_files(
             disc_dir_name(lost)
         )));
     }
-    let targets: Vec<&ParityFile> = map
-        .files_of(lost)
-        .iter()
-        .filter(|f| names.contains(&f.name))
-        .collect();
     let pieces = parity_pieces(g);
     // The parity disc first: its pieces are what bounds every size the catalogue records,
     // so they are checked before any file is made that big (the order of the discs does not
     // change what their XOR gives).
-    let mut needed = map.needed_for(lost).unwrap_or_default();
-    needed.rotate_right(1);
-    let mut outs: Vec<(PathBuf, fs::File)> = Vec::new();
-    let mut buf = Vec::new();
-    for disc in needed {
-        let Some(dir) = dir_of(disc) else {
-            for (p, _) in &outs {
-                let _ = fs::remove_file(p);
-            }
-            return Err(Error::Damaged(format!(
-                "{} cannot be rebuilt: {} of its group is not at hand",
-                disc_dir_name(lost),
-                disc_dir_name(disc)
-            )));
-        };
-        let files = if disc == g.parity_disc {
-            check_pieces(&dir, g, &pieces, lost)?;
-            outs = create_outputs(&targets, out_dir)?;
-            pieces.as_slice()
-        } else {
-            map.files_of(disc)
-        };
-        for (f, (path, out)) in targets.iter().zip(&outs) {
-            let mut o = 0u64;
-            while o < f.size {
-                let n = CHUNK.min(f.size - o) as usize;
-                buf.resize(n, 0);
-                out.read_exact_at(&mut buf, o).ctx("read", path)?;
-                xor_stream(&dir, files, f.offset + o, &mut buf)?;
-                out.write_all_at(&buf, o).ctx("write", path)?;
-                o += n as u64;
-                advance(n as u64);
-            }
+    let Some(parity_dir) = dir_of(g.parity_disc) else {
+        return Err(Error::Damaged(format!(
+            "{} cannot be rebuilt: {} of its group is not at hand",
+            disc_dir_name(lost),
+            disc_dir_name(g.parity_disc)
+        )));
+    };
+    check_pieces(&parity_dir, g, &pieces, lost)?;
+    let wanted = map
+        .files_of(lost)
+        .iter()
+        .filter(|f| names.contains(&f.name));
+    let targets = open_targets(wanted, out_dir)?;
+    let group = Group {
+        map,
+        g,
+        lost,
+        pieces,
+        parity_dir: std::cell::RefCell::new(Some(parity_dir)),
+    };
+    let paths: Vec<PathBuf> = targets.iter().map(|t| t.path.clone()).collect();
+    let result = group.rebuild(targets, dir_of, out_dir, advance);
+    if result.is_err() {
+        for p in paths {
+            let _ = fs::remove_file(p);
         }
     }
-    let mut got = Rebuilt::default();
-    for (f, (path, out)) in targets.iter().zip(outs) {
-        let mut out = out;
-        out.flush().ctx("write", &path)?;
-        drop(out);
-        let (sha, _) = crate::fsutil::hash_file(&path).ctx("read", &path)?;
-        if sha == f.sha256 {
-            got.files.insert(f.name.clone(), path);
-        } else {
-            let _ = fs::remove_file(&path);
-            got.wrong.push(f.name.clone());
-        }
-    }
-    Ok(got)
+    result
 }
 
-/// The directory holding disc `n` of set `set_id`: one of `dirs` (read again: a drive may
-/// hold another disc by now), else one `prompt` brings, asked again until it is disc `n` or
-/// the person gives up (`None`). Discs are told by `archives` as restore tells them.
+/// Creates the output file `NAME` in `out_dir` of each of `files`, at its size (all zeros);
+/// none is left when one cannot be created.
+fn open_targets<'a>(
+    files: impl Iterator<Item = &'a ParityFile>,
+    out_dir: &Path,
+) -> Result<Vec<Target<'a>>> {
+    let mut targets: Vec<Target<'a>> = Vec::new();
+    for f in files {
+        let path = out_dir.join(&f.name);
+        let out = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .ctx("create", &path)
+            .and_then(|out| out.set_len(f.size).ctx("write", &path).map(|_| out));
+        match out {
+            Ok(out) => targets.push(Target { file: f, path, out }),
+            Err(e) => {
+                for t in &targets {
+                    let _ = fs::remove_file(&t.path);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Whether the rebuilt file of `t` has its recorded sha256.
+fn is_right(t: &Target<'_>) -> Result<bool> {
+    let (sha, _) = crate::fsutil::hash_file(&t.path).ctx("read", &t.path)?;
+    Ok(sha == t.file.sha256)
+}
+
+/// A lost disc's group, for rebuilding the disc's files.
+struct Group<'a> {
+    map: &'a ParityMap,
+    g: &'a ParityGroup,
+    lost: u32,
+    /// The parity stream as the files of the parity disc.
+    pieces: Vec<ParityFile>,
+    /// The parity disc's directory, found (and its pieces checked) before the first pass.
+    parity_dir: std::cell::RefCell<Option<PathBuf>>,
+}
+
+impl Group<'_> {
+    /// Rebuilds `targets` (first from the discs as they are, then again, repairing, what came
+    /// out wrong) and checks each against its sha256.
+    fn rebuild(
+        &self,
+        targets: Vec<Target<'_>>,
+        dir_of: &mut dyn FnMut(u32) -> Option<PathBuf>,
+        out_dir: &Path,
+        advance: &dyn Fn(u64),
+    ) -> Result<Rebuilt> {
+        let mut got = Rebuilt::default();
+        let unreadable = self.combine(&targets, dir_of, None, &mut got, advance)?;
+        let mut redo = Vec::new();
+        for t in targets {
+            if unreadable.is_none() && is_right(&t)? {
+                got.files.insert(t.file.name.clone(), t.path);
+                continue;
+            }
+            // Made again from zeros.
+            t.out.set_len(0).ctx("write", &t.path)?;
+            t.out.set_len(t.file.size).ctx("write", &t.path)?;
+            redo.push(t);
+        }
+        if redo.is_empty() {
+            return Ok(got);
+        }
+        if let Some(e) = self.combine(&redo, dir_of, Some(out_dir), &mut got, advance)? {
+            return Err(e);
+        }
+        for t in redo {
+            if is_right(&t)? {
+                got.files.insert(t.file.name.clone(), t.path);
+            } else {
+                let _ = fs::remove_file(&t.path);
+                got.wrong.push(t.file.name.clone());
+            }
+        }
+        Ok(got)
+    }
+
+    /// XORs into `targets` the matching bytes of every other disc of the group, found by
+    /// `dir_of`. With `repair` (a directory outside the discs), the files of each disc that
+    /// are read are first checked with the disc's recovery data, and those damaged are
+    /// repaired into it and read from there. Returns the error of a disc's file that could
+    /// not be read (damage), having stopped there.
+    fn combine(
+        &self,
+        targets: &[Target<'_>],
+        dir_of: &mut dyn FnMut(u32) -> Option<PathBuf>,
+        repair: Option<&Path>,
+        got: &mut Rebuilt,
+        advance: &dyn Fn(u64),
+    ) -> Result<Option<Error>> {
+        let mut buf = Vec::new();
+        // The parity disc first, as it was found first.
+        let mut order = self.map.needed_for(self.lost).unwrap_or_default();
+        order.rotate_right(1);
+        for disc in order {
+            let found = match self.parity_dir.borrow_mut().take() {
+                Some(d) if disc == self.g.parity_disc => Some(d),
+                _ => dir_of(disc),
+            };
+            let Some(dir) = found else {
+                return Err(Error::Damaged(format!(
+                    "{} cannot be rebuilt: {} of its group is not at hand",
+                    disc_dir_name(self.lost),
+                    disc_dir_name(disc)
+                )));
+            };
+            let files = if disc == self.g.parity_disc {
+                self.pieces.as_slice()
+            } else {
+                self.map.files_of(disc)
+            };
+            let scratch = match repair {
+                Some(root) => Some(self.repair_disc(disc, &dir, files, targets, root, got)?),
+                None => None,
+            };
+            let repaired = scratch.as_ref().map(|(_, r)| r);
+            let path_of = |name: &str| match repaired.and_then(|r| r.get(name)) {
+                Some(p) => p.clone(),
+                None => dir.join(name),
+            };
+            let combined = combine_disc(targets, files, &path_of, &mut buf, advance);
+            if let Some((s, _)) = &scratch {
+                let _ = fs::remove_dir_all(s);
+            }
+            if let Some(e) = combined? {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Repairs, with the recovery data of disc `disc` (in `dir`), those of `files` that bytes
+    /// of `targets` are made from, into a directory of their own inside `root`. Returns that
+    /// directory and where each repaired file is, by name; says what it did in `got`.
+    fn repair_disc(
+        &self,
+        disc: u32,
+        dir: &Path,
+        files: &[ParityFile],
+        targets: &[Target<'_>],
+        root: &Path,
+        got: &mut Rebuilt,
+    ) -> Result<(PathBuf, HashMap<String, PathBuf>)> {
+        let overlaps = |f: &ParityFile| {
+            targets.iter().any(|t| {
+                let (a, b) = (t.file.offset, t.file.offset + t.file.size);
+                f.offset < b && a < f.offset + f.size
+            })
+        };
+        let names: Vec<String> = files
+            .iter()
+            .filter(|f| overlaps(f))
+            .map(|f| f.name.clone())
+            .collect();
+        let scratch = root.join(format!("repaired-{}", disc_dir_name(disc)));
+        fs::create_dir_all(&scratch).ctx("create", &scratch)?;
+        let why = format!("to rebuild {}", disc_dir_name(self.lost));
+        match crate::recovery::rebuild_files(dir, &names, &scratch) {
+            Ok(r) if r.files.is_empty() => Ok((scratch, HashMap::new())),
+            Ok(r) => {
+                let which: Vec<&str> = r.files.iter().map(|(n, _)| n.as_str()).collect();
+                got.repaired.push(format!(
+                    "{}: {} repaired with its recovery data {why} ({} slices rebuilt)",
+                    dir.display(),
+                    which.join(", "),
+                    r.slices
+                ));
+                Ok((scratch, r.files.into_iter().collect()))
+            }
+            Err(e) => {
+                let e = match e {
+                    Error::Damaged(m) => m,
+                    e => e.to_string(),
+                };
+                got.not_repaired
+                    .push(format!("{}: cannot be repaired {why}: {e}", dir.display()));
+                Ok((scratch, HashMap::new()))
+            }
+        }
+    }
+}
+
+/// XORs into each of `targets` the matching bytes of one disc's stream (`files`, each read
+/// from `path_of` its name). Returns the error of a file of the disc that could not be read.
+fn combine_disc(
+    targets: &[Target<'_>],
+    files: &[ParityFile],
+    path_of: &dyn Fn(&str) -> PathBuf,
+    buf: &mut Vec<u8>,
+    advance: &dyn Fn(u64),
+) -> Result<Option<Error>> {
+    for t in targets {
+        let f = t.file;
+        let mut o = 0u64;
+        while o < f.size {
+            let n = CHUNK.min(f.size - o) as usize;
+            buf.resize(n, 0);
+            t.out.read_exact_at(buf, o).ctx("read", &t.path)?;
+            if let Err(e) = xor_stream_from(path_of, files, f.offset + o, buf) {
+                return Ok(Some(e));
+            }
+            t.out.write_all_at(buf, o).ctx("write", &t.path)?;
+            o += n as u64;
+            advance(n as u64);
+        }
+    }
+    Ok(None)
+}
+
 pub(crate) fn disc_at_hand_or_asked(
     n: u32,
     dirs: &[crate::source::DiscDir],
@@ -428,10 +618,16 @@ pub fn rebuild_disc(
         });
         progress.finish();
         let got = got?;
+        for m in &got.repaired {
+            progress.note(m);
+        }
+        for m in &got.not_repaired {
+            progress.warn(m);
+        }
         if !got.wrong.is_empty() {
             return Err(Error::Damaged(format!(
                 "{} rebuilt do not match the catalogue: a disc of the group is damaged \
-                 (repair it with its recovery data first: butcher repair)",
+                 beyond its recovery data",
                 got.wrong.join(", ")
             )));
         }

@@ -79,6 +79,17 @@ pub(crate) fn stream_files(dir: &Path, disc: u32) -> Result<(Vec<ParityFile>, u6
 
 /// XORs bytes `at..at + buf.len()` of the stream of `files` (lying in `dir`) into `buf`.
 pub(crate) fn xor_stream(dir: &Path, files: &[ParityFile], at: u64, buf: &mut [u8]) -> Result<()> {
+    xor_stream_from(&|name| dir.join(name), files, at, buf)
+}
+
+/// [`xor_stream`], each file read from where `path_of` its name says (a file repaired
+/// outside its disc, say).
+pub(crate) fn xor_stream_from(
+    path_of: &dyn Fn(&str) -> PathBuf,
+    files: &[ParityFile],
+    at: u64,
+    buf: &mut [u8],
+) -> Result<()> {
     let end = at + buf.len() as u64;
     let mut scratch = Vec::new();
     for f in files {
@@ -86,7 +97,7 @@ pub(crate) fn xor_stream(dir: &Path, files: &[ParityFile], at: u64, buf: &mut [u
         if from >= to {
             continue;
         }
-        let p = dir.join(&f.name);
+        let p = path_of(&f.name);
         let file = File::open(&p).ctx("read", &p)?;
         scratch.resize((to - from) as usize, 0);
         file.read_exact_at(&mut scratch, from - f.offset)

@@ -3,6 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
@@ -75,10 +76,12 @@ fn write_member(
     progress: &dyn Progress,
 ) -> io::Result<bool> {
     let path = stage_path(stage, &sha256.hex());
+    // Private until placed: the catalogue's mode is given when the file is moved into place.
     let mut f = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(false)
+        .mode(0o600)
         .open(&path)?;
     // Runs of zeros become holes: a sparse file comes back sparse. Holes are left only where
     // the file reads as zeros: beyond its end, or where a hole is punched first (a piece read

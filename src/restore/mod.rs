@@ -10,6 +10,7 @@ mod plan;
 mod read;
 
 use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, Entry, RootMeta, SnapshotId};
@@ -146,7 +147,10 @@ pub fn restore(
     let stage = opts
         .target
         .join(crate::layout::restore_stage_name(std::process::id()));
-    if let Err(e) = fs::create_dir(&stage).ctx("create", &stage) {
+    // Decrypted contents wait in it until they are checked and placed: only the owner may
+    // look in, whatever the umask.
+    let made = fs::DirBuilder::new().mode(0o700).create(&stage);
+    if let Err(e) = made.ctx("create", &stage) {
         if created {
             let _ = fs::remove_dir(&opts.target);
         }

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -124,7 +125,13 @@ fn place_one(
     match first {
         None => {
             if st.pieces_total == 0 {
-                fs::write(&staged, b"").ctx("create", &staged)?;
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&staged)
+                    .ctx("create", &staged)?;
             } else if st.pieces_total > 1 && !staged_hash_ok(&staged, sha)? {
                 return Ok(Err("its joined pieces do not match its sha256".to_string()));
             }

@@ -179,10 +179,17 @@ impl<'a> Reader<'a> {
             );
             let rebuilt = match got {
                 Ok(r) => {
+                    for m in &r.repaired {
+                        self.progress.note(m);
+                        self.summary.repaired.push(m.clone());
+                    }
+                    for m in &r.not_repaired {
+                        self.progress.warn(m);
+                    }
                     for name in &r.wrong {
                         let m = format!(
                             "{name} of {} rebuilt from its parity disc does not match the \
-                             catalogue: a disc of its group is damaged",
+                             catalogue: a disc of its group is damaged beyond its recovery data",
                             disc_dir_name(disc)
                         );
                         self.progress.warn(&m);

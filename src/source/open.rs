@@ -81,7 +81,9 @@ pub fn open_catalogue(
     // means the passphrase is wrong.
     let mut refused: Option<(PathBuf, Error)> = None;
     for d in order {
-        let Some((path, encrypted)) = copy_on(d, passphrase)? else {
+        // A copy its disc lists but lacks can still come back from the recovery data, where
+        // there is somewhere to put it.
+        let Some((path, encrypted)) = copy_on(d, passphrase, spill.is_some())? else {
             continue;
         };
         let what = path.display().to_string();
@@ -100,8 +102,16 @@ pub fn open_catalogue(
                 Err(e)
             }
         });
-        let mut opened = vouched
-            .and_then(|_| load_copy(&path, pass, spill, &what).and_then(|c| check_sound(c, &what)));
+        let mut opened = if path.is_file() {
+            vouched.and_then(|_| {
+                load_copy(&path, pass, spill, &what).and_then(|c| check_sound(c, &what))
+            })
+        } else {
+            Err(Error::Damaged(format!(
+                "{}: missing, though its disc's {SUMS_NAME} lists it",
+                path.display()
+            )))
+        };
         if let Err(Error::Damaged(_) | Error::Catalogue(_) | Error::Io { .. }) = &opened {
             // A damaged copy may come back whole from its disc's recovery data.
             if let Some(fixed) = repair_copy(d, &path, spill, warn) {
@@ -148,11 +158,12 @@ fn repair_copy(
 ) -> Option<PathBuf> {
     let spill = spill?;
     let name = copy.file_name()?.to_str()?.to_string();
+    let state = if copy.is_file() { "damaged" } else { "missing" };
     match crate::recovery::rebuild_files(&d.path, std::slice::from_ref(&name), spill) {
         Ok(r) => {
             let (_, path) = r.files.into_iter().next()?;
             warn(&format!(
-                "{}: damaged; repaired with its disc's recovery data ({} slices rebuilt)",
+                "{}: {state}; repaired with its disc's recovery data ({} slices rebuilt)",
                 copy.display(),
                 r.slices
             ));
@@ -187,12 +198,25 @@ fn matches_sums(d: &DiscDir, copy: &Path) -> Result<()> {
     }
 }
 
-/// The catalogue copy on disc `d` and whether it is encrypted; `None` when it has none. An
-/// encrypted copy without a passphrase is a usage error.
-fn copy_on(d: &DiscDir, passphrase: Option<&Keys>) -> Result<Option<(PathBuf, bool)>> {
+/// The catalogue copy on disc `d` and whether it is encrypted; `None` when it has none. With
+/// `listed`, a copy the disc's `SHA256SUMS` lists counts even when the file is missing (the
+/// disc's recovery data may rebuild it). An encrypted copy without a passphrase is a usage
+/// error.
+fn copy_on(
+    d: &DiscDir,
+    passphrase: Option<&Keys>,
+    listed: bool,
+) -> Result<Option<(PathBuf, bool)>> {
     let sealed = d.path.join(catalogue_copy_name(true));
     let plain = d.path.join(catalogue_copy_name(false));
-    if sealed.is_file() {
+    let is_listed = |p: &Path| {
+        listed
+            && !p.exists()
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| listed_sha256(&d.path, n).is_some())
+    };
+    if sealed.is_file() || (!plain.is_file() && is_listed(&sealed)) {
         if passphrase.is_none() {
             return Err(Error::Usage(
                 "the backup is encrypted: give the passphrase".to_string(),
@@ -200,7 +224,7 @@ fn copy_on(d: &DiscDir, passphrase: Option<&Keys>) -> Result<Option<(PathBuf, bo
         }
         return Ok(Some((sealed, true)));
     }
-    Ok(plain.is_file().then_some((plain, false)))
+    Ok((plain.is_file() || is_listed(&plain)).then_some((plain, false)))
 }
 
 /// DEST's working catalogue, when `dir` is DEST (it holds `catalogue.db` and no

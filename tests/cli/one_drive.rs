@@ -99,6 +99,17 @@ pub(crate) fn drive_restore(
     drive: &Drive,
     last: u32,
 ) -> (Vec<Asked>, Option<i32>, String) {
+    drive_restore_with(env, drive, last, &mut |_| {})
+}
+
+/// [`drive_restore`], calling `at_prompt` at each prompt before it is answered, while restore
+/// waits for the answer.
+pub(crate) fn drive_restore_with(
+    env: &TestEnv,
+    drive: &Drive,
+    last: u32,
+    at_prompt: &mut dyn FnMut(&Asked),
+) -> (Vec<Asked>, Option<i32>, String) {
     let mut child = start_restore(env, drive);
     let mut stdin = child.stdin.take().unwrap();
     let mut out = child.stdout.take().unwrap();
@@ -126,6 +137,7 @@ pub(crate) fn drive_restore(
         while let Some(at) = shown[seen..].find(PROMPT_END) {
             let end = seen + at + PROMPT_END.len();
             let a = asked(&shown[seen..end]);
+            at_prompt(&a);
             let n = match a {
                 Asked::Disc(n) => n,
                 Asked::Last => last,
@@ -267,4 +279,74 @@ fn a_middle_disc_without_a_terminal_names_the_snapshot_and_warns_of_newer_ones()
         "{err}"
     );
     assert!(err.contains("--discs"), "{err}");
+}
+
+/// While restore waits for a disc, the contents it has read so far wait in its staging
+/// directory inside TARGET: that directory is the owner's alone (0700) and every file in it is
+/// private (0600). Once placed, the files have the modes the catalogue records.
+#[test]
+fn the_staging_directory_and_its_files_are_private_while_restore_waits() {
+    use std::os::unix::fs::PermissionsExt;
+    if !require_tool("script") {
+        return;
+    }
+    let env = TestEnv::new().with_passphrase("pw");
+    let discs = two_run_set(&env);
+    let last = *discs.last().unwrap();
+    let drive = Drive {
+        mount: env.path("drive"),
+        store: env.path("store"),
+        lost: Vec::new(),
+    };
+    drive.insert(last);
+    let target = env.target();
+    // (staging directory mode, staged file names and modes), at each prompt for a disc.
+    let mut seen: Vec<(u32, Vec<(String, u32)>)> = Vec::new();
+    let mut look = |a: &Asked| {
+        if *a == Asked::Last {
+            return; // asked before any archive is read
+        }
+        let stage: Vec<_> = fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with(".butcher-restore-")
+            })
+            .collect();
+        assert_eq!(stage.len(), 1, "one staging directory: {stage:?}");
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let files = fs::read_dir(&stage[0])
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    mode(&p),
+                )
+            })
+            .collect();
+        seen.push((mode(&stage[0]), files));
+    };
+    let (prompts, code, shown) = drive_restore_with(&env, &drive, last, &mut look);
+    assert_eq!(code, Some(0), "prompts {prompts:?}\n{shown}");
+    assert_trees_equal(env.src(), env.target());
+    assert!(
+        !seen.is_empty(),
+        "no prompt for a disc: {prompts:?}\n{shown}"
+    );
+    let (dir_mode, files) = &seen[0];
+    assert_eq!(*dir_mode, 0o700, "staging directory mode {dir_mode:o}");
+    // The last disc's archives were read before the first disc was asked for: their contents
+    // (named by sha256, beside the decrypted catalogue) are in the staging directory.
+    assert!(
+        files.iter().any(|(n, _)| n.len() == 64),
+        "no staged content while waiting: {files:?}"
+    );
+    for (dir_mode, files) in &seen {
+        assert_eq!(*dir_mode, 0o700, "staging directory mode {dir_mode:o}");
+        for (name, mode) in files {
+            assert_eq!(*mode, 0o600, "{name} is {mode:o} in the staging directory");
+        }
+    }
 }

@@ -691,3 +691,115 @@ fn a_killed_rebuild_disc_is_taken_up_by_the_next() {
     assert!(err.contains("not empty"), "{err}");
     assert_eq!(fs::read(other.join("holiday.jpg")).unwrap(), b"mine");
 }
+
+/// Every file of disc directory `dir`, by name, with its bytes.
+fn disc_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A lost data disc and light damage (within that disc's recovery data) on another data disc
+/// of its group or on the group's parity disc: restore repairs what it reads of that disc with
+/// the disc's recovery data (in TARGET, never on the disc) before it rebuilds the lost disc
+/// from parity, and ends exact with exit 0; rebuild-disc writes the lost disc byte for byte.
+#[test]
+fn a_lost_disc_with_light_damage_elsewhere_in_its_group_is_still_rebuilt() {
+    let env = one_run_set(3);
+    let shelf = env.path("shelf");
+    shelve(&env.dest(), &shelf);
+    let parity = parity_discs(&shelf)[0];
+    let members: Vec<u32> = data_discs(&shelf)
+        .into_iter()
+        .filter(|d| *d < parity)
+        .collect();
+    let (lost, other) = (members[0], members[1]);
+    let away = env.path("away");
+    fs::rename(disc(&shelf, lost), &away).unwrap();
+    let first_archive = |n: u32| -> PathBuf {
+        let mut a: Vec<PathBuf> = fs::read_dir(disc(&shelf, n))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('a'))
+            .collect();
+        a.sort();
+        a.remove(0)
+    };
+    // Each within the damaged disc's recovery data, and where the lost disc's stream needs it:
+    // every stream starts with its first archive at offset 0, the parity with piece 1.
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, PathBuf, Damage)> = vec![
+        (
+            "a flipped byte in an archive of another data disc",
+            first_archive(other),
+            Box::new(|p: &Path| crate::common::flip_byte(p, 100)),
+        ),
+        (
+            "an archive of another data disc cut 8 KiB short",
+            first_archive(other),
+            Box::new(|p: &Path| {
+                let len = fs::metadata(p).unwrap().len();
+                fs::File::options()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_len(len - 8192)
+                    .unwrap();
+            }),
+        ),
+        (
+            "a flipped byte in the parity disc's first piece",
+            disc(&shelf, parity).join("parity-0001.bin"),
+            Box::new(|p: &Path| crate::common::flip_byte(p, 100)),
+        ),
+    ];
+    for (k, (what, file, damage)) in cases.into_iter().enumerate() {
+        let whole = fs::read(&file).unwrap();
+        damage(&file);
+        let damaged_disc = file.parent().unwrap().to_path_buf();
+        let before = disc_files(&damaged_disc);
+
+        let target = env.path(format!("target-{k}"));
+        let out = restore(&env, &shelf, &target);
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{what}:\n{said}");
+        assert_trees_equal(env.src(), &target);
+        assert!(
+            said.contains(&format!("disc-{lost:04} is lost or damaged"))
+                && said.contains(&format!("rebuilt from parity disc disc-{parity:04}"))
+                && said.contains(&format!(
+                    "repaired with its recovery data to rebuild disc-{lost:04}"
+                )),
+            "{what}:\n{said}"
+        );
+        assert!(
+            disc_files(&damaged_disc) == before,
+            "{what}: restore wrote on the disc"
+        );
+
+        // rebuild-disc shares the rebuild: once is enough.
+        if k == 0 {
+            let out_dir = env.path("rebuilt");
+            let out = env.butcher([
+                "rebuild-disc".as_ref(),
+                shelf.as_os_str(),
+                lost.to_string().as_ref(),
+                out_dir.as_os_str(),
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{what}:\n{}", stderr(&out));
+            assert_same_disc(&away, &out_dir);
+            assert!(
+                disc_files(&damaged_disc) == before,
+                "{what}: rebuild-disc wrote on the disc"
+            );
+        }
+        fs::write(&file, whole).unwrap();
+    }
+}

@@ -360,3 +360,63 @@ fn a_damaged_sha256sums_is_vouched_for_by_the_recovery_data_and_written_again_by
     env.butcher_ok(["repair".as_ref(), copy.as_os_str()]);
     assert_same_disc(&copy, &disc_dirs(&env.dest())[0]);
 }
+
+/// The catalogue copy of the last disc deleted, within that disc's recovery data: restore
+/// rebuilds it from the recovery data (into TARGET's staging directory, never on the disc) and
+/// restores the newest snapshot exactly, with exit 0, instead of asking for the last disc it
+/// was given.
+#[test]
+fn a_deleted_catalogue_copy_on_the_last_disc_is_rebuilt_by_restore() {
+    let env = TestEnv::new().with_passphrase(PASS);
+    let mut rng = Rng::new(25);
+    for i in 0..30 {
+        let len = 15_000 + rng.below(10_000) as usize;
+        fs::write(env.src().join(format!("f{i:02}.bin")), rng.bytes(len)).unwrap();
+    }
+    let (src, dest) = (env.src(), env.dest());
+    env.butcher_ok([
+        "backup".as_ref(),
+        src.as_os_str(),
+        dest.as_os_str(),
+        "--archive-size=64K".as_ref(),
+        "--disc-size=640K".as_ref(),
+        "--parity=60".as_ref(),
+        "-q".as_ref(),
+    ]);
+    let discs = disc_dirs(&dest);
+    assert!(discs.len() >= 2, "{} disc(s)", discs.len());
+    let folder = env.path("copies");
+    fs::create_dir_all(&folder).unwrap();
+    for d in &discs {
+        cp_a(d, &folder.join(d.file_name().unwrap()));
+    }
+    let last = folder.join(discs.last().unwrap().file_name().unwrap());
+    let copy = last.join("catalogue.db.gpg");
+    assert!(fs::metadata(&copy).unwrap().len() < recovery_bytes(&last));
+    fs::remove_file(&copy).unwrap();
+    let before: Vec<(PathBuf, Vec<u8>)> = crate::common::list_files(&folder)
+        .into_iter()
+        .map(|p| {
+            let b = fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+
+    let target = env.target();
+    let out = env.butcher(["restore".as_ref(), folder.as_os_str(), target.as_os_str()]);
+    let err = crate::common::stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_trees_equal(env.src(), &target);
+    assert!(
+        err.contains("catalogue.db.gpg") && err.contains("repaired with its disc's recovery data"),
+        "{err}"
+    );
+    let after: Vec<(PathBuf, Vec<u8>)> = crate::common::list_files(&folder)
+        .into_iter()
+        .map(|p| {
+            let b = fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    assert!(after == before, "restore changed the discs");
+}
