@@ -191,10 +191,10 @@ type Source<'a> = Box<dyn Read + Send + Sync + 'a>;
 /// What a decrypted message's plaintext is read through.
 enum Plain<'a> {
     /// The literal data packet, read here (every message butcher writes).
-    Literal(LiteralReader<SeipdReader<Source<'a>>>),
+    Literal(Box<LiteralReader<SeipdReader<Source<'a>>>>),
     /// Anything else inside the encryption (a compressed packet, as GnuPG writes by default),
     /// read by sequoia's parser; `None` once it is read to the end.
-    Parsed(Option<PacketParser<'a>>),
+    Parsed(Box<Option<PacketParser<'a>>>),
 }
 
 /// A reader of the plaintext of an encrypted message.
@@ -268,13 +268,13 @@ impl<'a> DecryptReader<'a> {
             .map_err(|n| Error::WrongKey(path.to_path_buf(), why_not_opened(&n, keys)))?;
         let mut inner = SeipdReader::new(body, &prefix, &key).map_err(|e| damaged(&e))?;
         let plain = match read_header(&mut inner).map_err(|e| damaged(&e))? {
-            Some((11, _, len)) => {
-                Plain::Literal(LiteralReader::new(inner, len).map_err(|e| damaged(&e))?)
-            }
+            Some((11, _, len)) => Plain::Literal(Box::new(
+                LiteralReader::new(inner, len).map_err(|e| damaged(&e))?,
+            )),
             Some((_, raw, _)) => {
                 let rest = io::Cursor::new(raw).chain(inner);
                 let pp = PacketParser::from_reader(rest).map_err(|e| damaged(&e))?;
-                Plain::Parsed(literal_of(pp).map_err(|e| damaged(&e))?)
+                Plain::Parsed(Box::new(literal_of(pp).map_err(|e| damaged(&e))?))
             }
             None => return Err(damaged(&"the encrypted data is empty")),
         };
