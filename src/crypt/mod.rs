@@ -53,25 +53,24 @@ impl fmt::Debug for Passphrase {
 /// The session key's cipher: AES-256 (docs/format.md 4.4).
 const CIPHER: SymmetricAlgorithm = SymmetricAlgorithm::AES256;
 
-/// A writer that encrypts everything written to it into `sink`; call [`finish`](Self::finish).
-pub struct EncryptWriter<'a> {
-    inner: SeipdWriter<Box<dyn Write + Send + Sync + 'a>>,
+/// A writer that encrypts everything written to it into its sink; call
+/// [`finish`](Self::finish).
+pub struct EncryptWriter<W: Write = Box<dyn Write + Send + Sync>> {
+    inner: SeipdWriter<W>,
 }
 
-impl<'a> EncryptWriter<'a> {
+impl<W: Write> EncryptWriter<W> {
     /// Starts an encrypted message that writes its bytes to `sink`, for the passphrase and
     /// the recipients of `keys`: the session key packets (PKESK v3 for every encryption
     /// subkey of every recipient, then SKESK v4 for the passphrase), then the SEIPD v1 packet.
-    pub fn new<W: Write + Send + Sync + 'a>(sink: W, keys: &'a Keys) -> Result<Self> {
+    pub fn new(mut sink: W, keys: &Keys) -> Result<Self> {
         let cannot = |e: anyhow::Error| Error::Crypto(format!("cannot start encryption: {e}"));
-        let mut sink: Box<dyn Write + Send + Sync + 'a> = Box::new(sink);
         let session_key = SessionKey::new(CIPHER.key_size().map_err(cannot)?).map_err(cannot)?;
         let mut packets = 0;
         for cert in keys.recipients() {
             let vc = cert.with_policy(policy(), None).map_err(cannot)?;
             for ka in encryption_subkeys(&vc) {
-                let pkesk =
-                    PKESK3::for_recipient(CIPHER, &session_key, ka.key()).map_err(cannot)?;
+                let pkesk = PKESK3::for_recipient(CIPHER, &session_key, ka.key()).map_err(cannot)?;
                 Packet::PKESK(pkesk.into())
                     .serialize(&mut sink)
                     .map_err(cannot)?;
@@ -101,9 +100,14 @@ impl<'a> EncryptWriter<'a> {
     pub fn finish(self) -> io::Result<()> {
         self.inner.finish().map(drop)
     }
+
+    /// Like [`finish`](Self::finish), and gives the sink back (to finish it in turn).
+    pub fn finish_into_sink(self) -> io::Result<W> {
+        self.inner.finish()
+    }
 }
 
-impl Write for EncryptWriter<'_> {
+impl<W: Write> Write for EncryptWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }

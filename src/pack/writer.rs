@@ -1,7 +1,8 @@
 //! Writes one archive file: tar, then compression, then OpenPGP encryption, streamed into a
 //! temporary file whose bytes are hashed as they are written. Nothing is held whole in memory.
-//! Encryption and writing run on a thread of their own, bzip2 on the rayon pool, and zstd on
-//! its own workers, so reading and hashing the source overlaps with all of them.
+//! Encryption runs on a thread of its own, hashing and writing the file on another, bzip2 on
+//! the rayon pool, and zstd on its own workers, so reading and hashing the source overlaps
+//! with all of them.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -67,9 +68,10 @@ impl<W: Write + Send> Layer for Plain<W> {
     }
 }
 
-impl Layer for EncryptWriter<'_> {
+/// Encryption, writing into the layer below, which it finishes after the MDC.
+impl<'a> Layer for EncryptWriter<Box<dyn Layer + 'a>> {
     fn finish_layer(self: Box<Self>) -> io::Result<()> {
-        (*self).finish()
+        (*self).finish_into_sink()?.finish_layer()
     }
 }
 
@@ -125,10 +127,7 @@ struct Handoff<'scope> {
 }
 
 impl<'scope> Handoff<'scope> {
-    fn spawn<'env>(
-        scope: &'scope thread::Scope<'scope, 'env>,
-        mut below: Box<dyn Layer + 'env>,
-    ) -> Self {
+    fn spawn(scope: &'scope thread::Scope<'scope, '_>, mut below: Box<dyn Layer + 'scope>) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Chunk>(HANDOFF_QUEUE);
         let thread = scope.spawn(move || {
             for chunk in rx {
@@ -221,11 +220,14 @@ pub(crate) fn write_archive(
     let file = File::create(path).ctx("create", path)?;
     let mut sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     thread::scope(|scope| -> Result<()> {
-        let below: Box<dyn Layer + '_> = match passphrase {
-            Some(p) => Box::new(EncryptWriter::new(&mut sink, p)?),
-            None => Box::new(Plain(&mut sink)),
+        // Hashing and writing the file on one thread; encrypting on another: with the
+        // caller's reading, hashing and tar, and the compressors' workers, every stage
+        // overlaps with every other, and none of them is much longer than the rest.
+        let file: Box<dyn Layer + '_> = Box::new(Handoff::spawn(scope, Box::new(Plain(&mut sink))));
+        let base: Box<dyn Layer + '_> = match passphrase {
+            Some(p) => Box::new(Handoff::spawn(scope, Box::new(EncryptWriter::new(file, p)?))),
+            None => file,
         };
-        let base = Box::new(Handoff::spawn(scope, below));
         let top = compress_layer(base, compression).ctx("start compressing", path)?;
         let mut tar = tar::Builder::new(top);
         for k in 0..members.count() {

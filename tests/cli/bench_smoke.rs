@@ -48,6 +48,8 @@ fn bench_script_smoke_run() {
         "`butcher-auto`",
         "`butcher-bzip2-2nd`",
         "`restore-butcher-bzip2`",
+        "`restore-butcher-zstd`",
+        "restore of the zstd set >= 1.5x restic's restore",
         "`tar\\|bzip2-9\\|gpg`",
         "peak RSS of butcher",
         "`large-butcher`",
