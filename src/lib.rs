@@ -29,6 +29,7 @@ mod catalogue;
 mod crypt;
 mod dest;
 mod diff;
+mod direct;
 mod disc;
 mod encryption;
 mod error;

@@ -70,7 +70,8 @@ impl<W: Write> EncryptWriter<W> {
         for cert in keys.recipients() {
             let vc = cert.with_policy(policy(), None).map_err(cannot)?;
             for ka in encryption_subkeys(&vc) {
-                let pkesk = PKESK3::for_recipient(CIPHER, &session_key, ka.key()).map_err(cannot)?;
+                let pkesk =
+                    PKESK3::for_recipient(CIPHER, &session_key, ka.key()).map_err(cannot)?;
                 Packet::PKESK(pkesk.into())
                     .serialize(&mut sink)
                     .map_err(cannot)?;

@@ -5,7 +5,7 @@
 //! with all of them.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::parbz::ParBzWriter;
 use crate::crypt::EncryptWriter;
+use crate::direct::DirectWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::HashingWriter;
 use crate::keys::Keys;
@@ -217,15 +218,18 @@ pub(crate) fn write_archive(
     passphrase: Option<&Keys>,
     progress: &dyn Progress,
 ) -> Result<Written> {
-    let file = File::create(path).ctx("create", path)?;
-    let mut sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let file = DirectWriter::create(path).ctx("create", path)?;
+    let mut sink = HashingWriter::new(file);
     thread::scope(|scope| -> Result<()> {
         // Hashing and writing the file on one thread; encrypting on another: with the
         // caller's reading, hashing and tar, and the compressors' workers, every stage
         // overlaps with every other, and none of them is much longer than the rest.
         let file: Box<dyn Layer + '_> = Box::new(Handoff::spawn(scope, Box::new(Plain(&mut sink))));
         let base: Box<dyn Layer + '_> = match passphrase {
-            Some(p) => Box::new(Handoff::spawn(scope, Box::new(EncryptWriter::new(file, p)?))),
+            Some(p) => Box::new(Handoff::spawn(
+                scope,
+                Box::new(EncryptWriter::new(file, p)?),
+            )),
             None => file,
         };
         let top = compress_layer(base, compression).ctx("start compressing", path)?;
@@ -243,10 +247,8 @@ pub(crate) fn write_archive(
         let top = tar.into_inner().ctx("write", path)?;
         top.finish_layer().ctx("write", path)
     })?;
-    let (buffered, size, sha256) = sink.into_parts();
-    let file = buffered
-        .into_inner()
-        .map_err(|e| Error::io("write", path, e.into_error()))?;
+    let (direct, size, sha256) = sink.into_parts();
+    let file = direct.finish().ctx("write", path)?;
     file.sync_all().ctx("sync", path)?;
     Ok(Written { size, sha256 })
 }

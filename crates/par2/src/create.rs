@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 
 use crate::gf;
-use crate::io::{create_fresh, err, open_regular, read_padded, sync_dir};
+use crate::io::{create_fresh, err, open_regular, read_padded, sync_dir, AlignedBuf, Input};
 use crate::kernel;
 use crate::md5one::Md5One;
 use crate::packet::{self, Md5Hash};
@@ -131,9 +131,9 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
 
     let logs = gf::input_logs(n as usize);
     let inputs = slice_list(&order, &lengths, s);
-    let files: Vec<File> = paths
+    let files: Vec<Input> = paths
         .iter()
-        .map(|p| open_regular(p).map_err(|e| err("read", p, e)))
+        .map(|p| Input::open(p).map_err(|e| err("read", p, e)))
         .collect::<io::Result<_>>()?;
     let chunk = chunk_len(s as usize, recovery as usize, opts.memory);
     // With the whole slices at once, the checksums are computed from the same reads.
@@ -154,18 +154,15 @@ pub fn create(opts: &CreateOptions, progress: ProgressFn) -> io::Result<Vec<(Str
             for (j, input) in group.iter().enumerate() {
                 let buf = &mut buf[j * len..(j + 1) * len];
                 let take = (input.len as usize).saturating_sub(off).min(len);
-                read_padded(
-                    &files[input.file],
-                    input.offset + off as u64,
-                    &mut buf[..take],
-                )
-                .map_err(|e| err("read", &paths[input.file], e))?;
-                buf[take..].fill(0);
+                files[input.file]
+                    .read_slice(input.offset + off as u64, buf, take)
+                    .map_err(|e| err("read", &paths[input.file], e))?;
             }
             Ok(())
         };
-        let mut cur = vec![0u8; per_batch.min(inputs.len()) * len];
-        let mut next = cur.clone();
+        // Aligned, so that slices are read around the page cache where they can be.
+        let mut cur = AlignedBuf::new(per_batch.min(inputs.len()) * len);
+        let mut next = AlignedBuf::new(cur.len());
         if let Some(g) = groups.first() {
             read_group(&mut cur, g)?;
         }

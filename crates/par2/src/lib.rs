@@ -8,7 +8,7 @@
 pub mod check;
 pub mod create;
 pub mod gf;
-mod io;
+pub mod io;
 pub mod kernel;
 pub mod md5one;
 pub mod md5x;
