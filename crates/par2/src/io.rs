@@ -80,9 +80,9 @@ impl Input {
     /// aligned and `buf` is a whole number of blocks.
     pub fn read_slice(&self, offset: u64, buf: &mut [u8], take: usize) -> io::Result<()> {
         let take = take.min(buf.len());
-        let aligned = offset % ALIGN as u64 == 0
-            && buf.as_ptr() as usize % ALIGN == 0
-            && buf.len() % ALIGN == 0;
+        let aligned = offset.is_multiple_of(ALIGN as u64)
+            && (buf.as_ptr() as usize).is_multiple_of(ALIGN)
+            && buf.len().is_multiple_of(ALIGN);
         match (&self.direct, aligned) {
             (Some(d), true) => {
                 // Whole blocks up to `take` rounded up: what lies past `take` is past the end
@@ -94,7 +94,7 @@ impl Input {
                         Ok(0) => break,
                         Ok(n) => {
                             got += n;
-                            if got % ALIGN != 0 {
+                            if !got.is_multiple_of(ALIGN) {
                                 break;
                             }
                         }
@@ -187,7 +187,7 @@ mod tests {
     fn aligned_buffers_are_aligned() {
         for len in [0, 1, 4096, 100_000] {
             let b = AlignedBuf::new(len);
-            assert_eq!(b.as_ptr() as usize % ALIGN, 0);
+            assert!((b.as_ptr() as usize).is_multiple_of(ALIGN));
             assert_eq!(b.len(), len);
         }
     }
