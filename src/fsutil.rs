@@ -166,20 +166,8 @@ pub fn read_head(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 /// Opens `path` for reading when it is a regular file (or a link to one), else fails with
 /// [`io::ErrorKind::InvalidInput`]: what a disc directory holds is not trusted, and a FIFO
 /// would block the open forever, a device (`/dev/zero`) never end. The open does not wait.
-pub fn open_regular(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    Ok(f)
-}
+/// One rule with the recovery data's reader, which is where it lives.
+pub use butcher_par2::io::open_regular;
 
 /// sha256 of a whole file (hex) and its length. Only a regular file is read ([`open_regular`]).
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
