@@ -450,6 +450,45 @@ mod tests {
         assert!(r.read_to_end(&mut back).is_err(), "plaintext accepted");
     }
 
+    /// As GnuPG writes by default: a compressed packet inside the encryption, read through
+    /// sequoia's parser; damage still fails it.
+    #[test]
+    fn a_message_with_a_compressed_packet_inside_is_read() {
+        use openpgp::serialize::stream::{Compressor, Encryptor};
+        let p: Keys = Passphrase::new("pw").unwrap().into();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 97) as u8).collect();
+        let mut out = Vec::new();
+        {
+            let m = Message::new(&mut out);
+            let m = Encryptor::with_passwords(m, Some("pw"))
+                .symmetric_algo(SymmetricAlgorithm::AES256)
+                .build()
+                .unwrap();
+            let m = Compressor::new(m).build().unwrap();
+            let mut w = LiteralWriter::new(m).build().unwrap();
+            w.write_all(&data).unwrap();
+            w.finalize().unwrap();
+        }
+        let mut r = DecryptReader::new(&out[..], &p, Path::new("x")).unwrap();
+        assert!(
+            matches!(r.plain, Plain::Parsed(_)),
+            "not read through the parser"
+        );
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+
+        // A flipped byte near the end (in the compressed data or the MDC) fails the reading.
+        let mut bad = out.clone();
+        let at = bad.len() - 30;
+        bad[at] ^= 0x04;
+        let failed = match DecryptReader::new(&bad[..], &p, Path::new("x")) {
+            Err(_) => true,
+            Ok(mut r) => r.read_to_end(&mut Vec::new()).is_err(),
+        };
+        assert!(failed, "a damaged message was read whole");
+    }
+
     #[test]
     fn empty_passphrase_refused() {
         assert!(Passphrase::new("").is_err());
