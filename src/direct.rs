@@ -120,9 +120,75 @@ impl Write for DirectWriter {
     }
 }
 
+/// A file read from start to end around the page cache where the file system allows it: an
+/// archive written around it is read back at the device's speed, without filling the page
+/// cache with it. Reads are whole aligned chunks; the ReadAhead thread above keeps the next
+/// one asked for while this one is decrypted.
+pub(crate) struct DirectReader {
+    input: butcher_par2::io::Input,
+    size: u64,
+    buf: AlignedBuf,
+    /// File offset of the next chunk.
+    next: u64,
+    /// `buf[at..end]` is not read yet.
+    at: usize,
+    end: usize,
+}
+
+impl DirectReader {
+    /// Opens regular file `path` (anything else is refused, as by `fsutil::open_regular`).
+    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+        let input = butcher_par2::io::Input::open(path)?;
+        let size = input.file.metadata()?.len();
+        let len = (size.min(BUF as u64) as usize).div_ceil(ALIGN) * ALIGN;
+        Ok(DirectReader {
+            input,
+            size,
+            buf: AlignedBuf::new(len),
+            next: 0,
+            at: 0,
+            end: 0,
+        })
+    }
+}
+
+impl io::Read for DirectReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.end {
+            if self.next >= self.size || out.is_empty() {
+                return Ok(0);
+            }
+            let take = (self.size - self.next).min(self.buf.len() as u64) as usize;
+            self.input.read_slice(self.next, &mut self.buf, take)?;
+            self.next += take as u64;
+            self.at = 0;
+            self.end = take;
+        }
+        let n = out.len().min(self.end - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_reads_back_whole_at_every_length() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, ALIGN - 1, ALIGN, BUF + 3, 2 * BUF + 4097] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+            let path = dir.path().join(format!("r{len}"));
+            let mut w = DirectWriter::create(&path).unwrap();
+            w.write_all(&data).unwrap();
+            w.finish().unwrap().sync_all().unwrap();
+            let mut back = Vec::new();
+            io::Read::read_to_end(&mut DirectReader::open(&path).unwrap(), &mut back).unwrap();
+            assert_eq!(back, data, "{len} bytes");
+        }
+    }
 
     #[test]
     fn every_length_is_written_whole() {

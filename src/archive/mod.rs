@@ -9,7 +9,7 @@
 
 mod bzread;
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::thread::Scope;
 
@@ -54,9 +54,9 @@ pub(crate) fn read_members(
     passphrase: Option<&Keys>,
     visit: &mut dyn FnMut(Member<'_>) -> io::Result<()>,
 ) -> Result<Outcome> {
-    let file = crate::fsutil::open_regular(path).ctx("open", path)?;
+    let file = crate::direct::DirectReader::open(path).ctx("open", path)?;
     let mut raw = HashReader {
-        inner: BufReader::with_capacity(1 << 20, file),
+        inner: file,
         hasher: Sha256::new(),
     };
     let mut outcome = Outcome::default();
