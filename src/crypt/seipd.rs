@@ -253,11 +253,11 @@ impl<W: Write> SeipdWriter<W> {
 
     /// Seals a whole chunk of the literal packet's body.
     fn seal_body_chunk(&mut self) -> io::Result<()> {
-        let body = std::mem::take(&mut self.body);
+        let mut body = std::mem::take(&mut self.body);
         self.seal(&[0xE0 | CHUNK_LOG as u8])?;
-        self.seal(&body[..CHUNK])?;
+        self.seal(&body)?;
+        body.clear();
         self.body = body;
-        self.body.drain(..CHUNK);
         Ok(())
     }
 
@@ -282,16 +282,16 @@ impl<W: Write> SeipdWriter<W> {
 
 impl<W: Write> Write for SeipdWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = CHUNK - self.body.len().min(CHUNK);
-        let take = buf.len().min(room.max(1));
         if self.body.is_empty() && buf.len() >= CHUNK {
             // A whole chunk straight from the caller's buffer.
             self.seal(&[0xE0 | CHUNK_LOG as u8])?;
             self.seal(&buf[..CHUNK])?;
             return Ok(CHUNK);
         }
+        // The body holds less than a chunk: it is sealed as soon as it holds one.
+        let take = buf.len().min(CHUNK - self.body.len());
         self.body.extend_from_slice(&buf[..take]);
-        if self.body.len() >= CHUNK {
+        if self.body.len() == CHUNK {
             self.seal_body_chunk()?;
         }
         Ok(take)
