@@ -135,13 +135,13 @@ fn plain_reader<'scope, R: Read + Send + Sync + 'scope>(
             let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
             Box::new(ParBzReader::new(scope, compressed, workers))
         }
-        // Reading, hashing and decrypting on a thread of their own, decompressing and the
-        // caller's work (tar, writing and hashing files) on this one: one archive keeps two
-        // cores busy.
-        "zstd" => Box::new(
+        // Three stages, each on a thread of its own: reading, hashing and decrypting;
+        // decompressing; the caller's work (tar, writing and hashing files).
+        "zstd" => Box::new(ReadAhead::new(
+            scope,
             zstd::stream::read::Decoder::new(ReadAhead::new(scope, compressed))
                 .map_err(|e| Error::Damaged(format!("zstd: {e}")))?,
-        ),
+        )),
         "none" if a.encrypted => Box::new(ReadAhead::new(scope, compressed)),
         "none" => compressed,
         other => return Err(Error::Damaged(format!("unknown compression {other:?}"))),
