@@ -42,7 +42,10 @@
 # parity-disc pair; report in the work directory), BENCH_ONLY=par2 (only the PAR2 programs on
 # disc-0001 of a bzip2-mode backup; report in the work directory), BENCH_WORK (work directory,
 # default a new one under TMPDIR, removed at the end unless BENCH_KEEP=1), BENCH_BUTCHER and
-# BENCH_MAKE_CORPUS (prebuilt binaries; otherwise both are built in release mode).
+# BENCH_MAKE_CORPUS (prebuilt binaries; otherwise both are built in release mode),
+# BENCH_COLD=1 (empty the page cache before every measured command, after writing back what
+# the one before left dirty, so that no command starts from what an earlier one left in
+# memory; needs root).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,6 +60,14 @@ else
     SIZE_MB=${1:-1024} SEED=${2:-1} RUNS=${BENCH_RUNS:-3} LARGE_MB=${BENCH_LARGE_MB:-4096}
 fi
 COMMAND_LINE="scripts/bench.sh $*"
+COLD=${BENCH_COLD:-0}
+if [[ "$COLD" == 1 ]]; then
+    COMMAND_LINE="BENCH_COLD=1 $COMMAND_LINE"
+    [[ -w /proc/sys/vm/drop_caches ]] || {
+        echo "bench.sh: BENCH_COLD=1 needs root (writes /proc/sys/vm/drop_caches)" >&2
+        exit 2
+    }
+fi
 # Small discs for the parity-disc pair, so that several groups of 8 fill.
 PARITY_SIZE=${PARITY_DISC_SIZE:-32M} PARITY_ARCHIVE=8M PARITY_K=8
 ((SMOKE)) && PARITY_SIZE=${PARITY_DISC_SIZE:-2M} PARITY_ARCHIVE=256K PARITY_K=2
@@ -151,6 +162,7 @@ build() {
 measure() {
     local label=$1 cmd=$2
     sync
+    [[ "$COLD" == 1 ]] && echo 3 >/proc/sys/vm/drop_caches
     if ! /usr/bin/time -f '%e %M %U %S' -o "$W/time" bash -c "$cmd" >"$W/log" 2>&1; then
         say "$label failed:"
         cat "$W/log" >&2
