@@ -11,7 +11,9 @@ mod bzread;
 
 use std::io::{self, Read};
 use std::path::Path;
-use std::thread::Scope;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Mutex;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use sha2::{Digest, Sha256};
 
@@ -55,25 +57,25 @@ pub(crate) fn read_members(
     visit: &mut dyn FnMut(Member<'_>) -> io::Result<()>,
 ) -> Result<Outcome> {
     let file = crate::direct::DirectReader::open(path).ctx("open", path)?;
-    let mut raw = HashReader {
-        inner: file,
-        hasher: Sha256::new(),
-    };
     let mut outcome = Outcome::default();
-    let walked = std::thread::scope(|scope| {
-        let mut plain = plain_reader(scope, &mut raw, a, passphrase, path)?;
-        walk(&mut plain, visit).map_err(|e| damaged(path, e))
+    let (walked, hashed) = std::thread::scope(|scope| {
+        // Reading and hashing the file on a thread of their own, ahead of the rest.
+        let (raw, hashed) = ReadAhead::hashing(scope, file);
+        let walked = plain_reader(scope, raw, a, passphrase, path)
+            .and_then(|mut plain| walk(&mut plain, visit).map_err(|e| damaged(path, e)));
+        // The stream is dropped by now: the reading thread reads and hashes the rest of the
+        // file on its own, to compare with what was recorded when it was written.
+        let hashed = hashed
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the reading thread stopped")));
+        (walked, hashed)
     });
     match walked {
         Ok(()) => {}
         Err(e @ Error::WrongKey(..)) => return Err(e),
         Err(e) => outcome.error = Some(e),
     }
-    // Hash the rest of the file too, to compare with what was recorded when it was written.
-    if io::copy(&mut raw, &mut io::sink()).is_err() {
-        outcome.file_changed = true;
-    }
-    outcome.file_changed |= hex(&raw.hasher.finalize()) != a.sha256;
+    outcome.file_changed = hashed.map_or(true, |h| hex(&h) != a.sha256);
     Ok(outcome)
 }
 
@@ -104,19 +106,6 @@ fn walk(
 
 fn damaged(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Damaged(format!("{}: {e}", path.display()))
-}
-
-struct HashReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 /// The tar stream inside an archive file: decrypted when it is encrypted, decompressed.
@@ -179,47 +168,85 @@ const AHEAD_QUEUE: usize = 4;
 /// is an explicit message, so a thread that stopped without one reads as an error, never as a
 /// short stream. Dropping the reader stops the thread at its next chunk.
 struct ReadAhead {
-    rx: std::sync::mpsc::Receiver<Ahead>,
+    /// In a mutex only so that the reader is `Sync` (as the decryption layer asks); reading
+    /// takes it through `get_mut`, without locking.
+    rx: Mutex<Receiver<Ahead>>,
     chunk: io::Cursor<Vec<u8>>,
     ended: bool,
 }
 
 impl ReadAhead {
-    fn new<'scope, R: Read + Send + 'scope>(
-        scope: &'scope Scope<'scope, '_>,
-        mut inner: R,
-    ) -> Self {
+    fn new<'scope, R: Read + Send + 'scope>(scope: &'scope Scope<'scope, '_>, inner: R) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
-        scope.spawn(move || loop {
-            let mut buf = vec![0u8; AHEAD_BYTES];
-            let mut n = 0;
-            let msg = loop {
-                match inner.read(&mut buf[n..]) {
-                    Ok(0) => break None,
-                    Ok(k) => {
-                        n += k;
-                        if n == buf.len() {
-                            break None;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Some(Ahead::Failed(e)),
-                }
-            };
-            buf.truncate(n);
-            let last = msg.is_some() || n < AHEAD_BYTES;
-            if n > 0 && tx.send(Ahead::Data(buf)).is_err() {
-                return;
-            }
-            if last {
-                let _ = tx.send(msg.unwrap_or(Ahead::End));
-                return;
-            }
+        scope.spawn(move || feed(inner, &tx, |_| {}));
+        Self::receiving(rx)
+    }
+
+    /// Like `new`, and the thread hashes (sha256) every byte of `inner` and reads it to its
+    /// end even when the reader is dropped before: the handle gives the whole stream's hash,
+    /// or what stopped the reading.
+    fn hashing<'scope, R: Read + Send + 'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        inner: R,
+    ) -> (Self, ScopedJoinHandle<'scope, io::Result<[u8; 32]>>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
+        let handle = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            feed(inner, &tx, |chunk| hasher.update(chunk))?;
+            Ok(hasher.finalize().into())
         });
+        (Self::receiving(rx), handle)
+    }
+
+    fn receiving(rx: Receiver<Ahead>) -> Self {
         ReadAhead {
-            rx,
+            rx: Mutex::new(rx),
             chunk: io::Cursor::new(Vec::new()),
             ended: false,
+        }
+    }
+}
+
+/// Reads `inner` to its end in chunks, giving each to `seen` and sending it on `tx`, then the
+/// end (or what stopped the reading, after the bytes read before it). Once the receiver is
+/// gone, the rest is still read and given to `seen`, but no longer sent.
+fn feed(
+    mut inner: impl Read,
+    tx: &SyncSender<Ahead>,
+    mut seen: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    let mut wanted = true;
+    loop {
+        let mut buf = vec![0u8; AHEAD_BYTES];
+        let mut n = 0;
+        let mut failed = None;
+        while n < buf.len() {
+            match inner.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        buf.truncate(n);
+        seen(&buf);
+        if wanted && n > 0 {
+            wanted = tx.send(Ahead::Data(buf)).is_ok();
+        }
+        if let Some(e) = failed {
+            if wanted {
+                let _ = tx.send(Ahead::Failed(io::Error::new(e.kind(), e.to_string())));
+            }
+            return Err(e);
+        }
+        if n < AHEAD_BYTES {
+            if wanted {
+                let _ = tx.send(Ahead::End);
+            }
+            return Ok(());
         }
     }
 }
@@ -231,7 +258,8 @@ impl Read for ReadAhead {
             if n > 0 || buf.is_empty() || self.ended {
                 return Ok(n);
             }
-            match self.rx.recv() {
+            let rx = self.rx.get_mut().unwrap_or_else(|p| p.into_inner());
+            match rx.recv() {
                 Ok(Ahead::Data(d)) => self.chunk = io::Cursor::new(d),
                 Ok(Ahead::End) => self.ended = true,
                 Ok(Ahead::Failed(e)) => return Err(e),
@@ -288,15 +316,45 @@ mod tests {
     }
 
     #[test]
+    fn the_hashing_reader_hashes_the_whole_stream_even_when_dropped_early() {
+        let data: Vec<u8> = (0..3 * AHEAD_BYTES + 5).map(|i| (i % 253) as u8).collect();
+        let want: [u8; 32] = Sha256::digest(&data).into();
+        let source = |end: fn() -> io::Result<usize>| Source {
+            data: data.clone(),
+            at: 0,
+            end,
+        };
+        for take in [0, 10, AHEAD_BYTES + 1, data.len()] {
+            let (got, hash) = std::thread::scope(|scope| {
+                let (mut r, h) = ReadAhead::hashing(scope, source(|| Ok(0)));
+                let mut got = vec![0u8; take];
+                r.read_exact(&mut got).unwrap();
+                drop(r);
+                (got, h.join().unwrap().unwrap())
+            });
+            assert_eq!(got, data[..take]);
+            assert_eq!(hash, want, "{take} bytes taken");
+        }
+        // A read error: the bytes before it are handed over, then the error; the handle
+        // gives the error too.
+        std::thread::scope(|scope| {
+            let (mut r, h) =
+                ReadAhead::hashing(scope, source(|| Err(io::Error::other("bad sector"))));
+            let mut out = Vec::new();
+            let e = r.read_to_end(&mut out).unwrap_err();
+            assert_eq!(out, data);
+            assert_eq!(e.to_string(), "bad sector");
+            let e = h.join().unwrap().unwrap_err();
+            assert_eq!(e.to_string(), "bad sector");
+        });
+    }
+
+    #[test]
     fn a_reading_thread_that_stops_without_the_end_is_an_error() {
         let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
         tx.send(Ahead::Data(vec![1, 2, 3])).unwrap();
         drop(tx);
-        let mut r = ReadAhead {
-            rx,
-            chunk: io::Cursor::new(Vec::new()),
-            ended: false,
-        };
+        let mut r = ReadAhead::receiving(rx);
         let mut out = Vec::new();
         let e = r.read_to_end(&mut out).unwrap_err();
         assert_eq!(out, [1, 2, 3]);
