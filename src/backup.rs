@@ -337,10 +337,7 @@ pub struct CloseSummary {
 /// files, SHA256SUMS), then, in a set with parity discs, the open group early (its parity
 /// disc is written for the data discs it has).
 pub fn close(opts: &CloseOptions, progress: &dyn Progress) -> Result<CloseSummary> {
-    let cat_path = dest::catalogue_path(&opts.dest, opts.catalogue.as_deref());
-    if !cat_path.is_file() {
-        return Err(dest::not_a_backup(&opts.dest));
-    }
+    let cat_path = dest::require_backup(&opts.dest, opts.catalogue.as_deref())?;
     let cat = Catalogue::open(&cat_path)?;
     let _lock = dest::lock(&opts.dest)?;
     dest::remove_partials(&opts.dest)?;

@@ -19,6 +19,30 @@ pub(crate) fn not_a_backup(dest: &Path) -> Error {
     ))
 }
 
+/// The error for a DEST given to a command that needs a backup there (close, status, the
+/// record of a read-back) when it holds none: it does not exist, or has no working catalogue.
+pub(crate) fn no_backup_here(dest: &Path, cat_path: &Path) -> Error {
+    const HINT: &str = "give the DEST a backup was written to";
+    if !dest.exists() {
+        return Error::Usage(format!("{} does not exist; {HINT}", dest.display()));
+    }
+    Error::Usage(format!(
+        "{} holds no butcher catalogue ({}): it is not a butcher backup; {HINT}",
+        dest.display(),
+        cat_path.display()
+    ))
+}
+
+/// Refuses a DEST that holds no backup, for the commands that need one (before they ask for
+/// a passphrase).
+pub(crate) fn require_backup(dest: &Path, catalogue: Option<&Path>) -> Result<PathBuf> {
+    let cat_path = catalogue_path(dest, catalogue);
+    if !cat_path.is_file() {
+        return Err(no_backup_here(dest, &cat_path));
+    }
+    Ok(cat_path)
+}
+
 /// What to give as DEST instead of a path that is not usable.
 const DEST_HINT: &str = "give a folder for the backup: a new or empty one, or a backup's DEST";
 

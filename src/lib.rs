@@ -82,6 +82,12 @@ pub use crate::verify::{
     verify, ArchiveProblem, DiscReport, FileProblem, VerifyOptions, VerifyReport,
 };
 
+/// Refuses a DEST that holds no backup (it does not exist, or has no working catalogue), with
+/// what to give instead: for a command that needs one, before it asks for a passphrase.
+pub fn require_backup(dest: &std::path::Path, catalogue: Option<&std::path::Path>) -> Result<()> {
+    dest::require_backup(dest, catalogue).map(|_| ())
+}
+
 /// Where the working catalogue of DEST is: `catalogue` when given (`backup --catalogue`), else
 /// `DEST/catalogue.db`.
 pub fn working_catalogue(

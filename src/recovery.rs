@@ -274,8 +274,9 @@ fn repair_error(dir: &Path, e: RepairError) -> Error {
             source: e,
         },
         RepairError::NotEnough { needed, available } => Error::Damaged(format!(
-            "the disc is damaged beyond its recovery data ({needed} slices damaged, \
-             {available} recovery slices intact)"
+            "{}: the disc is damaged beyond its recovery data ({needed} slices damaged, \
+             {available} recovery slices intact)",
+            dir.display()
         )),
         RepairError::Failed(why) => Error::Damaged(format!("{}: {why}", dir.display())),
     }

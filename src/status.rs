@@ -88,10 +88,7 @@ fn read_back_key(n: u32) -> String {
 
 /// Where the set in `dest` (working catalogue `catalogue`, default `DEST/catalogue.db`) stands.
 pub fn status(dest: &Path, catalogue: Option<&Path>) -> Result<StatusReport> {
-    let path = dest::catalogue_path(dest, catalogue);
-    if !path.is_file() {
-        return Err(dest::not_a_backup(dest));
-    }
+    let path = dest::require_backup(dest, catalogue)?;
     let cat = Catalogue::open_read_only_as(&path, "the working catalogue")?;
     let keys = set_keys(&cat)?;
     let snapshots = cat.snapshots()?;
@@ -285,10 +282,7 @@ fn record_numbers(
     set_id: &str,
     numbers: &[u32],
 ) -> Result<()> {
-    let path = dest::catalogue_path(dest, catalogue);
-    if !path.is_file() {
-        return Err(dest::not_a_backup(dest));
-    }
+    let path = dest::require_backup(dest, catalogue)?;
     let _lock = dest::lock(dest)?;
     let cat = Catalogue::open(&path)?;
     let own = cat.backup_set_id()?;

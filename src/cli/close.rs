@@ -45,6 +45,9 @@ pub struct Args {
 
 /// Finishes the open disc and the open parity group now.
 pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
+    // Said before the passphrase is asked for.
+    butcher::require_backup(&a.dest, a.catalogue.as_deref())
+        .with_context(|| format!("closing in {} failed", a.dest.display()))?;
     let keys = if a.no_encryption {
         None
     } else {

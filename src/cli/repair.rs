@@ -22,8 +22,9 @@ pub fn run(a: &Args, ui: &Ui) -> Result<ExitCode> {
     let progress = CliProgress::new(ui);
     let summary = match repair_disc(&a.disc_dir, &progress) {
         Ok(s) => s,
+        // The library's message names the disc directory already.
         Err(butcher::Error::Damaged(why)) => {
-            eprintln!("butcher: {name}: {why}");
+            eprintln!("butcher: {why}");
             eprintln!(
                 "butcher: {name} is not repaired; restore still gets back every file not in \
                  its damaged archives"

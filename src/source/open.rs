@@ -331,6 +331,11 @@ pub enum CatalogueSource {
     Discs(Vec<DiscDir>),
 }
 
+/// What to give instead of a path that holds no catalogue.
+const LOCATE_HINT: &str =
+    "give DEST (holding catalogue.db), a disc, a folder of disc-NNNN directories, or a \
+     catalogue file";
+
 impl CatalogueSource {
     /// Works out where to read: `catalogue` when given; `path` itself when it is a file; the
     /// working catalogue when `path` is DEST (it holds `catalogue.db` and no `SHA256SUMS`);
@@ -339,7 +344,7 @@ impl CatalogueSource {
         if let Some(file) = catalogue {
             return Self::file(file);
         }
-        let md = fs::metadata(path).ctx("read", path)?;
+        let md = fs::metadata(path).map_err(|e| Error::named("read", path, e, LOCATE_HINT))?;
         if md.is_file() {
             return Self::file(path);
         }
@@ -350,10 +355,8 @@ impl CatalogueSource {
         let dirs = disc_dirs(&[path.to_path_buf()])?;
         if dirs.is_empty() {
             return Err(Error::Usage(format!(
-                "{} holds no butcher catalogue: give DEST (holding {}), a disc, a folder of \
-                 disc-NNNN directories, or a catalogue file",
-                path.display(),
-                WORKING_CATALOGUE
+                "{} holds no butcher catalogue; {LOCATE_HINT}",
+                path.display()
             )));
         }
         Ok(CatalogueSource::Discs(dirs))
@@ -361,7 +364,8 @@ impl CatalogueSource {
 
     fn file(path: &Path) -> Result<Self> {
         let mut head = [0u8; 16];
-        let mut f = crate::fsutil::open_regular(path).ctx("open", path)?;
+        let mut f = crate::fsutil::open_regular(path)
+            .map_err(|e| Error::named("open", path, e, "give a catalogue file"))?;
         let n = std::io::Read::read(&mut f, &mut head).ctx("read", path)?;
         Ok(CatalogueSource::File {
             path: path.to_path_buf(),

@@ -143,6 +143,68 @@ fn a_missing_or_wrong_path_named_is_one_line_and_exit_2() {
     one_line_usage_error(&env, &args, "No such file", "give a folder holding disc");
 }
 
+/// `close` and `status` on a DEST that does not exist or holds no backup say which, in one
+/// line, exit 2, before any passphrase is asked for (they used to say such a DEST "is not
+/// empty", and `close` asked for the passphrase first); `snapshots` and `ls` on a missing
+/// SOURCE are exit 2 too, not 1.
+#[test]
+fn commands_that_need_a_backup_say_when_there_is_none() {
+    let env = TestEnv::new();
+    let missing = env.path("nope");
+    let other = env.path("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let os = std::ffi::OsStr::new;
+    let hint = "give the DEST a backup was written to";
+    for cmd in ["close", "status"] {
+        for (dest, says) in [
+            (&missing, "does not exist"),
+            (&other, "holds no butcher catalogue"),
+        ] {
+            let err = env.butcher_fails(&[os(cmd), dest.as_os_str()], 2);
+            assert_eq!(err.trim().lines().count(), 1, "{cmd}: {err}");
+            assert!(err.contains(says) && err.contains(hint), "{cmd}: {err}");
+            assert!(!err.contains("not empty"), "{cmd}: {err}");
+            assert!(!err.contains("passphrase"), "{cmd}: {err}");
+        }
+    }
+    assert!(!missing.exists(), "DEST was created");
+    assert_eq!(
+        std::fs::read_dir(&other).unwrap().count(),
+        1,
+        "DEST was written to"
+    );
+    for cmd in ["snapshots", "ls"] {
+        let args = [os(cmd), missing.as_os_str()];
+        one_line_usage_error(
+            &env,
+            &args,
+            "No such file",
+            "give DEST (holding catalogue.db)",
+        );
+    }
+}
+
+/// A repair that cannot be done names the disc directory once (it used to print it twice).
+#[test]
+fn a_repair_that_cannot_be_done_names_the_disc_once() {
+    let env = TestEnv::new();
+    crate::common::tree::make_small_tree(&env.src());
+    backup(&env, &["--no-encryption"]);
+    let disc = disc_dirs(&env.dest()).remove(0);
+    for f in std::fs::read_dir(&disc).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "par2") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    let err = env.butcher_fails(&["repair".as_ref(), disc.as_os_str()], 4);
+    let first = err.lines().next().unwrap();
+    assert!(first.contains("recovery files cannot be read"), "{err}");
+    let name = disc.display().to_string();
+    assert_eq!(first.matches(&name).count(), 1, "{err}");
+}
+
 /// A wrong passphrase is the same exit code on every command, the one `--help` documents for
 /// it (2): backup, restore, verify --deep and the query commands (issue 25).
 #[test]

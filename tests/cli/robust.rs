@@ -212,7 +212,7 @@ fn a_disc_too_small_for_one_archive_is_refused_before_dest_is_touched() {
         ],
         2,
     );
-    assert!(closed.contains("not a butcher backup"), "{closed}");
+    assert!(closed.contains("does not exist"), "{closed}");
     let size = err
         .split("--archive-size to ")
         .nth(1)
