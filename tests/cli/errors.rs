@@ -161,7 +161,7 @@ fn commands_that_need_a_backup_say_when_there_is_none() {
             (&missing, "does not exist"),
             (&other, "holds no butcher catalogue"),
         ] {
-            let err = env.butcher_fails(&[os(cmd), dest.as_os_str()], 2);
+            let err = env.butcher_fails([os(cmd), dest.as_os_str()], 2);
             assert_eq!(err.trim().lines().count(), 1, "{cmd}: {err}");
             assert!(err.contains(says) && err.contains(hint), "{cmd}: {err}");
             assert!(!err.contains("not empty"), "{cmd}: {err}");
@@ -198,7 +198,7 @@ fn a_repair_that_cannot_be_done_names_the_disc_once() {
             std::fs::remove_file(f).unwrap();
         }
     }
-    let err = env.butcher_fails(&["repair".as_ref(), disc.as_os_str()], 4);
+    let err = env.butcher_fails(["repair".as_ref(), disc.as_os_str()], 4);
     let first = err.lines().next().unwrap();
     assert!(first.contains("recovery files cannot be read"), "{err}");
     let name = disc.display().to_string();
