@@ -178,7 +178,7 @@ struct ReadAhead {
 impl ReadAhead {
     fn new<'scope, R: Read + Send + 'scope>(scope: &'scope Scope<'scope, '_>, inner: R) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
-        scope.spawn(move || feed(inner, &tx, |_| {}));
+        scope.spawn(move || feed(inner, &tx, None));
         Self::receiving(rx)
     }
 
@@ -192,7 +192,7 @@ impl ReadAhead {
         let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
         let handle = scope.spawn(move || {
             let mut hasher = Sha256::new();
-            feed(inner, &tx, |chunk| hasher.update(chunk))?;
+            feed(inner, &tx, Some(&mut |chunk: &[u8]| hasher.update(chunk)))?;
             Ok(hasher.finalize().into())
         });
         (Self::receiving(rx), handle)
@@ -207,13 +207,14 @@ impl ReadAhead {
     }
 }
 
-/// Reads `inner` to its end in chunks, giving each to `seen` and sending it on `tx`, then the
-/// end (or what stopped the reading, after the bytes read before it). Once the receiver is
-/// gone, the rest is still read and given to `seen`, but no longer sent.
+/// Reads `inner` in chunks and sends each on `tx`, then the end (or what stopped the reading,
+/// after the bytes read before it). Without `seen`, it stops once the receiver is gone. With
+/// it, every chunk is also given to `seen`, and the rest is still read (and given to `seen`,
+/// but no longer sent) once the receiver is gone.
 fn feed(
     mut inner: impl Read,
     tx: &SyncSender<Ahead>,
-    mut seen: impl FnMut(&[u8]),
+    mut seen: Option<&mut dyn FnMut(&[u8])>,
 ) -> io::Result<()> {
     let mut wanted = true;
     loop {
@@ -232,9 +233,14 @@ fn feed(
             }
         }
         buf.truncate(n);
-        seen(&buf);
+        if let Some(seen) = seen.as_mut() {
+            seen(&buf);
+        }
         if wanted && n > 0 {
             wanted = tx.send(Ahead::Data(buf)).is_ok();
+            if !wanted && seen.is_none() {
+                return Ok(());
+            }
         }
         if let Some(e) = failed {
             if wanted {
@@ -347,6 +353,32 @@ mod tests {
             let e = h.join().unwrap().unwrap_err();
             assert_eq!(e.to_string(), "bad sector");
         });
+    }
+
+    /// A stream of 64 chunks that counts the bytes read from it.
+    struct Long(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Read for Long {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let done = self.0.load(std::sync::atomic::Ordering::Relaxed);
+            let n = buf.len().min(64 * AHEAD_BYTES - done);
+            self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            buf[..n].fill(7);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_ahead_without_hashing_stops_once_dropped() {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            let mut r = ReadAhead::new(scope, Long(count.clone()));
+            let mut one = [0u8; 1];
+            r.read_exact(&mut one).unwrap();
+        });
+        // The scope ended, so the thread did: it read the queue's worth and one chunk more.
+        let read = count.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(read <= (AHEAD_QUEUE + 2) * AHEAD_BYTES, "{read} bytes read");
     }
 
     #[test]
