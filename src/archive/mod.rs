@@ -207,6 +207,9 @@ impl ReadAhead {
     }
 }
 
+/// What sees every chunk a hashing read-ahead reads.
+type Seen<'a> = dyn FnMut(&[u8]) + 'a;
+
 /// Reads `inner` in chunks and sends each on `tx`, then the end (or what stopped the reading,
 /// after the bytes read before it). Without `seen`, it stops once the receiver is gone. With
 /// it, every chunk is also given to `seen`, and the rest is still read (and given to `seen`,
@@ -214,7 +217,7 @@ impl ReadAhead {
 fn feed(
     mut inner: impl Read,
     tx: &SyncSender<Ahead>,
-    mut seen: Option<&mut dyn FnMut(&[u8])>,
+    mut seen: Option<&mut Seen>,
 ) -> io::Result<()> {
     let mut wanted = true;
     loop {
