@@ -122,8 +122,8 @@ impl Write for DirectWriter {
 
 /// A file read from start to end around the page cache where the file system allows it: an
 /// archive written around it is read back at the device's speed, without filling the page
-/// cache with it. Reads are whole aligned chunks; the ReadAhead thread above keeps the next
-/// one asked for while this one is decrypted.
+/// cache with it. Reads are whole aligned chunks, on the thread that reads and hashes the
+/// archive ahead of its decryption (`archive::ReadAhead::hashing`).
 pub(crate) struct DirectReader {
     input: butcher_par2::io::Input,
     size: u64,
